@@ -1,0 +1,158 @@
+"""The desired state, as a frozen, typed model.
+
+Produced only by :func:`reconciler.config.load.load_config` after the schema
+and every rule passed, so code that receives a :class:`Config` may trust it:
+names are unique, references resolve, every value that reaches a remote
+command matched its schema pattern.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Stage = Literal["test", "production"]
+InstallMethod = Literal["boot-environment", "in-place"]
+DriftPolicy = Literal["heal", "report"]
+
+#: Kernel configurations that ship with FreeBSD in sys/<arch>/conf and so need
+#: no file under kernels/.
+STOCK_KERNCONFS = frozenset(
+    {"GENERIC", "GENERIC-NODEBUG", "GENERIC-MMCCAM", "MINIMAL", "MINIMAL-NODEBUG", "LINT"}
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    url: str
+    branch: str
+    revision: str  # full 40-hex commit
+
+    @property
+    def short(self) -> str:
+        """The 12-hex prefix that `uname -v` carries."""
+        return self.revision[:12]
+
+
+@dataclass(frozen=True)
+class PortsTree:
+    tree: str  # absolute path, NFS-shared from the src host
+    revision: str | None = None
+
+
+@dataclass(frozen=True)
+class PortsSettings:
+    distdir: str | None = None
+    wrkdirprefix: str | None = None
+    packages: str | None = None
+
+
+@dataclass(frozen=True)
+class RolloutPolicy:
+    install: InstallMethod = "boot-environment"
+    batch: int = 1
+    max_failures: int = 0
+    soak: int = 600
+    reboot_timeout: int = 900
+    health_checks: tuple[str, ...] = ()
+    drift: DriftPolicy = "heal"
+    keep_builds: int = 3
+
+
+@dataclass(frozen=True)
+class Host:
+    name: str
+    buildset: str
+    address: str
+    kernconf: str
+    stage: Stage = "production"
+    port: int = 22
+    user: str = "root"
+
+
+@dataclass(frozen=True)
+class BuildSet:
+    name: str
+    arch: str
+    build_host: str
+    jobs: int
+    hosts: tuple[Host, ...]
+    make_conf: str  # buildsets/<name>/make.conf, verbatim
+    src_conf: str  # buildsets/<name>/src.conf, verbatim
+    rollout: RolloutPolicy
+    ports: PortsSettings | None = None
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    @property
+    def build(self) -> Host:
+        return self.host(self.build_host)
+
+    @property
+    def test_hosts(self) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if h.stage == "test")
+
+    @property
+    def production_hosts(self) -> tuple[Host, ...]:
+        return tuple(h for h in self.hosts if h.stage == "production")
+
+    @property
+    def kernconfs(self) -> tuple[str, ...]:
+        """Every distinct kernconf of the set, the build host's first (HB 24.7)."""
+        ordered = [self.build.kernconf] + [h.kernconf for h in self.hosts]
+        return tuple(dict.fromkeys(ordered))
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    ident: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ReconcilerPolicy:
+    status_branch: str = "reconciler/status"
+
+
+@dataclass(frozen=True)
+class Config:
+    source: Source
+    src_host: str
+    buildsets: tuple[BuildSet, ...]
+    kernels: tuple[KernelConfig, ...]
+    known_hosts: str  # OpenSSH known_hosts text
+    ports: PortsTree | None = None
+    allowed_signers: str | None = None
+    policy: ReconcilerPolicy = field(default_factory=ReconcilerPolicy)
+    commit: str | None = None  # config repo commit this was loaded from (None: a plain directory)
+    origin: str = ""  # how the repo was named when loaded (path or URL), for managed headers
+
+    @property
+    def hosts(self) -> tuple[Host, ...]:
+        return tuple(h for bs in self.buildsets for h in bs.hosts)
+
+    def host(self, name: str) -> Host:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+    def buildset(self, name: str) -> BuildSet:
+        for bs in self.buildsets:
+            if bs.name == name:
+                return bs
+        raise KeyError(name)
+
+    @property
+    def src(self) -> Host:
+        return self.host(self.src_host)
+
+    def kernel(self, ident: str) -> KernelConfig | None:
+        for kernel in self.kernels:
+            if kernel.ident == ident:
+                return kernel
+        return None

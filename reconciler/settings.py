@@ -1,0 +1,112 @@
+"""The reconciler's own local settings (never from the config repo).
+
+A TOML file, ``--config FILE``; without it ``$RECONCILER_CONFIG``, then
+``/usr/local/etc/reconciler.toml`` (FreeBSD) or ``/etc/reconciler/reconciler.toml``
+if present, else built-in defaults. Every setting can be overridden on the
+command line. Example::
+
+    repo = "/var/db/reconciler/config.git"   # path or URL of the config repo
+    branch = "main"                            # the tracked branch
+    ssh_key = "/var/db/reconciler/.ssh/id_ed25519"
+    ssh_user = ""                              # overrides every host's user when set
+    work_dir = "/var/db/reconciler"            # clones, lock files, logs
+    parallel = 16                              # hosts observed at once
+    connect_timeout = 10
+    command_timeout = 600
+    poll_interval = 60
+    require_signed_commits = false
+    allowed_signers = ""                       # path, outside the config repo
+    log_format = "text"                        # or "json"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import SettingsError
+
+DEFAULT_PATHS = (Path("/usr/local/etc/reconciler.toml"), Path("/etc/reconciler/reconciler.toml"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: str = "."
+    branch: str = "main"
+    ssh_key: str = ""
+    ssh_user: str = ""
+    work_dir: str = ""
+    parallel: int = 16
+    connect_timeout: float = 10.0
+    command_timeout: float = 600.0
+    poll_interval: float = 60.0
+    require_signed_commits: bool = False
+    allowed_signers: str = ""
+    log_format: str = "text"
+    source: str = "defaults"  # where these settings came from, for messages
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with every override that is not None applied."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def work_path(self) -> Path:
+        if self.work_dir:
+            return Path(self.work_dir)
+        return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "reconciler"
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "repo": (str,),
+    "branch": (str,),
+    "ssh_key": (str,),
+    "ssh_user": (str,),
+    "work_dir": (str,),
+    "parallel": (int,),
+    "connect_timeout": (int, float),
+    "command_timeout": (int, float),
+    "poll_interval": (int, float),
+    "require_signed_commits": (bool,),
+    "allowed_signers": (str,),
+    "log_format": (str,),
+}
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read the settings file; ``path=None`` looks in the default places."""
+    if path is None:
+        env = os.environ.get("RECONCILER_CONFIG")
+        candidates = [Path(env)] if env else [p for p in DEFAULT_PATHS if p.exists()]
+        if not candidates:
+            return Settings()
+        path = candidates[0]
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(f"{path}: no such settings file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _TYPES:
+            raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(_TYPES))})")
+        allowed = _TYPES[key]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            names = " or ".join(t.__name__ for t in allowed)
+            raise SettingsError(f"{path}: setting {key!r} must be {names}, not {value!r}")
+        values[key] = value
+    if values.get("log_format", "text") not in ("text", "json"):
+        raise SettingsError(f"{path}: log_format must be 'text' or 'json'")
+    if int(values.get("parallel", 1)) < 1:
+        raise SettingsError(f"{path}: parallel must be at least 1")
+    return Settings(source=str(path), **values)
