@@ -1,1 +1,5 @@
-"""transport."""
+"""SSH transport: the only package that imports paramiko.
+
+``command`` builds quoted command lines, ``ssh`` holds one connection per
+host with the host key policy, ``pool`` caches connections for a fleet.
+"""

@@ -1,0 +1,365 @@
+"""SSH connections to managed hosts (the only importer of paramiko).
+
+Policy, in one place:
+
+- Host keys are trusted only when the config repo's ``known_hosts`` pins them
+  for the host's name or address. An unknown or changed key is refused with
+  :class:`HostKeyRejected` naming the host, its address and the offered key's
+  OpenSSH ``SHA256:`` fingerprint. Nothing is ever added, and
+  ``~/.ssh/known_hosts``, the agent and default key files are never consulted.
+- The client key comes from the reconciler's local settings.
+- Connect errors (refused, timed out, banner never came) are retried a bounded
+  number of times with exponential backoff; authentication and host-key
+  failures are not, since retrying cannot fix them.
+- A command never raises for its exit status; transport trouble becomes
+  :class:`HostUnreachable` or :class:`CommandTimeout`, chained ``from`` the
+  paramiko exception.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import select
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from reconciler.config.model import Host
+from reconciler.errors import (
+    CommandTimeout,
+    HostKeyRejected,
+    HostUnreachable,
+    SettingsError,
+    TransportError,
+)
+from reconciler.transport.command import quote, sh
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_SECONDS = 15
+_CHUNK = 65536
+#: Exit status of read_file's script when the file does not exist.
+_ABSENT = 44
+
+
+@dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH-style ``SHA256:<base64, unpadded>`` of a public key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def host_pattern(host: Host) -> str:
+    """How known_hosts names the host's address (``[addr]:port`` off port 22)."""
+    return host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+
+
+def pinned_keys(known_hosts: str, host: Host) -> list[paramiko.PKey]:
+    """Every key the config repo pins for the host, by name or by address."""
+    from reconciler.config.knownhosts import lookup
+
+    lines: list[str] = []
+    for name in dict.fromkeys((host.name, host.address, host_pattern(host))):
+        for line in lookup(known_hosts, name):
+            if line not in lines:
+                lines.append(line)
+    keys: list[paramiko.PKey] = []
+    for line in lines:
+        keytype, _, data = line.strip().partition(" ")
+        try:
+            keys.append(paramiko.PKey.from_type_string(keytype, base64.b64decode(data.split()[0])))
+        except (paramiko.SSHException, binascii.Error, IndexError, ValueError) as exc:
+            log.warning("%s: ignoring unusable pinned key %s: %s", host.name, keytype, exc)
+    return keys
+
+
+class _RejectUnknown(paramiko.MissingHostKeyPolicy):
+    """Refuse every key the pinned set does not hold; never add one."""
+
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        raise HostKeyRejected(
+            self.host.name,
+            f"host key {key.get_name()} {fingerprint(key)} offered by {host_pattern(self.host)} "
+            "is not in the config repo's known_hosts; add it there after checking it "
+            "(ssh-keyscan, or the host's console)",
+        )
+
+
+class Connection:
+    """One SSH client per host, reused across commands; reconnects when dropped."""
+
+    def __init__(
+        self,
+        host: Host,
+        *,
+        known_hosts: str,
+        key: paramiko.PKey,
+        user: str,
+        connect_timeout: float = 10.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.host = host
+        self.user = user
+        self._known_hosts = known_hosts
+        self._key = key
+        self._connect_timeout = connect_timeout
+        self._retries = max(1, retries)
+        self._backoff = backoff
+        self._sleep = sleep
+        self._client: paramiko.SSHClient | None = None
+
+    # -- connecting -------------------------------------------------------
+
+    def open(self) -> Connection:
+        """Connect now (bounded retries on connect errors only)."""
+        last: Exception | None = None
+        for attempt in range(self._retries):
+            try:
+                self._client = self._connect_once()
+                return self
+            except (HostKeyRejected, TransportError) as exc:
+                if not isinstance(exc, HostUnreachable):
+                    raise
+                last = exc
+            if attempt + 1 < self._retries:
+                self._sleep(self._backoff * (2**attempt))
+        assert last is not None
+        raise last
+
+    def _connect_once(self) -> paramiko.SSHClient:
+        host = self.host
+        client = paramiko.SSHClient()
+        # Only the config repo's pins: no load_system_host_keys(), ever.
+        pins = pinned_keys(self._known_hosts, host)
+        for key in pins:
+            client.get_host_keys().add(host_pattern(host), key.get_name(), key)
+        client.set_missing_host_key_policy(_RejectUnknown(host))
+        where = f"{host.address}:{host.port}"
+        try:
+            client.connect(
+                host.address,
+                port=host.port,
+                username=self.user,
+                pkey=self._key,
+                timeout=self._connect_timeout,
+                banner_timeout=self._connect_timeout,
+                auth_timeout=self._connect_timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except HostKeyRejected:
+            client.close()
+            raise
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise HostKeyRejected(
+                host.name,
+                f"host key CHANGED: {host_pattern(host)} offered {exc.key.get_name()} "
+                f"{fingerprint(exc.key)}, the config repo's known_hosts pins "
+                f"{fingerprint(exc.expected_key)}; refusing to connect",
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise TransportError(
+                host.name, f"authentication as {self.user!r} at {where} failed: {exc}"
+            ) from exc
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            client.close()
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, socket.timeout | TimeoutError):
+                reason = f"timed out after {self._connect_timeout:g}s"
+            raise HostUnreachable(host.name, f"cannot connect to {where}: {reason}") from exc
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(KEEPALIVE_SECONDS)
+        return client
+
+    def _transport(self) -> paramiko.Transport:
+        if self._client is None:
+            self.open()
+        assert self._client is not None
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            # The host dropped us (reboot, network); one fresh connection.
+            self.close()
+            self.open()
+            transport = self._client.get_transport() if self._client else None
+            if transport is None or not transport.is_active():
+                raise HostUnreachable(self.host.name, "connection lost and not re-established")
+        return transport
+
+    @property
+    def connected(self) -> bool:
+        if self._client is None:
+            return False
+        transport = self._client.get_transport()
+        return transport is not None and transport.is_active()
+
+    # -- commands ---------------------------------------------------------
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        stdin: str | bytes | None = None,
+    ) -> Result:
+        """Run one command; never raises on its exit status."""
+        line = quote(argv)
+        transport = self._transport()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            channel = transport.open_session(timeout=self._connect_timeout)
+            channel.exec_command(line)
+            if stdin is not None:
+                data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+                channel.sendall(data)
+            channel.shutdown_write()
+            out, err = self._drain(channel, deadline, line)
+            status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+        except (CommandTimeout, HostUnreachable):
+            raise
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self.close()
+            raise HostUnreachable(
+                self.host.name, f"connection lost during {line[:80]!r}: {exc}"
+            ) from exc
+        if status == -1:
+            # No exit status: the session died with the host (shutdown, drop).
+            self.close()
+            raise HostUnreachable(self.host.name, f"connection lost during {line[:80]!r}")
+        return Result(
+            status,
+            out.decode("utf-8", errors="replace"),
+            err.decode("utf-8", errors="replace"),
+        )
+
+    def _drain(
+        self, channel: paramiko.Channel, deadline: float | None, line: str
+    ) -> tuple[bytes, bytes]:
+        out = bytearray()
+        err = bytearray()
+        while True:
+            while channel.recv_ready():
+                out += channel.recv(_CHUNK)
+            while channel.recv_stderr_ready():
+                err += channel.recv_stderr(_CHUNK)
+            if channel.eof_received or channel.closed:
+                # EOF arrives after the last data; pick up what raced in.
+                while channel.recv_ready():
+                    out += channel.recv(_CHUNK)
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(_CHUNK)
+                # Exit status follows EOF closely; wait in short slices so a
+                # dead link and the deadline are still noticed below.
+                if channel.status_event.wait(0.5) or channel.closed:
+                    return bytes(out), bytes(err)
+            if not self.connected:
+                self.close()
+                raise HostUnreachable(self.host.name, f"connection lost during {line[:80]!r}")
+            wait = 1.0
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    channel.close()
+                    raise CommandTimeout(
+                        self.host.name, f"command did not finish in time: {line[:80]!r}"
+                    )
+                wait = min(wait, left)
+            select.select([channel], [], [], wait)
+
+    def write_file(self, path: str, text: str, mode: int = 0o644) -> None:
+        """Replace ``path`` atomically: a temp file in the same directory, then mv."""
+        script = (
+            'umask 077; tmp=$(mktemp "$1.reconciler.XXXXXX") || exit 1; '
+            'if cat > "$tmp" && chmod "$2" "$tmp" && mv -f "$tmp" "$1"; then exit 0; fi; '
+            'rm -f "$tmp"; exit 1'
+        )
+        result = self.run(sh(script, path, format(mode, "o")), stdin=text)
+        if not result.ok:
+            raise TransportError(self.host.name, f"cannot write {path}: {result.stderr.strip()}")
+
+    def read_file(self, path: str) -> str | None:
+        """The file's text, or None when it does not exist."""
+        result = self.run(sh(f'[ -e "$1" ] || exit {_ABSENT}; exec cat -- "$1"', path))
+        if result.exit_code == _ABSENT:
+            return None
+        if not result.ok:
+            raise TransportError(self.host.name, f"cannot read {path}: {result.stderr.strip()}")
+        return result.stdout
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_key(key_path: str | Path) -> paramiko.PKey:
+    """The reconciler's client key (OpenSSH or PEM private key, unencrypted)."""
+    path = Path(key_path).expanduser()
+    if not str(key_path):
+        raise SettingsError("no SSH client key configured (setting ssh_key or --ssh-key)")
+    try:
+        return paramiko.PKey.from_path(path)
+    except FileNotFoundError as exc:
+        raise SettingsError(f"SSH key {path}: no such file") from exc
+    except (OSError, paramiko.SSHException, ValueError) as exc:
+        raise SettingsError(f"SSH key {path}: cannot load: {exc}") from exc
+
+
+def connect(
+    host: Host,
+    *,
+    known_hosts: str,
+    key_path: str | Path | None = None,
+    user: str | None = None,
+    connect_timeout: float = 10,
+    retries: int = 3,
+    backoff: float = 0.5,
+    key: paramiko.PKey | None = None,
+) -> Connection:
+    """An open connection to ``host`` (``user`` overrides the host's own)."""
+    if key is None:
+        if key_path is None:
+            raise SettingsError("no SSH client key configured (setting ssh_key or --ssh-key)")
+        key = load_key(key_path)
+    connection = Connection(
+        host,
+        known_hosts=known_hosts,
+        key=key,
+        user=user or host.user,
+        connect_timeout=connect_timeout,
+        retries=retries,
+        backoff=backoff,
+    )
+    return connection.open()

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import CommandTimeout, HostKeyRejected, HostUnreachable, TransportError
+from reconciler.sim import hostkeys
+from reconciler.transport.ssh import Connection, connect, fingerprint, load_key
+from tests.transport.sshd import Sshd, free_port
+
+
+def _connect(server: Sshd, **kw: object) -> Connection:
+    return connect(server.host, known_hosts=server.known_hosts, key_path=server.key_path, **kw)  # type: ignore[arg-type]
+
+
+def test_run_returns_exit_status_and_both_streams(sshd: Sshd) -> None:
+    with _connect(sshd) as conn:
+        result = conn.run(["sh", "-c", "echo out; echo err >&2; exit 7"])
+        assert (result.exit_code, result.stdout, result.stderr) == (7, "out\n", "err\n")
+        again = conn.run(["echo", "reused"])
+        assert again.ok and again.stdout == "reused\n"
+
+
+def test_values_stay_values_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = f"$(touch {marker}); `touch {marker}`"
+    with _connect(sshd) as conn:
+        assert conn.run(["printf", "%s", evil]).stdout == evil
+    assert not marker.exists()
+
+
+def test_stdin_and_large_output(sshd: Sshd) -> None:
+    payload = "x" * 300_000 + "\n"
+    with _connect(sshd) as conn:
+        result = conn.run(["cat"], stdin=payload)
+        assert result.stdout == payload
+
+
+def test_write_and_read_file_atomically(sshd: Sshd, tmp_path: Path) -> None:
+    target = tmp_path / "etc" / "make.conf"
+    target.parent.mkdir()
+    with _connect(sshd) as conn:
+        assert conn.read_file(str(target)) is None
+        conn.write_file(str(target), "CPUTYPE?=native\n$(reboot)\n", mode=0o640)
+        assert conn.read_file(str(target)) == "CPUTYPE?=native\n$(reboot)\n"
+        assert target.stat().st_mode & 0o777 == 0o640
+        assert sorted(p.name for p in target.parent.iterdir()) == ["make.conf"]  # no temp left
+        with pytest.raises(TransportError):
+            conn.write_file(str(tmp_path / "missing-dir" / "f"), "x")
+
+
+def test_command_timeout_names_the_host(sshd: Sshd) -> None:
+    with _connect(sshd) as conn:
+        start = time.monotonic()
+        with pytest.raises(CommandTimeout, match="plain1"):
+            conn.run(["sleep", "5"], timeout=0.5)
+        assert time.monotonic() - start < 3
+        assert conn.run(["true"]).ok  # still usable
+
+
+def test_unknown_host_key_is_refused_with_fingerprint(sshd: Sshd) -> None:
+    other = hostkeys.known_hosts_line("somebody-else", "127.9.9.9") + "\n"
+    with pytest.raises(HostKeyRejected) as info:
+        connect(sshd.host, known_hosts=other, key_path=sshd.key_path, retries=1)
+    message = str(info.value)
+    expected = fingerprint(load_key_public("plain1"))
+    assert "plain1" in message and sshd.host.address in message and expected in message
+    assert "not in the config repo's known_hosts" in message
+
+
+def test_changed_host_key_is_refused(sshd: Sshd) -> None:
+    # The pin names this host but carries another key: a changed key.
+    wrong = f"plain1 {hostkeys.public_key_line('impostor')}\n"
+    with pytest.raises(HostKeyRejected, match="CHANGED") as info:
+        connect(sshd.host, known_hosts=wrong, key_path=sshd.key_path, retries=1)
+    assert fingerprint(load_key_public("plain1")) in str(info.value)
+
+
+def test_refused_connection_is_unreachable_after_bounded_retries(sshd: Sshd) -> None:
+    port = free_port("127.0.3.2")
+    host = dataclasses.replace(sshd.host, address="127.0.3.2", port=port)
+    sleeps: list[float] = []
+    conn = Connection(
+        host,
+        known_hosts=sshd.known_hosts,
+        key=load_key(sshd.key_path),
+        user="root",
+        retries=3,
+        backoff=0.5,
+        sleep=sleeps.append,
+    )
+    with pytest.raises(HostUnreachable, match=r"plain1.*cannot connect"):
+        conn.open()
+    assert sleeps == [0.5, 1.0]
+
+
+def test_wrong_user_is_an_auth_error_not_retried(sshd: Sshd) -> None:
+    with pytest.raises(TransportError, match="authentication") as info:
+        _connect(sshd, user="nobody-here", retries=3)
+    assert not isinstance(info.value, HostUnreachable)
+
+
+def test_reconnects_after_the_connection_drops(sshd: Sshd) -> None:
+    with _connect(sshd) as conn:
+        assert conn.run(["true"]).ok
+        conn._client.get_transport().close()  # type: ignore[union-attr]
+        assert conn.run(["echo", "back"]).stdout == "back\n"
+
+
+def load_key_public(name: str):  # type: ignore[no-untyped-def]
+    import base64
+
+    import paramiko
+
+    keytype, data = hostkeys.public_key_line(name).split()[:2]
+    return paramiko.PKey.from_type_string(keytype, base64.b64decode(data))
