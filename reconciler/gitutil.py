@@ -1,0 +1,259 @@
+"""Running local ``git`` for the reconciler: argument lists, a scrubbed environment.
+
+Every git subprocess the project starts goes through :func:`run_git`:
+
+- never a shell; arguments are a list;
+- inherited ``GIT_*`` variables are dropped (a hook or a wrapper that exported
+  ``GIT_DIR`` or ``GIT_INDEX_FILE`` would otherwise redirect our plumbing to
+  another repository or index); only the transport ones that a daemon's
+  SSH setup may rely on are kept (``GIT_SSH``, ``GIT_SSH_COMMAND``, ``GIT_SSL_*``);
+- ``LC_ALL=C`` so the few messages we classify are in English, and
+  ``GIT_TERMINAL_PROMPT=0`` so a push never waits for a password;
+- failures become :class:`~reconciler.errors.RepoError` (or the error class the
+  caller names, e.g. ``LedgerError``), chained with ``from exc`` where an OS
+  exception caused them.
+
+The reconciler's own commits use one fixed identity, :data:`IDENTITY`
+(``reconciler <reconciler@localhost>``), whatever the repository's or the
+user's ``user.name``/``user.email`` say: the ledger is the reconciler's audit
+trail, and ``git log --author=reconciler`` must find all of it and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reconciler.errors import RepoError, UserError
+
+#: Name and e-mail on every commit the reconciler writes.
+IDENTITY = ("reconciler", "reconciler@localhost")
+
+#: Inherited GIT_* variables kept: they only choose how to reach a remote.
+_KEEP = ("GIT_SSH", "GIT_SSH_COMMAND", "GIT_SSH_VARIANT", "GIT_SSL_CAINFO", "GIT_SSL_NO_VERIFY")
+
+DEFAULT_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class GitResult:
+    """One finished git command."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+    @property
+    def text(self) -> str:
+        """stdout decoded as UTF-8 (replacing what is not)."""
+        return self.stdout.decode("utf-8", errors="replace")
+
+    def message(self) -> str:
+        """The most telling line of stderr, for an error message."""
+        lines = [line.strip() for line in self.stderr.splitlines() if line.strip()]
+        fatal = [line for line in lines if line.startswith(("fatal:", "error:"))]
+        return (fatal or lines or [f"exit status {self.returncode}"])[-1]
+
+
+def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without GIT_* (but transport ones), plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP}
+    env["LC_ALL"] = "C"
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def identity_env(when: datetime | None = None) -> dict[str, str]:
+    """Author and committer variables for a reconciler commit made at ``when`` (default now)."""
+    moment = when or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    sign = "-" if minutes < 0 else "+"
+    # git's internal date format: "<unix seconds> <+hhmm>", unambiguous in every locale.
+    stamp = f"{int(moment.timestamp())} {sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+    name, email = IDENTITY
+    return {
+        "GIT_AUTHOR_NAME": name,
+        "GIT_AUTHOR_EMAIL": email,
+        "GIT_AUTHOR_DATE": stamp,
+        "GIT_COMMITTER_NAME": name,
+        "GIT_COMMITTER_EMAIL": email,
+        "GIT_COMMITTER_DATE": stamp,
+    }
+
+
+def run_git(
+    repo: Path,
+    args: Sequence[str],
+    *,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    error: type[UserError] = RepoError,
+) -> GitResult:
+    """Run ``git -C repo ARGS``; a non-zero exit is returned, not raised.
+
+    Raises ``error`` only when git cannot be run at all or exceeds ``timeout``.
+    """
+    argv = ("git", "-C", str(repo), *args)
+    try:
+        done = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            env=scrubbed_env(env),
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise error(f"git {args[0]} in {repo} did not finish within {timeout:g}s") from exc
+    except OSError as exc:
+        raise error(f"cannot run git: {exc}") from exc
+    return GitResult(
+        args=tuple(args),
+        returncode=done.returncode,
+        stdout=done.stdout,
+        stderr=done.stderr.decode("utf-8", errors="replace"),
+    )
+
+
+def git(
+    repo: Path,
+    *args: str,
+    input: bytes | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    error: type[UserError] = RepoError,
+) -> str:
+    """Run git and return its stdout without the trailing newline; raise ``error`` on failure."""
+    result = run_git(repo, args, input=input, env=env, timeout=timeout, error=error)
+    if result.returncode != 0:
+        raise error(f"git {args[0]} failed in {repo}: {result.message()}")
+    return result.text.rstrip("\n")
+
+
+def common_git_dir(path: Path) -> Path | None:
+    """The git directory shared by every work tree of the repository at ``path``.
+
+    None when ``path`` is a plain directory (not inside a git repository).
+    """
+    if not path.is_dir():
+        raise RepoError(f"{path}: no such directory")
+    result = run_git(path, ("rev-parse", "--path-format=absolute", "--git-common-dir"))
+    if result.returncode != 0:
+        if "not a git repository" in result.stderr:
+            return None
+        raise RepoError(f"{path}: {result.message()}")
+    return Path(result.text.strip())
+
+
+def require_repo(path: Path, error: type[UserError] = RepoError) -> None:
+    """Raise ``error`` unless ``path`` is a git repository (bare or not)."""
+    if not path.is_dir():
+        raise error(f"{path}: no such directory")
+    result = run_git(path, ("rev-parse", "--git-dir"), error=error)
+    if result.returncode != 0:
+        raise error(f"{path} is not a git repository ({result.message()})")
+
+
+# --- index-free tree building -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    """An existing blob, by id and mode (used when replaying a commit's changes)."""
+
+    oid: str
+    mode: str = "100644"
+
+
+def check_tree_path(path: str, error: type[UserError] = RepoError) -> list[str]:
+    """Split a repository-relative path, refusing what would escape or confuse a tree."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..", ".git") for p in parts):
+        raise error(f"invalid path in tree: {path!r}")
+    if any("\0" in p or "\n" in p for p in parts):
+        raise error(f"invalid path in tree: {path!r}")
+    return parts
+
+
+def build_tree(
+    repo: Path,
+    base: str | None,
+    changes: Mapping[str, bytes | BlobRef | None],
+    *,
+    error: type[UserError] = RepoError,
+) -> str:
+    """A new tree: ``base`` (a tree-ish, or None for empty) with ``changes`` applied.
+
+    Uses only ``hash-object -w``, ``ls-tree`` and ``mktree``: no index, no work
+    tree. A change is content to store (bytes), an existing blob to reuse
+    (:class:`BlobRef`) or None to delete. Entries not named in ``changes`` are
+    kept as they are; a directory left empty by deletions disappears.
+    """
+    grouped: dict[str, dict[str, bytes | BlobRef | None]] = {}
+    direct: dict[str, bytes | BlobRef | None] = {}
+    for path, change in changes.items():
+        parts = check_tree_path(path, error)
+        if len(parts) == 1:
+            direct[parts[0]] = change
+        else:
+            grouped.setdefault(parts[0], {})["/".join(parts[1:])] = change
+    entries = _ls_tree(repo, base, error) if base else {}
+    for name, change in direct.items():
+        if change is None:
+            entries.pop(name, None)
+        elif isinstance(change, BlobRef):
+            entries[name] = (change.mode, "blob", change.oid)
+        else:
+            oid = git(repo, "hash-object", "-w", "--stdin", input=change, error=error)
+            entries[name] = ("100644", "blob", oid)
+    for name, sub in grouped.items():
+        current = entries.get(name)
+        sub_base = current[2] if current and current[1] == "tree" else None
+        tree = build_tree(repo, sub_base, sub, error=error)
+        if tree == _empty_tree(repo, error):
+            entries.pop(name, None)
+        else:
+            entries[name] = ("040000", "tree", tree)
+    listing = b"".join(
+        f"{mode} {kind} {oid}\t".encode() + name.encode("utf-8", errors="surrogateescape") + b"\0"
+        for name, (mode, kind, oid) in entries.items()
+    )
+    # mktree sorts the entries itself (git's tree order), so dict order does not matter.
+    return git(repo, "mktree", "-z", input=listing, error=error)
+
+
+def _ls_tree(repo: Path, treeish: str, error: type[UserError]) -> dict[str, tuple[str, str, str]]:
+    out = run_git(repo, ("ls-tree", "-z", "--full-tree", treeish), error=error)
+    if out.returncode != 0:
+        raise error(f"git ls-tree failed in {repo}: {out.message()}")
+    entries: dict[str, tuple[str, str, str]] = {}
+    for item in out.stdout.split(b"\0"):
+        if not item:
+            continue
+        meta, _, name = item.partition(b"\t")
+        mode, kind, oid = meta.decode().split(" ")
+        entries[name.decode("utf-8", errors="surrogateescape")] = (mode, kind, oid)
+    return entries
+
+
+_EMPTY_TREES: dict[Path, str] = {}
+
+
+def _empty_tree(repo: Path, error: type[UserError]) -> str:
+    # The empty tree's id depends on the repository's hash (sha1 or sha256).
+    if repo not in _EMPTY_TREES:
+        _EMPTY_TREES[repo] = git(
+            repo, "hash-object", "-t", "tree", "--stdin", input=b"", error=error
+        )
+    return _EMPTY_TREES[repo]

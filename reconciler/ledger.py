@@ -1,0 +1,504 @@
+"""The ledger: one commit per outcome on the config repo's status branch.
+
+Written with git plumbing only (``hash-object``, ``ls-tree``/``mktree``,
+``commit-tree``, ``update-ref NEW OLD``), so no work tree and no index is ever
+touched: the ledger works on bare repositories and on checkouts with
+uncommitted changes alike. ``update-ref`` with the old value is a
+compare-and-swap; a writer that loses re-reads the tip and commits again on
+top of it (bounded), so concurrent writers on one repository all land, once,
+in a linear history.
+
+With ``remote`` set (the daemon works on a local clone), each record is then
+pushed with fast-forward semantics, which never drops a commit already on the
+remote. A rejected push means another reconciler wrote first: fetch the
+remote branch, replay the commits only we have on top of its tip (same
+messages, same author dates, same file changes), and push again (bounded).
+
+Commits carry the fixed identity of :data:`reconciler.gitutil.IDENTITY`,
+whatever ``user.name`` says, so the audit trail is recognisably the
+reconciler's. Message layout (trailers parsed back by ``git log``)::
+
+    web1: installed build 3f2a9c1e0b7d (stable/14 5a3e9b1c2d4f) and healthy
+
+    optional body
+
+    Reconciler-Generation: <config commit>
+    Reconciler-Buildset: lab
+    Reconciler-Host: web1
+    Reconciler-Stage: production
+    Reconciler-Outcome: success
+    Reconciler-Build: <build id>
+
+Errors: :class:`~reconciler.errors.LedgerError` (cannot read or write),
+:class:`~reconciler.errors.LedgerConflict` (lost the race more times than the
+retry bound), :class:`~reconciler.errors.RepoError` (not a repository).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.errors import LedgerConflict, LedgerError
+from reconciler.gitutil import (
+    BlobRef,
+    GitResult,
+    build_tree,
+    check_tree_path,
+    git,
+    identity_env,
+    require_repo,
+    run_git,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BRANCH = "reconciler/status"
+
+#: Record attribute -> trailer key, in the order they are written.
+TRAILERS = (
+    ("generation", "Reconciler-Generation"),
+    ("buildset", "Reconciler-Buildset"),
+    ("host", "Reconciler-Host"),
+    ("stage", "Reconciler-Stage"),
+    ("outcome", "Reconciler-Outcome"),
+    ("build", "Reconciler-Build"),
+)
+_PREFIX = "reconciler-"
+_NETWORK_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Record:
+    """One outcome, to become one commit on the status branch."""
+
+    subject: str
+    generation: str  # config repo commit (40 hex) or "worktree"
+    buildset: str | None
+    host: str | None
+    stage: str | None  # source|build|test|production|config|daemon
+    # success|failure|started|rolled-back|halted|rejected|validated|drift|healed|skipped
+    outcome: str
+    build: str | None = None
+    body: str = ""
+    files: Mapping[str, str] = field(default_factory=dict)  # tree path -> text
+
+    def message(self) -> str:
+        """The commit message: subject, optional body, trailers."""
+        subject = " ".join(self.subject.split())
+        if not subject:
+            raise LedgerError("a ledger record needs a subject")
+        lines = []
+        for attr, key in TRAILERS:
+            value = getattr(self, attr)
+            if value is None:
+                continue
+            value = str(value)
+            if not value or value != value.strip() or "\n" in value:
+                raise LedgerError(f"ledger trailer {key} must be one non-empty line, not {value!r}")
+            lines.append(f"{key}: {value}")
+        parts = [subject]
+        body = self.body.strip("\n")
+        if body.strip():
+            parts.append(body)
+        parts.append("\n".join(lines))
+        return "\n\n".join(parts) + "\n"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger commit, read back."""
+
+    commit: str
+    time: datetime  # author date: when the outcome was recorded
+    subject: str
+    body: str
+    trailers: Mapping[str, str]  # Reconciler-* keys without the prefix, lower-case
+
+    @property
+    def outcome(self) -> str | None:
+        return self.trailers.get("outcome")
+
+    @property
+    def host(self) -> str | None:
+        return self.trailers.get("host")
+
+    @property
+    def buildset(self) -> str | None:
+        return self.trailers.get("buildset")
+
+    @property
+    def stage(self) -> str | None:
+        return self.trailers.get("stage")
+
+    @property
+    def generation(self) -> str | None:
+        return self.trailers.get("generation")
+
+    @property
+    def build(self) -> str | None:
+        return self.trailers.get("build")
+
+
+_BAD_REF = re.compile(r"(^[-/.]|[/.]$|\.\.|//|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|/\.)")
+
+
+def _check_branch(branch: str) -> None:
+    # The rules of git-check-ref-format, checked here so a bad name fails before any I/O.
+    if not branch or branch == "@" or _BAD_REF.search(branch):
+        raise LedgerError(f"invalid ledger branch name {branch!r}")
+
+
+class Ledger:
+    """The status branch of one repository (optionally mirrored to a remote)."""
+
+    def __init__(
+        self,
+        repo: Path,
+        branch: str = DEFAULT_BRANCH,
+        remote: str | None = None,
+        *,
+        attempts: int = 10,
+        now: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        _check_branch(branch)
+        if attempts < 1:
+            raise LedgerError("attempts must be at least 1")
+        self.repo = Path(repo)
+        self.branch = branch
+        self.ref = f"refs/heads/{branch}"
+        self.remote = remote
+        self.attempts = attempts
+        self._now = now or (lambda: datetime.now(UTC))
+        self._sleep = sleep
+        self._checked = False
+        self._synced = False
+        self._sync_lock = threading.Lock()
+
+    # --- reading -------------------------------------------------------------------
+
+    def head(self) -> str | None:
+        """The branch tip, or None when there is no ledger yet."""
+        self._sync_once()
+        return self._tip()
+
+    def read(self, path: str) -> str | None:
+        """The text of ``path`` in the tip's tree; None if there is no ledger or no such file."""
+        check_tree_path(path, LedgerError)
+        tip = self.head()
+        if tip is None:
+            return None
+        out = self._git_result("cat-file", "--batch", input=f"{tip}:{path}\n".encode())
+        header, _, rest = out.stdout.partition(b"\n")
+        fields = header.decode("utf-8", errors="replace").split()
+        if out.returncode != 0 or not fields:
+            raise LedgerError(f"cannot read {path} from {self.branch}: {out.message()}")
+        if fields[-1] == "missing":
+            return None
+        if fields[1] != "blob":
+            raise LedgerError(f"{path} on {self.branch} is a {fields[1]}, not a file")
+        size = int(fields[2])
+        try:
+            return rest[:size].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise LedgerError(f"{path} on {self.branch} is not UTF-8 text") from exc
+
+    def read_json(self, path: str) -> Any | None:
+        """``read(path)`` parsed as JSON; None if absent."""
+        text = self.read(path)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LedgerError(f"{path} on {self.branch} is not valid JSON: {exc}") from exc
+
+    def entries(
+        self,
+        *,
+        host: str | None = None,
+        limit: int | None = None,
+        buildset: str | None = None,
+    ) -> list[Entry]:
+        """Ledger commits, newest first, optionally only one host's or one build set's."""
+        tip = self.head()
+        if tip is None or (limit is not None and limit <= 0):
+            return []
+        fmt = "%H%x00%aI%x00%s%x00%b%x00%(trailers:only,unfold)%x00"
+        args = ["log", f"--format={fmt}"]
+        wanted = {k: v for k, v in (("host", host), ("buildset", buildset)) if v is not None}
+        if wanted:
+            # git narrows by substring; the exact match is checked below.
+            args += ["--fixed-strings", "--all-match"]
+            args += [f"--grep=Reconciler-{k.capitalize()}: {v}" for k, v in wanted.items()]
+        elif limit is not None:
+            args.append(f"-n{limit}")
+        args += [tip, "--"]
+        result: list[Entry] = []
+        for entry in self._parse_log(self._git(*args)):
+            if all(entry.trailers.get(k) == v for k, v in wanted.items()):
+                result.append(entry)
+                if limit is not None and len(result) >= limit:
+                    break
+        return result
+
+    @staticmethod
+    def _parse_log(out: str) -> Iterator[Entry]:
+        fields = out.split("\0")
+        for i in range(0, len(fields) - 4, 5):
+            commit, date, subject, body, trailer_text = fields[i : i + 5]
+            trailers: dict[str, str] = {}
+            for line in trailer_text.splitlines():
+                key, sep, value = line.partition(":")
+                if sep and key.strip().lower().startswith(_PREFIX):
+                    trailers[key.strip().lower()[len(_PREFIX) :]] = value.strip()
+            yield Entry(
+                commit=commit.strip(),
+                time=datetime.fromisoformat(date),
+                subject=subject,
+                body=_strip_trailer_block(body) if trailer_text.strip() else body.strip("\n"),
+                trailers=trailers,
+            )
+
+    # --- writing -------------------------------------------------------------------
+
+    def record(self, record: Record) -> str:
+        """Commit ``record`` on the branch (and push it when ``remote`` is set); its sha.
+
+        Raises LedgerConflict when other writers won the race ``attempts`` times in a row.
+        """
+        message = record.message()
+        changes: dict[str, bytes | BlobRef | None] = {}
+        for path, text in record.files.items():
+            check_tree_path(path, LedgerError)
+            changes[path] = text.encode("utf-8")
+        self._sync_once()
+        env = identity_env(self._now())
+        mine = self._commit_cas(lambda parent: self._commit(parent, changes, message, env))
+        if self.remote is None:
+            return mine
+        return self._publish(mine)
+
+    def sync(self) -> str | None:
+        """Fetch the remote branch and put the local one on top of it; the new tip.
+
+        Local commits the remote lacks are replayed on the remote's tip, to be
+        pushed by the next :meth:`record`. Without a remote this only reads the tip.
+        """
+        if self.remote is not None:
+            for attempt in range(self.attempts):
+                try:
+                    self._integrate(self._fetch(), None)
+                    break
+                except _Retry:
+                    self._backoff(attempt)
+            else:
+                raise LedgerConflict(f"cannot sync {self.branch} with {self.remote}: busy")
+        with self._sync_lock:
+            self._synced = True
+        return self._tip()
+
+    # --- internals -----------------------------------------------------------------
+
+    def _sync_once(self) -> None:
+        if not self._checked:
+            require_repo(self.repo, LedgerError)
+            self._checked = True
+        if self.remote is None or self._synced:
+            return
+        try:
+            self.sync()
+        except LedgerError as exc:
+            # Reading the local copy beats failing when the remote is briefly away.
+            log.warning("ledger: cannot sync with %s, using the local copy: %s", self.remote, exc)
+
+    def _git(
+        self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
+        return git(self.repo, *args, input=input, env=env, error=LedgerError)
+
+    def _git_result(
+        self, *args: str, input: bytes | None = None, timeout: float = 60.0
+    ) -> GitResult:
+        return run_git(self.repo, args, input=input, timeout=timeout, error=LedgerError)
+
+    def _tip(self) -> str | None:
+        out = self._git_result("rev-parse", "--verify", "--quiet", f"{self.ref}^{{commit}}")
+        if out.returncode == 0:
+            return out.text.strip()
+        if out.returncode == 1:
+            return None
+        raise LedgerError(f"cannot read {self.branch} in {self.repo}: {out.message()}")
+
+    def _commit(
+        self,
+        parent: str | None,
+        changes: Mapping[str, bytes | BlobRef | None],
+        message: str,
+        env: Mapping[str, str],
+    ) -> str:
+        base = f"{parent}^{{tree}}" if parent else None
+        tree = build_tree(self.repo, base, changes, error=LedgerError)
+        args = [
+            "commit-tree",
+            "--no-gpg-sign",
+            tree,
+            *(["-p", parent] if parent else []),
+            "-F",
+            "-",
+        ]
+        return self._git(*args, input=message.encode("utf-8"), env=env)
+
+    def _commit_cas(self, make: Callable[[str | None], str]) -> str:
+        """Build a commit on the current tip with ``make`` and move the branch to it (CAS)."""
+        for attempt in range(self.attempts):
+            old = self._tip()
+            new = make(old)
+            if self._update_ref(new, old):
+                return new
+            self._backoff(attempt)
+        raise LedgerConflict(
+            f"{self.branch} in {self.repo} kept moving: lost the race {self.attempts} times"
+        )
+
+    def _update_ref(self, new: str, old: str | None) -> bool:
+        # An empty old value means "must not exist yet": a concurrent creator loses.
+        out = self._git_result("update-ref", "-m", "reconciler: ledger", self.ref, new, old or "")
+        if out.returncode == 0:
+            return True
+        if self._tip() != old or "File exists" in out.stderr:
+            return False  # someone else moved the branch, or holds its lock right now
+        raise LedgerError(f"cannot update {self.branch} in {self.repo}: {out.message()}")
+
+    def _backoff(self, attempt: int) -> None:
+        # Full jitter: racing writers spread out instead of colliding again in step.
+        self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+
+    # --- remote --------------------------------------------------------------------
+
+    def _publish(self, mine: str) -> str:
+        assert self.remote is not None
+        for attempt in range(self.attempts):
+            try:
+                tip = self._tip()
+                if tip is None or self._push(tip):
+                    return mine
+                mine = self._integrate(self._fetch(), mine) or mine
+            except _Retry:
+                pass
+            self._backoff(attempt)
+        raise LedgerConflict(
+            f"{self.branch}: {self.remote} kept moving: lost the push race {self.attempts} times"
+        )
+
+    def _push(self, tip: str) -> bool:
+        """Push ``tip`` as a fast-forward; False when another writer got there first."""
+        assert self.remote is not None
+        out = self._git_result(
+            "push", "--porcelain", "--no-verify", self.remote, f"{tip}:{self.ref}",
+            timeout=_NETWORK_TIMEOUT,
+        )  # fmt: skip
+        for line in out.text.splitlines():
+            flag, _, rest = line.partition("\t")
+            refs, _, summary = rest.partition("\t")
+            if not refs.endswith(f":{self.ref}"):
+                continue
+            if flag in (" ", "+", "*", "=") and out.returncode == 0:
+                return True
+            if flag == "!" and "[rejected]" in summary:
+                return False  # non-fast-forward / fetch first: the remote moved
+            if flag == "!" and re.search(r"lock|expected|old value|stale", summary):
+                return False  # the remote's own compare-and-swap failed: same thing
+            raise LedgerError(f"{self.remote} refused the ledger push: {summary.strip()}")
+        raise LedgerError(f"cannot push {self.branch} to {self.remote}: {out.message()}")
+
+    def _tracking_ref(self) -> str:
+        assert self.remote is not None
+        known = self._git_result("config", "--get", f"remote.{self.remote}.url")
+        if known.returncode == 0 and "/" not in self.remote:
+            return f"refs/remotes/{self.remote}/{self.branch}"
+        return f"refs/reconciler/remote/{self.branch}"
+
+    def _fetch(self) -> str | None:
+        """Fetch the remote branch; its tip, or None when the remote has no ledger yet."""
+        assert self.remote is not None
+        track = self._tracking_ref()
+        out = self._git_result(
+            "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", self.remote,
+            f"+{self.ref}:{track}", timeout=_NETWORK_TIMEOUT,
+        )  # fmt: skip
+        if out.returncode != 0:
+            if "couldn't find remote ref" in out.stderr:
+                return None
+            if "cannot lock ref" in out.stderr or "File exists" in out.stderr:
+                raise _Retry  # another thread of ours is fetching into the same ref
+            raise LedgerError(f"cannot fetch {self.branch} from {self.remote}: {out.message()}")
+        return self._git("rev-parse", "--verify", f"{track}^{{commit}}")
+
+    def _is_ancestor(self, older: str, newer: str) -> bool:
+        out = self._git_result("merge-base", "--is-ancestor", older, newer)
+        if out.returncode in (0, 1):
+            return out.returncode == 0
+        raise LedgerError(f"cannot compare ledger commits: {out.message()}")
+
+    def _integrate(self, remote_tip: str | None, mine: str | None) -> str | None:
+        """Put the local branch on top of ``remote_tip``; where ``mine`` ended up."""
+        if remote_tip is None:
+            return mine
+        local = self._tip()
+        if local is None or self._is_ancestor(local, remote_tip):
+            if local != remote_tip and not self._update_ref(remote_tip, local):
+                raise _Retry
+            return mine
+        if self._is_ancestor(remote_tip, local):
+            return mine  # we are ahead: the push will fast-forward
+        moved: dict[str, str] = {}
+        base = remote_tip
+        only_ours = self._git("rev-list", "--reverse", "--no-merges", local, f"^{remote_tip}", "--")
+        for commit in only_ours.split():
+            base = self._replay(commit, base)
+            moved[commit] = base
+        if not self._update_ref(base, local):
+            raise _Retry
+        return moved.get(mine, mine) if mine else None
+
+    def _replay(self, commit: str, onto: str) -> str:
+        """``commit``'s file changes and message as a new commit on ``onto``."""
+        meta = self._git("log", "-1", "--format=%an%x00%ae%x00%ad%x00%B", "--date=raw", commit)
+        name, email, date, message = meta.split("\0", 3)
+        raw = self._git_result(
+            "diff-tree", "-r", "-z", "--no-renames", "--root", "--no-commit-id", commit
+        )
+        if raw.returncode != 0:
+            raise LedgerError(f"cannot read ledger commit {commit}: {raw.message()}")
+        changes: dict[str, bytes | BlobRef | None] = {}
+        items = raw.stdout.split(b"\0")
+        for header, path in zip(items[0::2], items[1::2], strict=False):
+            if not header.startswith(b":"):
+                continue
+            _, new_mode, _, new_oid, status = header[1:].decode().split(" ")
+            name_ = path.decode("utf-8", errors="surrogateescape")
+            changes[name_] = None if status == "D" else BlobRef(new_oid, new_mode)
+        env = identity_env(self._now())
+        env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_AUTHOR_DATE=date)
+        return self._commit(onto, changes, message.rstrip() + "\n", env)
+
+
+class _Retry(Exception):
+    """A transient race inside one attempt; the caller backs off and tries again."""
+
+
+def _strip_trailer_block(body: str) -> str:
+    """The body without its last paragraph, which git recognised as the trailers."""
+    paragraphs = re.split(r"\n[ \t]*\n", body.strip("\n"))
+    return "\n\n".join(paragraphs[:-1]).strip("\n")
