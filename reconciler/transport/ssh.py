@@ -75,11 +75,7 @@ def pinned_keys(known_hosts: str, host: Host) -> list[paramiko.PKey]:
     """Every key the config repo pins for the host, by name or by address."""
     from reconciler.config.knownhosts import lookup
 
-    lines: list[str] = []
-    for name in dict.fromkeys((host.name, host.address, host_pattern(host))):
-        for line in lookup(known_hosts, name):
-            if line not in lines:
-                lines.append(line)
+    lines = lookup(known_hosts, host)
     keys: list[paramiko.PKey] = []
     for line in lines:
         keytype, _, data = line.strip().partition(" ")

@@ -57,7 +57,9 @@ class Sshd:
         self.process.wait(timeout=10)
 
 
-def start_sshd(directory: Path, name: str, address: str, key_path: Path, public: str) -> Sshd:
+def start_sshd(
+    directory: Path, name: str, address: str, key_path: Path, public: str, port: int = 22
+) -> Sshd:
     directory.mkdir(parents=True, exist_ok=True)
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
     host_key = directory / "ssh_host_ed25519_key"
@@ -65,7 +67,6 @@ def start_sshd(directory: Path, name: str, address: str, key_path: Path, public:
     host_key.chmod(0o600)
     authorized = directory / "authorized_keys"
     authorized.write_text(public + "\n")
-    port = free_port(address)
     config = directory / "sshd_config"
     config.write_text(
         f"ListenAddress {address}:{port}\n"

@@ -1,0 +1,77 @@
+"""Everything observed about one host, as one frozen value.
+
+An unreachable host (refused, timed out, key rejected) is a fact too:
+``reachable=False`` with the reason in ``error``. Role-specific parts are
+``None`` where they do not apply: ``source``/``kernel_configs`` on the src
+host only, ``objtree`` on build hosts only, ``exports`` on NFS servers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.facts.boot import BootFile
+from reconciler.facts.bootenv import BootEnvironments
+from reconciler.facts.codec import from_jsonable, to_jsonable
+from reconciler.facts.etcfiles import EtcFiles
+from reconciler.facts.jobs import Jobs
+from reconciler.facts.kernconf import KernelConfigs
+from reconciler.facts.marker import InstalledMarker
+from reconciler.facts.mounts import Mounts
+from reconciler.facts.objtree import ObjTree
+from reconciler.facts.source import SourceTree
+from reconciler.facts.versions import Versions
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    host: str
+    reachable: bool
+    error: str | None = None
+    observed_at: str | None = None  # UTC ISO-8601
+    versions: Versions | None = None
+    boot: BootFile | None = None
+    marker: InstalledMarker | None = None  # None: never installed by the reconciler
+    boot_envs: BootEnvironments | None = None
+    etc: EtcFiles | None = None
+    mounts: Mounts | None = None
+    jobs: Jobs | None = None
+    exports: tuple[str, ...] | None = None  # None: no /etc/exports (or not read)
+    source: SourceTree | None = None
+    kernel_configs: tuple[KernelConfigs, ...] | None = None
+    objtree: ObjTree | None = None
+
+    @classmethod
+    def unreachable(cls, host: str, error: str, observed_at: str | None = None) -> HostFacts:
+        return cls(host=host, reachable=False, error=error, observed_at=observed_at)
+
+    @property
+    def obj_own_filesystem(self) -> bool | None:
+        """Whether /usr/obj is a mount point of its own (None: unknown)."""
+        if self.mounts is None:
+            return None
+        mount = self.mounts.at("/usr/obj")
+        return mount is not None and mount.fstype != "nfs"
+
+    def kernel_configs_for(self, arch: str) -> KernelConfigs | None:
+        for entry in self.kernel_configs or ():
+            if entry.arch == arch:
+                return entry
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = to_jsonable(self)
+        data["format"] = FORMAT
+        return data
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HostFacts:
+        body = {k: v for k, v in data.items() if k != "format"}
+        return from_jsonable(cls, body)

@@ -1,0 +1,98 @@
+"""Mounts and NFS: ``mount -p``, ``/etc/fstab``, ``/etc/exports``.
+
+``mount -p`` prints the mounted file systems in fstab(5) format, so one
+parser serves both. exports(5) lines are kept as lines (comments and blanks
+dropped); the plan checks that the paths it needs are exported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.facts.probe import Output, Probe
+
+PROBES = (
+    Probe("mount-p", ("mount", "-p")),
+    Probe("fstab", ("cat", "/etc/fstab")),
+)
+EXPORTS_PROBES = (Probe("exports", ("cat", "/etc/exports")),)
+
+
+@dataclass(frozen=True)
+class Mount:
+    device: str
+    mountpoint: str
+    fstype: str
+    options: str = "rw"
+
+    @property
+    def readonly(self) -> bool:
+        return "ro" in self.options.split(",")
+
+
+@dataclass(frozen=True)
+class Mounts:
+    mounted: tuple[Mount, ...]
+    fstab: tuple[Mount, ...]
+
+    def at(self, mountpoint: str) -> Mount | None:
+        """The mount that covers exactly this path (the last one wins, as in the kernel)."""
+        found = [m for m in self.mounted if m.mountpoint == mountpoint]
+        return found[-1] if found else None
+
+    def in_fstab(self, mountpoint: str) -> Mount | None:
+        found = [m for m in self.fstab if m.mountpoint == mountpoint]
+        return found[-1] if found else None
+
+
+def parse_fstab(text: str) -> tuple[Mount, ...]:
+    result = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        result.append(
+            Mount(fields[0], fields[1], fields[2], fields[3] if len(fields) > 3 else "rw")
+        )
+    return tuple(result)
+
+
+def parse(outputs: dict[str, Output]) -> Mounts:
+    mounted = outputs["mount-p"]
+    fstab = outputs["fstab"]
+    return Mounts(
+        mounted=parse_fstab(mounted.stdout) if mounted.ok else (),
+        fstab=parse_fstab(fstab.stdout) if fstab.ok else (),
+    )
+
+
+def parse_exports_text(text: str) -> tuple[str, ...]:
+    lines = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if line.endswith("\\"):  # exports(5) continuation lines
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line:
+            lines.append(" ".join(line.split()))
+    return tuple(lines)
+
+
+def parse_exports(outputs: dict[str, Output]) -> tuple[str, ...] | None:
+    out = outputs["exports"]
+    return parse_exports_text(out.stdout) if out.ok else None
+
+
+def exported_paths(lines: tuple[str, ...]) -> set[str]:
+    """Every path an exports line names (the words before the first option)."""
+    paths: set[str] = set()
+    for line in lines:
+        for word in line.split():
+            if word.startswith("-"):
+                break
+            paths.add(word)
+    return paths

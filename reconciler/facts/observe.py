@@ -1,0 +1,156 @@
+"""Observe hosts: one batched SSH round trip per host, hosts in parallel.
+
+Which probes a host gets depends on its roles in the config: every host is
+read for versions, boot, marker, boot environments, make.conf/src.conf,
+mounts and jobs; the src host also for ``/usr/src``, kernel configs and
+exports; a build host also for ``/usr/obj`` and exports. A host that cannot
+be reached or trusted becomes ``HostFacts(reachable=False, error=...)``; the
+others are still observed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from reconciler.config.model import Config, Host
+from reconciler.errors import TransportError
+from reconciler.facts import (
+    boot,
+    bootenv,
+    etcfiles,
+    jobs,
+    kernconf,
+    marker,
+    mounts,
+    objtree,
+    source,
+    versions,
+)
+from reconciler.facts.host import HostFacts
+from reconciler.facts.probe import Probe, batch_command, new_nonce, probe_outputs, split_batch
+from reconciler.settings import Settings
+from reconciler.transport.pool import ConnectionPool
+from reconciler.transport.ssh import Connection
+
+log = logging.getLogger(__name__)
+
+FACTS_TIMEOUT = 120.0
+
+COMMON = (
+    *versions.PROBES,
+    *boot.PROBES,
+    *marker.PROBES,
+    *bootenv.PROBES,
+    *etcfiles.PROBES,
+    *mounts.PROBES,
+    *jobs.PROBES,
+)
+
+
+def _custom_kernels(config: Config) -> dict[str, list[str]]:
+    """arch -> custom kernel idents the config repo ships and some set uses."""
+    by_arch: dict[str, list[str]] = {}
+    for bs in config.buildsets:
+        for ident in bs.kernconfs:
+            if config.kernel(ident) is not None:
+                by_arch.setdefault(bs.arch, [])
+                if ident not in by_arch[bs.arch]:
+                    by_arch[bs.arch].append(ident)
+        by_arch.setdefault(bs.arch, [])
+    return by_arch
+
+
+def roles(config: Config, host: Host) -> tuple[bool, bool]:
+    """(is the src host, is a build host)."""
+    is_src = host.name == config.src_host
+    is_build = any(bs.build_host == host.name for bs in config.buildsets)
+    return is_src, is_build
+
+
+def probes_for(config: Config, host: Host) -> tuple[Probe, ...]:
+    is_src, is_build = roles(config, host)
+    found: list[Probe] = list(COMMON)
+    if is_src:
+        found += source.PROBES
+        for arch, custom in _custom_kernels(config).items():
+            found += kernconf.probes(arch, custom)
+    if is_build:
+        found += objtree.PROBES
+    if is_src or is_build:
+        found += mounts.EXPORTS_PROBES
+    return tuple(found)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def observe_host(
+    conn: Connection, config: Config, host: Host, *, timeout: float = FACTS_TIMEOUT
+) -> HostFacts:
+    """Read every fact of ``host`` in one round trip (raises TransportError)."""
+    probes = probes_for(config, host)
+    nonce = new_nonce()
+    result = conn.run(batch_command(probes, nonce), timeout=timeout)
+    outputs = probe_outputs(probes, split_batch(result.stdout, nonce))
+    is_src, is_build = roles(config, host)
+    job_facts = jobs.parse(outputs)
+    kernel_configs = None
+    if is_src:
+        kernel_configs = tuple(
+            kernconf.parse(outputs, arch, custom)
+            for arch, custom in _custom_kernels(config).items()
+        )
+    return HostFacts(
+        host=host.name,
+        reachable=True,
+        observed_at=_now(),
+        versions=versions.parse(outputs),
+        boot=boot.parse(outputs),
+        marker=marker.parse(outputs),
+        boot_envs=bootenv.parse(outputs),
+        etc=etcfiles.parse(outputs),
+        mounts=mounts.parse(outputs),
+        jobs=job_facts,
+        exports=mounts.parse_exports(outputs) if (is_src or is_build) else None,
+        source=source.parse(outputs) if is_src else None,
+        kernel_configs=kernel_configs,
+        objtree=objtree.parse(outputs, job_facts.build_running) if is_build else None,
+    )
+
+
+def _observe_one(pool: ConnectionPool, config: Config, host: Host) -> HostFacts:
+    try:
+        return observe_host(pool.get(host), config, host)
+    except TransportError as exc:
+        log.info("%s: not observed: %s", host.name, exc)
+        pool.drop(host)
+        return HostFacts.unreachable(host.name, str(exc), _now())
+
+
+def observe_with(
+    pool: ConnectionPool,
+    config: Config,
+    hosts: Iterable[str] | None = None,
+    *,
+    parallel: int = 16,
+) -> dict[str, HostFacts]:
+    """Observe through an existing pool (its connections stay open for reuse)."""
+    targets = [config.host(name) for name in hosts] if hosts is not None else list(config.hosts)
+    if not targets:
+        return {}
+    workers = max(1, min(parallel, len(targets)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="observe") as executor:
+        results = list(executor.map(lambda h: _observe_one(pool, config, h), targets))
+    return {facts.host: facts for facts in results}
+
+
+def observe(
+    config: Config, settings: Settings, hosts: Iterable[str] | None = None
+) -> dict[str, HostFacts]:
+    """Observe hosts (default: all) in parallel, at most ``settings.parallel`` at once."""
+    with ConnectionPool(config, settings) as pool:
+        return observe_with(pool, config, hosts, parallel=settings.parallel)
