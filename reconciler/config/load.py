@@ -1,0 +1,221 @@
+"""Load a config repo into the typed model, or report every problem it has.
+
+``load_config(repo)`` reads the directory as it is on disk (a plain directory
+or a git work tree, uncommitted edits included); ``load_config(repo, rev)``
+reads the files of that commit from git's object store. Either way the steps
+are the same: read each file (regular files only, at most 1 MiB, UTF-8), parse
+the YAML with positions, check it against its JSON Schema, apply the rules,
+and only when no problem was found build the frozen :class:`Config`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from reconciler.config import rules, schema
+from reconciler.config.model import (
+    BuildSet,
+    Config,
+    Host,
+    KernelConfig,
+    PortsSettings,
+    PortsTree,
+    ReconcilerPolicy,
+    RolloutPolicy,
+    Source,
+)
+from reconciler.config.repofiles import Reader, reader_for
+from reconciler.config.repofiles import resolve_commit as resolve_commit
+from reconciler.config.yamldoc import MAX_FILE_BYTES, Document, decode, parse
+from reconciler.errors import ConfigInvalid, Problem
+
+__all__ = ["load_config", "resolve_commit"]
+
+BUILDSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+KERNCONF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class _Collector:
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.problems: list[Problem] = []
+
+    def text(self, path: str, *, required: bool, hint: str = "") -> str | None:
+        """The UTF-8 text of ``path``; a problem (and None) when it cannot be used."""
+        entry = self.reader.entry(path)
+        if entry is None:
+            if required:
+                self.problems.append(Problem(path, 0, 0, "missing file", hint))
+            return None
+        if entry.kind != "file":
+            what = "a symbolic link" if entry.kind == "symlink" else f"a {entry.kind}"
+            self.problems.append(
+                Problem(path, 0, 0, f"is {what}, not a regular file",
+                        "commit the file itself; links could point outside the repo")
+            )
+            return None
+        if entry.size > MAX_FILE_BYTES:
+            self.problems.append(
+                Problem(path, 0, 0,
+                        f"file is {entry.size / (1 << 20):.1f} MiB; the limit is {MAX_FILE_BYTES >> 20} MiB",
+                        "config files are small text files; is this the right file?")
+            )
+            return None
+        text, problems = decode(path, self.reader.read(path))
+        self.problems.extend(problems)
+        return text
+
+    def document(self, path: str, schema_name: str, *, hint: str) -> Document | None:
+        text = self.text(path, required=True, hint=hint)
+        if text is None:
+            return None
+        doc, problems = parse(path, text)
+        self.problems.extend(problems)
+        if doc is None:
+            return None
+        self.problems.extend(schema.check(doc, schema_name))
+        return doc
+
+
+def _read(reader: Reader) -> tuple[rules.RepoFiles, str | None, list[Problem]]:
+    top = [e for e in reader.listdir("") if not e.name.startswith(".")]
+    if not top:
+        return rules.RepoFiles(None), None, [
+            Problem("fleet.yaml", 0, 0, "the config repo is empty (no fleet.yaml, buildsets/, known_hosts)",
+                    "start from a copy of example-repo/ and see its README.md")
+        ]
+    collect = _Collector(reader)
+    fleet = collect.document("fleet.yaml", "fleet",
+                             hint="every config repo has a fleet.yaml; see example-repo/fleet.yaml")
+    files = rules.RepoFiles(fleet)
+    entry = reader.entry("buildsets")
+    sets = reader.listdir("buildsets") if entry is not None and entry.kind == "dir" else []
+    for item in sets:
+        path = f"buildsets/{item.name}"
+        if item.kind != "dir":
+            collect.problems.append(Problem(path, 0, 0, "not a directory",
+                                            "each build set is a directory buildsets/<name>/"))
+            continue
+        if not BUILDSET_NAME.match(item.name) or "\n" in item.name:
+            collect.problems.append(Problem(path, 0, 0, f"{item.name!r} is not a valid build set name",
+                                            "use lower-case letters, digits, '_' and '-'"))
+            continue
+        files.buildsets.append(rules.BuildsetFiles(
+            item.name,
+            collect.document(f"{path}/buildset.yaml", "buildset",
+                             hint="see example-repo/buildsets/lab/buildset.yaml"),
+            collect.text(f"{path}/make.conf", required=True,
+                         hint="create it, empty if the set needs no make.conf settings"),
+            collect.text(f"{path}/src.conf", required=True,
+                         hint="create it, empty if the set needs no src.conf settings"),
+        ))
+    if not files.buildsets:
+        collect.problems.append(Problem("buildsets", 0, 0, "no build sets",
+                                        "add buildsets/<name>/buildset.yaml, make.conf and src.conf"))
+    kernels_entry = reader.entry("kernels")
+    for item in reader.listdir("kernels") if kernels_entry and kernels_entry.kind == "dir" else []:
+        path = f"kernels/{item.name}"
+        if not KERNCONF_NAME.match(item.name) or "\n" in item.name:
+            collect.problems.append(Problem(path, 0, 0, f"{item.name!r} is not a valid kernel config name",
+                                            "name the file after its ident: letters, digits, '_', '.' and '-'"))
+            continue
+        text = collect.text(path, required=True)
+        if text is not None:
+            files.kernels[item.name] = text
+    files.known_hosts = collect.text(
+        "known_hosts", required=True,
+        hint="pin every host's SSH key: ssh-keyscan ADDRESS >> known_hosts (check the fingerprints)")
+    if files.known_hosts is not None:
+        from reconciler.config.knownhosts import parse as parse_known_hosts
+
+        collect.problems.extend(parse_known_hosts(files.known_hosts)[1])
+    signers = collect.text("allowed_signers", required=False)
+    return files, signers, collect.problems
+
+
+def _rollout(data: dict[str, Any]) -> RolloutPolicy:
+    default = RolloutPolicy()
+    return RolloutPolicy(
+        install=data.get("install", default.install),
+        batch=data.get("batch", default.batch),
+        max_failures=data.get("max_failures", default.max_failures),
+        soak=data.get("soak", default.soak),
+        reboot_timeout=data.get("reboot_timeout", default.reboot_timeout),
+        health_checks=tuple(data.get("health_checks", ())),
+        drift=data.get("drift", default.drift),
+        keep_builds=data.get("keep_builds", default.keep_builds),
+    )
+
+
+def _buildset(files: rules.BuildsetFiles) -> BuildSet:
+    assert files.doc is not None and files.make_conf is not None and files.src_conf is not None
+    data: dict[str, Any] = files.doc.data
+    hosts = tuple(
+        Host(
+            name=name,
+            buildset=files.name,
+            address=spec["address"],
+            kernconf=spec["kernconf"],
+            stage=spec.get("stage", "production"),
+            port=spec.get("port", 22),
+            user=spec.get("user", "root"),
+        )
+        for name, spec in data["hosts"].items()
+    )
+    ports = data.get("ports")
+    return BuildSet(
+        name=files.name,
+        arch=data["arch"],
+        build_host=data["build_host"],
+        jobs=data["jobs"],
+        hosts=hosts,
+        make_conf=files.make_conf,
+        src_conf=files.src_conf,
+        rollout=_rollout(data.get("rollout") or {}),
+        ports=PortsSettings(**ports) if ports is not None else None,
+    )
+
+
+def load_config(repo: str | Path, rev: str | None = None) -> Config:
+    """The config repo ``repo`` (at commit ``rev``, or as on disk) as a checked :class:`Config`.
+
+    Raises ConfigInvalid with every problem found, RepoError when the repo or
+    the revision cannot be read.
+    """
+    reader, commit = reader_for(repo, rev)
+    files, signers, problems = _read(reader)
+    problems.extend(rules.check(files))
+    if problems:
+        raise ConfigInvalid(_dedupe(problems))
+    assert files.fleet is not None and files.known_hosts is not None
+    fleet: dict[str, Any] = files.fleet.data
+    ports = fleet.get("ports")
+    return Config(
+        source=Source(**fleet["source"]),
+        src_host=fleet["src_host"],
+        buildsets=tuple(_buildset(bs) for bs in files.buildsets),
+        kernels=tuple(KernelConfig(ident, text) for ident, text in sorted(files.kernels.items())),
+        known_hosts=files.known_hosts,
+        ports=PortsTree(**ports) if ports is not None else None,
+        allowed_signers=signers,
+        policy=ReconcilerPolicy(**(fleet.get("reconciler") or {})),
+        commit=commit,
+        origin=str(repo),
+    )
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    """Drop a control-character complaint where the schema already flagged the same value."""
+    def from_rules(problem: Problem) -> bool:
+        return "contains a control character" in problem.message
+
+    located = {(p.path, p.line, p.column) for p in problems if not from_rules(p)}
+    kept: list[Problem] = []
+    for problem in problems:
+        if from_rules(problem) and (problem.path, problem.line, problem.column) in located:
+            continue
+        if problem not in kept:
+            kept.append(problem)
+    return kept

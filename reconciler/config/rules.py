@@ -1,0 +1,241 @@
+"""The semantic rules of the config repo (DESIGN.md "Rules `reconciler validate` enforces").
+
+Pure: takes the parsed files, returns every problem. Runs after the schema
+check but must not trust it: a value the schema rejected is simply skipped
+here, so one mistake yields one message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.config import kernels as kconf
+from reconciler.config.knownhosts import KNOWN_HOSTS, host_strings, lookup
+from reconciler.config.model import STOCK_KERNCONFS, Host
+from reconciler.config.yamldoc import Document, Where
+from reconciler.errors import Problem
+
+#: Variables the reconciler renders itself (or, for MAKEOBJDIRPREFIX, that only
+#: work from the environment, per UPDATING), so make.conf/src.conf may not set them.
+OWNED_VARS = ("KERNCONF", "DESTDIR", "MAKEOBJDIRPREFIX")
+PORTS_VARS = ("DISTDIR", "WRKDIRPREFIX", "PACKAGES")
+
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:[?+:!]?=)")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass
+class BuildsetFiles:
+    """The files of ``buildsets/<name>/`` as read (None where missing or unreadable)."""
+
+    name: str
+    doc: Document | None
+    make_conf: str | None
+    src_conf: str | None
+
+
+@dataclass
+class RepoFiles:
+    fleet: Document | None
+    buildsets: list[BuildsetFiles] = field(default_factory=list)
+    kernels: dict[str, str] = field(default_factory=dict)
+    known_hosts: str | None = None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def control_characters(doc: Document) -> Iterator[Problem]:
+    """Strings carrying control characters (newlines included), which no pattern should pass.
+
+    jsonschema evaluates ``pattern`` with Python's ``re.search``, where ``$``
+    also matches before a final newline, so ``"GENERIC\\n"`` would slip through
+    the schema; this check closes that gap for every value. Health checks are
+    shell commands by design and may span lines.
+    """
+
+    def walk(value: Any, where: Where) -> Iterator[Problem]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _CONTROL_OR_NEWLINE.search(key):
+                    yield doc.problem((*where, key), f"key {key!r} contains a control character",
+                                      "remove it", key=True)
+                yield from walk(item, (*where, key))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                yield from walk(item, (*where, index))
+        elif isinstance(value, str):
+            shell = len(where) >= 2 and where[-2] == "health_checks"
+            if (_CONTROL if shell else _CONTROL_OR_NEWLINE).search(value):
+                dotted = ".".join(str(p) for p in where)
+                yield doc.problem(
+                    where,
+                    f"{dotted}: {value!r} contains a control character (newline, tab, ...)",
+                    "write the value on one line without control characters",
+                )
+
+    yield from walk(doc.data, ())
+
+
+def owned_assignments(path: str, text: str, owned: tuple[str, ...]) -> Iterator[Problem]:
+    """Lines of a make.conf/src.conf that assign a variable the reconciler owns.
+
+    ``VAR=``, ``VAR?=``, ``VAR+=``, ``VAR:=``, ``VAR!=`` count; conditionals
+    (``.if``) and continuation lines do not.
+    """
+    continued = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        was_continued, continued = continued, line.rstrip().endswith("\\")
+        if was_continued:
+            continue
+        match = _ASSIGNMENT.match(line)
+        if match and match.group(1) in owned:
+            var = match.group(1)
+            if var == "MAKEOBJDIRPREFIX":
+                hint = "remove it: MAKEOBJDIRPREFIX works only from the environment, and the reconciler sets it per build"
+            elif var in PORTS_VARS:
+                hint = f"remove it: set ports.{var.lower()} in buildset.yaml instead"
+            elif var == "KERNCONF":
+                hint = "remove it: set each host's kernconf in buildset.yaml; the reconciler renders KERNCONF"
+            else:
+                hint = "remove it: the reconciler sets DESTDIR itself when installing into a boot environment"
+            yield Problem(path, number, match.start(1) + 1,
+                          f"sets {var}, which the reconciler owns", hint)
+
+
+def _buildset_rules(
+    bs: BuildsetFiles, fleet_hosts: dict[str, tuple[str, Document, Where]], repo: RepoFiles
+) -> Iterator[Problem]:
+    doc = bs.doc
+    if doc is None:
+        return
+    data = _mapping(doc.data)
+    hosts = _mapping(data.get("hosts"))
+    build_host = _text(data.get("build_host"))
+    if build_host is not None and hosts and build_host not in hosts:
+        elsewhere = fleet_hosts.get(build_host)
+        where = f" (it is in build set {elsewhere[0]!r})" if elsewhere else ""
+        yield doc.problem(
+            ("build_host",),
+            f"build_host {build_host!r} is not a host of build set {bs.name!r}{where}",
+            f"name one of: {', '.join(hosts)}",
+        )
+    if hosts and not any(_mapping(h).get("stage") == "test" for h in hosts.values()):
+        yield doc.problem(
+            ("hosts",),
+            f"build set {bs.name!r} has no test host",
+            "mark at least one host 'stage: test'; it installs first and must stay healthy before production",
+        )
+    for name, spec in hosts.items():
+        kernconf = _text(_mapping(spec).get("kernconf"))
+        if kernconf is None:
+            continue
+        if kernconf not in STOCK_KERNCONFS and kernconf not in repo.kernels:
+            stock = ", ".join(sorted(STOCK_KERNCONFS))
+            yield doc.problem(
+                ("hosts", name, "kernconf"),
+                f"hosts.{name}.kernconf: no kernel config {kernconf!r}",
+                f"add the file kernels/{kernconf} or use a stock config ({stock})",
+            )
+    if data.get("ports") is not None:
+        owned = OWNED_VARS + PORTS_VARS
+    else:
+        owned = OWNED_VARS
+    for filename, text in (("make.conf", bs.make_conf), ("src.conf", bs.src_conf)):
+        if text is not None:
+            yield from owned_assignments(f"buildsets/{bs.name}/{filename}", text, owned)
+
+
+def _address_problem(doc: Document, where: Where, address: str) -> Iterator[Problem]:
+    if ":" in address:
+        try:
+            ipaddress.IPv6Address(address)
+        except ValueError:
+            yield doc.problem(where, f"{'.'.join(map(str, where))}: {address!r} is not a valid IPv6 address",
+                              "write it as ipaddress would, e.g. 2001:db8::10")
+
+
+def _kernel_rules(repo: RepoFiles) -> Iterator[Problem]:
+    for ident, text in sorted(repo.kernels.items()):
+        path = f"kernels/{ident}"
+        if ident in STOCK_KERNCONFS:
+            yield Problem(path, 0, 0, f"{ident} is a stock kernel config; this file would replace it",
+                          "give the custom config its own name and ident")
+            continue
+        winner = kconf.effective_ident(ident, repo.kernels)
+        if winner is None:
+            yield Problem(path, 1, 1, f"no 'ident {ident}' line",
+                          f"add 'ident {ident}' after the include lines (uname -i must report {ident})")
+        elif winner.value != ident:
+            where = f"kernels/{winner.file}" if winner.line else f"the included stock {winner.file}"
+            line = winner.line if winner.file == ident else 1
+            yield Problem(path, line, 1,
+                          f"the kernel's ident is {winner.value!r} (from {where}), not {ident!r}",
+                          f"end the file with 'ident {ident}': the reconciler checks uname -i against the file name")
+        del text
+
+
+def check(repo: RepoFiles) -> list[Problem]:
+    """Every semantic problem of the repo."""
+    problems: list[Problem] = []
+    for doc in [repo.fleet, *(bs.doc for bs in repo.buildsets)]:
+        if doc is not None:
+            problems.extend(control_characters(doc))
+    # name -> (build set, document, where) of the first definition
+    fleet_hosts: dict[str, tuple[str, Document, Where]] = {}
+    addresses: dict[tuple[str, int], str] = {}
+    model_hosts: list[tuple[Host, Document, Where]] = []
+    for bs in repo.buildsets:
+        if bs.doc is None:
+            continue
+        for name, spec in _mapping(_mapping(bs.doc.data).get("hosts")).items():
+            where: Where = ("hosts", name)
+            if name in fleet_hosts:
+                other, other_doc, other_where = fleet_hosts[name]
+                line = other_doc.key_at(other_where)[0]
+                problems.append(bs.doc.problem(
+                    where, f"host {name!r} is already in build set {other!r} ({other_doc.path}:{line})",
+                    "a host belongs to exactly one build set; remove one of them", key=True))
+                continue
+            fleet_hosts[name] = (bs.name, bs.doc, where)
+            spec = _mapping(spec)
+            address, port = _text(spec.get("address")), spec.get("port", 22)
+            if address is None or not isinstance(port, int):
+                continue
+            problems.extend(_address_problem(bs.doc, (*where, "address"), address))
+            if (address.lower(), port) in addresses:
+                problems.append(bs.doc.problem(
+                    (*where, "address"),
+                    f"hosts.{name}.address: {address}:{port} is also the address of host {addresses[address.lower(), port]!r}",
+                    "every host needs its own address (or port)"))
+            else:
+                addresses[address.lower(), port] = name
+            model_hosts.append((Host(name, bs.name, address, "", port=port), bs.doc, where))
+    if repo.fleet is not None:
+        src_host = _text(_mapping(repo.fleet.data).get("src_host"))
+        if src_host is not None and fleet_hosts and src_host not in fleet_hosts:
+            problems.append(repo.fleet.problem(
+                ("src_host",), f"src_host {src_host!r} is not a host of any build set",
+                f"name one of: {', '.join(fleet_hosts)}"))
+    for bs in repo.buildsets:
+        problems.extend(_buildset_rules(bs, fleet_hosts, repo))
+    problems.extend(_kernel_rules(repo))
+    if repo.known_hosts is not None:
+        for host, doc, where in model_hosts:
+            if not lookup(repo.known_hosts, host):
+                shown = " or ".join(host_strings(host.name, host.address, host.port))
+                problems.append(doc.problem(
+                    where, f"host {host.name!r} has no key in {KNOWN_HOSTS} (looked for {shown})",
+                    f"add its key: ssh-keyscan -p {host.port} {host.address} >> {KNOWN_HOSTS}, "
+                    "after checking the fingerprint on the host's console", key=True))
+    return problems
