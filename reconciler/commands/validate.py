@@ -58,7 +58,11 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.repo, args.rev)
     except ConfigInvalid as exc:
         if args.format == "json":
-            body = {"valid": False, "problems": [_problem_json(p) for p in exc.problems], "buildsets": []}
+            body = {
+                "valid": False,
+                "problems": [_problem_json(p) for p in exc.problems],
+                "buildsets": [],
+            }
             print(json.dumps(body, indent=2))
         else:
             for problem in exc.problems:
@@ -71,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
             "commit": config.commit,
             "problems": [],
             "buildsets": [
-                {"name": bs.name, "build_id": build_id(config, bs), "hosts": [h.name for h in bs.hosts]}
+                {
+                    "name": bs.name,
+                    "build_id": build_id(config, bs),
+                    "hosts": [h.name for h in bs.hosts],
+                }
                 for bs in config.buildsets
             ],
         }

@@ -130,7 +130,8 @@ def example_known_hosts(config: Config) -> str:
     from reconciler.sim.hostkeys import known_hosts_line  # pure key derivation, no simulator
 
     lines = [
-        "# Host keys of the simulated fleet (reconciler.sim.hostkeys); never use them on a real host.",
+        "# Host keys of the simulated fleet (reconciler.sim.hostkeys);",
+        "# anyone can derive them: never use them on a real host.",
         *(known_hosts_line(h.name, h.address, h.port) for h in config.hosts),
     ]
     return "\n".join(lines) + "\n"

@@ -33,8 +33,8 @@ from reconciler.errors import ConfigInvalid, Problem
 
 __all__ = ["load_config", "resolve_commit"]
 
-BUILDSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-KERNCONF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+BUILDSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
+KERNCONF_NAME = rules.KERNCONF_NAME
 
 
 class _Collector:
@@ -52,15 +52,25 @@ class _Collector:
         if entry.kind != "file":
             what = "a symbolic link" if entry.kind == "symlink" else f"a {entry.kind}"
             self.problems.append(
-                Problem(path, 0, 0, f"is {what}, not a regular file",
-                        "commit the file itself; links could point outside the repo")
+                Problem(
+                    path,
+                    0,
+                    0,
+                    f"is {what}, not a regular file",
+                    "commit the file itself; links could point outside the repo",
+                )
             )
             return None
         if entry.size > MAX_FILE_BYTES:
             self.problems.append(
-                Problem(path, 0, 0,
-                        f"file is {entry.size / (1 << 20):.1f} MiB; the limit is {MAX_FILE_BYTES >> 20} MiB",
-                        "config files are small text files; is this the right file?")
+                Problem(
+                    path,
+                    0,
+                    0,
+                    f"file is {entry.size / (1 << 20):.1f} MiB; "
+                    f"the limit is {MAX_FILE_BYTES >> 20} MiB",
+                    "config files are small text files; is this the right file?",
+                )
             )
             return None
         text, problems = decode(path, self.reader.read(path))
@@ -82,51 +92,101 @@ class _Collector:
 def _read(reader: Reader) -> tuple[rules.RepoFiles, str | None, list[Problem]]:
     top = [e for e in reader.listdir("") if not e.name.startswith(".")]
     if not top:
-        return rules.RepoFiles(None), None, [
-            Problem("fleet.yaml", 0, 0, "the config repo is empty (no fleet.yaml, buildsets/, known_hosts)",
-                    "start from a copy of example-repo/ and see its README.md")
-        ]
+        return (
+            rules.RepoFiles(None),
+            None,
+            [
+                Problem(
+                    "fleet.yaml",
+                    0,
+                    0,
+                    "the config repo is empty (no fleet.yaml, buildsets/, known_hosts)",
+                    "start from a copy of example-repo/ and see its README.md",
+                )
+            ],
+        )
     collect = _Collector(reader)
-    fleet = collect.document("fleet.yaml", "fleet",
-                             hint="every config repo has a fleet.yaml; see example-repo/fleet.yaml")
+    fleet = collect.document(
+        "fleet.yaml",
+        "fleet",
+        hint="every config repo has a fleet.yaml; see example-repo/fleet.yaml",
+    )
     files = rules.RepoFiles(fleet)
     entry = reader.entry("buildsets")
     sets = reader.listdir("buildsets") if entry is not None and entry.kind == "dir" else []
     for item in sets:
         path = f"buildsets/{item.name}"
         if item.kind != "dir":
-            collect.problems.append(Problem(path, 0, 0, "not a directory",
-                                            "each build set is a directory buildsets/<name>/"))
+            collect.problems.append(
+                Problem(
+                    path, 0, 0, "not a directory", "each build set is a directory buildsets/<name>/"
+                )
+            )
             continue
-        if not BUILDSET_NAME.match(item.name) or "\n" in item.name:
-            collect.problems.append(Problem(path, 0, 0, f"{item.name!r} is not a valid build set name",
-                                            "use lower-case letters, digits, '_' and '-'"))
+        if not BUILDSET_NAME.match(item.name):
+            collect.problems.append(
+                Problem(
+                    path,
+                    0,
+                    0,
+                    f"{item.name!r} is not a valid build set name",
+                    "use lower-case letters, digits, '_' and '-'",
+                )
+            )
             continue
-        files.buildsets.append(rules.BuildsetFiles(
-            item.name,
-            collect.document(f"{path}/buildset.yaml", "buildset",
-                             hint="see example-repo/buildsets/lab/buildset.yaml"),
-            collect.text(f"{path}/make.conf", required=True,
-                         hint="create it, empty if the set needs no make.conf settings"),
-            collect.text(f"{path}/src.conf", required=True,
-                         hint="create it, empty if the set needs no src.conf settings"),
-        ))
+        files.buildsets.append(
+            rules.BuildsetFiles(
+                item.name,
+                collect.document(
+                    f"{path}/buildset.yaml",
+                    "buildset",
+                    hint="see example-repo/buildsets/lab/buildset.yaml",
+                ),
+                collect.text(
+                    f"{path}/make.conf",
+                    required=True,
+                    hint="create it, empty if the set needs no make.conf settings",
+                ),
+                collect.text(
+                    f"{path}/src.conf",
+                    required=True,
+                    hint="create it, empty if the set needs no src.conf settings",
+                ),
+            )
+        )
     if not files.buildsets:
-        collect.problems.append(Problem("buildsets", 0, 0, "no build sets",
-                                        "add buildsets/<name>/buildset.yaml, make.conf and src.conf"))
+        collect.problems.append(
+            Problem(
+                "buildsets",
+                0,
+                0,
+                "no build sets",
+                "add buildsets/<name>/buildset.yaml, make.conf and src.conf",
+            )
+        )
     kernels_entry = reader.entry("kernels")
     for item in reader.listdir("kernels") if kernels_entry and kernels_entry.kind == "dir" else []:
         path = f"kernels/{item.name}"
-        if not KERNCONF_NAME.match(item.name) or "\n" in item.name:
-            collect.problems.append(Problem(path, 0, 0, f"{item.name!r} is not a valid kernel config name",
-                                            "name the file after its ident: letters, digits, '_', '.' and '-'"))
+        if not KERNCONF_NAME.match(item.name):
+            collect.problems.append(
+                Problem(
+                    path,
+                    0,
+                    0,
+                    f"{item.name!r} is not a valid kernel config name",
+                    "name the file after its ident: letters, digits, '_', '.' and '-'",
+                )
+            )
             continue
         text = collect.text(path, required=True)
         if text is not None:
             files.kernels[item.name] = text
     files.known_hosts = collect.text(
-        "known_hosts", required=True,
-        hint="pin every host's SSH key: ssh-keyscan ADDRESS >> known_hosts (check the fingerprints)")
+        "known_hosts",
+        required=True,
+        hint="pin every host's SSH key: ssh-keyscan ADDRESS >> known_hosts "
+        "(check the fingerprints)",
+    )
     if files.known_hosts is not None:
         from reconciler.config.knownhosts import parse as parse_known_hosts
 
@@ -208,6 +268,7 @@ def load_config(repo: str | Path, rev: str | None = None) -> Config:
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:
     """Drop a control-character complaint where the schema already flagged the same value."""
+
     def from_rules(problem: Problem) -> bool:
         return "contains a control character" in problem.message
 

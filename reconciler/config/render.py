@@ -42,8 +42,7 @@ def header(config: Config, source: str) -> str:
     origin = "".join(c if c.isprintable() else "?" for c in config.origin)
     commit = config.commit[:12] if config.commit else "worktree"
     return (
-        f"{MANAGED_HEADER_PREFIX}: {origin} @ {commit}; edits are overwritten\n"
-        f"# Source: {source}\n"
+        f"{MANAGED_HEADER_PREFIX}: {origin} @ {commit}; edits are overwritten\n# Source: {source}\n"
     )
 
 
@@ -118,7 +117,9 @@ def exports(config: Config) -> dict[str, str]:
         ro = [h for h in others if h not in rw]
         for mode, clients in (("ro", ro), ("rw", rw)):
             if clients:
-                lines.setdefault(src.name, []).append(_export_line(config.ports.tree, mode, clients))
+                lines.setdefault(src.name, []).append(
+                    _export_line(config.ports.tree, mode, clients)
+                )
     for bs in config.buildsets:
         clients = [h for h in bs.hosts if h.name != bs.build_host]
         if clients:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Protocol
 
 import git
-from gitdb.exc import BadName, BadObject
 
 from reconciler.errors import RepoError
 
@@ -42,7 +41,7 @@ class Reader(Protocol):
 
 
 class DirectoryReader:
-    """The repo as it is on disk (a plain directory or a git work tree, uncommitted edits included)."""
+    """The repo as it is on disk: a directory or a git work tree, uncommitted edits included."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -146,7 +145,7 @@ def find_commit(repo: str | Path, rev: str) -> git.Commit:
     try:
         commit = handle.commit(rev)
         _ = commit.tree  # force the object to be read: a bad sha fails here, not later
-    except (BadName, BadObject, ValueError, git.GitError) as exc:
+    except (git.BadName, git.BadObject, ValueError, git.GitError) as exc:
         raise RepoError(f"{repo}: no commit {rev!r}") from exc
     return commit
 

@@ -25,6 +25,9 @@ OWNED_VARS = ("KERNCONF", "DESTDIR", "MAKEOBJDIRPREFIX")
 PORTS_VARS = ("DISTDIR", "WRKDIRPREFIX", "PACKAGES")
 
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*(?:[?+:!]?=)")
+# The schema's patterns, for skipping values it already rejected.
+KERNCONF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -68,8 +71,12 @@ def control_characters(doc: Document) -> Iterator[Problem]:
         if isinstance(value, dict):
             for key, item in value.items():
                 if _CONTROL_OR_NEWLINE.search(key):
-                    yield doc.problem((*where, key), f"key {key!r} contains a control character",
-                                      "remove it", key=True)
+                    yield doc.problem(
+                        (*where, key),
+                        f"key {key!r} contains a control character",
+                        "remove it",
+                        key=True,
+                    )
                 yield from walk(item, (*where, key))
         elif isinstance(value, list):
             for index, item in enumerate(value):
@@ -102,15 +109,25 @@ def owned_assignments(path: str, text: str, owned: tuple[str, ...]) -> Iterator[
         if match and match.group(1) in owned:
             var = match.group(1)
             if var == "MAKEOBJDIRPREFIX":
-                hint = "remove it: MAKEOBJDIRPREFIX works only from the environment, and the reconciler sets it per build"
+                hint = (
+                    "remove it: MAKEOBJDIRPREFIX works only from the environment "
+                    "(UPDATING), and the reconciler sets it per build"
+                )
             elif var in PORTS_VARS:
                 hint = f"remove it: set ports.{var.lower()} in buildset.yaml instead"
             elif var == "KERNCONF":
-                hint = "remove it: set each host's kernconf in buildset.yaml; the reconciler renders KERNCONF"
+                hint = (
+                    "remove it: set each host's kernconf in buildset.yaml; "
+                    "the reconciler renders KERNCONF"
+                )
             else:
-                hint = "remove it: the reconciler sets DESTDIR itself when installing into a boot environment"
-            yield Problem(path, number, match.start(1) + 1,
-                          f"sets {var}, which the reconciler owns", hint)
+                hint = (
+                    "remove it: the reconciler sets DESTDIR itself "
+                    "when installing into a boot environment"
+                )
+            yield Problem(
+                path, number, match.start(1) + 1, f"sets {var}, which the reconciler owns", hint
+            )
 
 
 def _buildset_rules(
@@ -122,7 +139,7 @@ def _buildset_rules(
     data = _mapping(doc.data)
     hosts = _mapping(data.get("hosts"))
     build_host = _text(data.get("build_host"))
-    if build_host is not None and hosts and build_host not in hosts:
+    if build_host is not None and HOST_NAME.match(build_host) and hosts and build_host not in hosts:
         elsewhere = fleet_hosts.get(build_host)
         where = f" (it is in build set {elsewhere[0]!r})" if elsewhere else ""
         yield doc.problem(
@@ -134,12 +151,13 @@ def _buildset_rules(
         yield doc.problem(
             ("hosts",),
             f"build set {bs.name!r} has no test host",
-            "mark at least one host 'stage: test'; it installs first and must stay healthy before production",
+            "mark at least one host 'stage: test'; "
+            "it installs first and must stay healthy before production follows",
         )
     for name, spec in hosts.items():
         kernconf = _text(_mapping(spec).get("kernconf"))
-        if kernconf is None:
-            continue
+        if kernconf is None or not KERNCONF_NAME.match(kernconf):
+            continue  # the schema reported it
         if kernconf not in STOCK_KERNCONFS and kernconf not in repo.kernels:
             stock = ", ".join(sorted(STOCK_KERNCONFS))
             yield doc.problem(
@@ -147,10 +165,9 @@ def _buildset_rules(
                 f"hosts.{name}.kernconf: no kernel config {kernconf!r}",
                 f"add the file kernels/{kernconf} or use a stock config ({stock})",
             )
+    owned: tuple[str, ...] = OWNED_VARS
     if data.get("ports") is not None:
-        owned = OWNED_VARS + PORTS_VARS
-    else:
-        owned = OWNED_VARS
+        owned += PORTS_VARS
     for filename, text in (("make.conf", bs.make_conf), ("src.conf", bs.src_conf)):
         if text is not None:
             yield from owned_assignments(f"buildsets/{bs.name}/{filename}", text, owned)
@@ -161,27 +178,50 @@ def _address_problem(doc: Document, where: Where, address: str) -> Iterator[Prob
         try:
             ipaddress.IPv6Address(address)
         except ValueError:
-            yield doc.problem(where, f"{'.'.join(map(str, where))}: {address!r} is not a valid IPv6 address",
-                              "write it as ipaddress would, e.g. 2001:db8::10")
+            yield doc.problem(
+                where,
+                f"{'.'.join(map(str, where))}: {address!r} is not a valid IPv6 address",
+                "write it as ipaddress would, e.g. 2001:db8::10",
+            )
 
 
 def _kernel_rules(repo: RepoFiles) -> Iterator[Problem]:
     for ident, text in sorted(repo.kernels.items()):
         path = f"kernels/{ident}"
         if ident in STOCK_KERNCONFS:
-            yield Problem(path, 0, 0, f"{ident} is a stock kernel config; this file would replace it",
-                          "give the custom config its own name and ident")
+            yield Problem(
+                path,
+                0,
+                0,
+                f"{ident} is a stock kernel config; this file would replace it",
+                "give the custom config its own name and ident",
+            )
             continue
         winner = kconf.effective_ident(ident, repo.kernels)
         if winner is None:
-            yield Problem(path, 1, 1, f"no 'ident {ident}' line",
-                          f"add 'ident {ident}' after the include lines (uname -i must report {ident})")
+            yield Problem(
+                path,
+                1,
+                1,
+                f"no 'ident {ident}' line",
+                f"add 'ident {ident}' after the include lines (uname -i must report {ident})",
+            )
         elif winner.value != ident:
-            where = f"kernels/{winner.file}" if winner.line else f"the included stock {winner.file}"
+            if winner.file == ident:
+                where = ""
+            elif winner.line:
+                where = f" (from kernels/{winner.file})"
+            else:
+                where = f" (from the included stock {winner.file})"
             line = winner.line if winner.file == ident else 1
-            yield Problem(path, line, 1,
-                          f"the kernel's ident is {winner.value!r} (from {where}), not {ident!r}",
-                          f"end the file with 'ident {ident}': the reconciler checks uname -i against the file name")
+            yield Problem(
+                path,
+                line,
+                1,
+                f"the kernel's ident is {winner.value!r}{where}, not {ident!r}",
+                f"end the file with 'ident {ident}': "
+                "the reconciler checks uname -i against the file name",
+            )
         del text
 
 
@@ -203,9 +243,15 @@ def check(repo: RepoFiles) -> list[Problem]:
             if name in fleet_hosts:
                 other, other_doc, other_where = fleet_hosts[name]
                 line = other_doc.key_at(other_where)[0]
-                problems.append(bs.doc.problem(
-                    where, f"host {name!r} is already in build set {other!r} ({other_doc.path}:{line})",
-                    "a host belongs to exactly one build set; remove one of them", key=True))
+                problems.append(
+                    bs.doc.problem(
+                        where,
+                        f"host {name!r} is already in build set {other!r} "
+                        f"({other_doc.path}:{line})",
+                        "a host belongs to exactly one build set; remove one of them",
+                        key=True,
+                    )
+                )
                 continue
             fleet_hosts[name] = (bs.name, bs.doc, where)
             spec = _mapping(spec)
@@ -214,19 +260,27 @@ def check(repo: RepoFiles) -> list[Problem]:
                 continue
             problems.extend(_address_problem(bs.doc, (*where, "address"), address))
             if (address.lower(), port) in addresses:
-                problems.append(bs.doc.problem(
-                    (*where, "address"),
-                    f"hosts.{name}.address: {address}:{port} is also the address of host {addresses[address.lower(), port]!r}",
-                    "every host needs its own address (or port)"))
+                problems.append(
+                    bs.doc.problem(
+                        (*where, "address"),
+                        f"hosts.{name}.address: {address}:{port} is also the address "
+                        f"of host {addresses[address.lower(), port]!r}",
+                        "every host needs its own address (or port)",
+                    )
+                )
             else:
                 addresses[address.lower(), port] = name
             model_hosts.append((Host(name, bs.name, address, "", port=port), bs.doc, where))
     if repo.fleet is not None:
         src_host = _text(_mapping(repo.fleet.data).get("src_host"))
-        if src_host is not None and fleet_hosts and src_host not in fleet_hosts:
-            problems.append(repo.fleet.problem(
-                ("src_host",), f"src_host {src_host!r} is not a host of any build set",
-                f"name one of: {', '.join(fleet_hosts)}"))
+        if src_host and HOST_NAME.match(src_host) and fleet_hosts and src_host not in fleet_hosts:
+            problems.append(
+                repo.fleet.problem(
+                    ("src_host",),
+                    f"src_host {src_host!r} is not a host of any build set",
+                    f"name one of: {', '.join(fleet_hosts)}",
+                )
+            )
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
     problems.extend(_kernel_rules(repo))
@@ -234,8 +288,13 @@ def check(repo: RepoFiles) -> list[Problem]:
         for host, doc, where in model_hosts:
             if not lookup(repo.known_hosts, host):
                 shown = " or ".join(host_strings(host.name, host.address, host.port))
-                problems.append(doc.problem(
-                    where, f"host {host.name!r} has no key in {KNOWN_HOSTS} (looked for {shown})",
-                    f"add its key: ssh-keyscan -p {host.port} {host.address} >> {KNOWN_HOSTS}, "
-                    "after checking the fingerprint on the host's console", key=True))
+                problems.append(
+                    doc.problem(
+                        where,
+                        f"host {host.name!r} has no key in {KNOWN_HOSTS} (looked for {shown})",
+                        f"add its key: ssh-keyscan -p {host.port} {host.address} >> {KNOWN_HOSTS}, "
+                        "after checking the fingerprint on the host's console",
+                        key=True,
+                    )
+                )
     return problems

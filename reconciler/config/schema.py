@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
+from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped]
 
 from reconciler.config.yamldoc import Document, Where
 from reconciler.errors import Problem
@@ -89,11 +89,11 @@ def why_not(title: str, value: str) -> str:
     for char in value:
         if char in "\n\r\t" or ord(char) < 32 or ord(char) == 127:
             return f"it contains the control character {char!r}"
-    if any(c.isspace() for c in value):
-        return "it contains whitespace"
     bad = sorted({c for c in value if c in _SHELL_CHARS})
     if bad:
         return f"it contains the shell metacharacter(s) {' '.join(bad)}"
+    if any(c.isspace() for c in value):
+        return "it contains whitespace"
     if title == "absolute path":
         if not value.startswith("/"):
             return "it is not absolute (must start with /)"
@@ -171,7 +171,8 @@ def _explain(doc: Document, error: ValidationError, root: dict[str, Any]) -> Ite
     if validator == "type":
         expected = error.validator_value
         words = " or ".join(
-            _TYPE_WORDS.get(t, t) for t in (expected if isinstance(expected, list) else [expected])
+            _TYPE_WORDS.get(str(t), str(t))
+            for t in (expected if isinstance(expected, list) else [expected])
         )
         hint = _hint(error)
         if isinstance(value, int | float) and "string" in str(expected):
@@ -200,9 +201,13 @@ def _explain(doc: Document, error: ValidationError, root: dict[str, Any]) -> Ite
 def check(doc: Document, schema_name: str) -> list[Problem]:
     """Every schema problem of ``doc``, located and explained."""
     if doc.data is None:
-        return [Problem(doc.path, 1, 1, "the file is empty", "see example-repo/ for a complete one")]
+        return [
+            Problem(doc.path, 1, 1, "the file is empty", "see example-repo/ for a complete one")
+        ]
     root = load_schema(schema_name)
     problems: list[Problem] = []
-    for error in sorted(_validator(schema_name).iter_errors(doc.data), key=lambda e: [str(p) for p in e.path]):
+    for error in sorted(
+        _validator(schema_name).iter_errors(doc.data), key=lambda e: [str(p) for p in e.path]
+    ):
         problems.extend(_explain(doc, error, root))
     return problems
