@@ -1,0 +1,103 @@
+"""``reconciler run``: the continuously running reconciler.
+
+Public API::
+
+    run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = None) -> int
+
+takes the repo locks, clones or fetches the config repo under
+``settings.work_path``, starts the filesystem watch (local repos), installs
+SIGTERM/SIGINT (stop at a safe point) and SIGHUP (poll now) handlers when
+called from the main thread, and runs :class:`Daemon` until stopped.
+
+Modules: ``loop`` (the reconcile loop), ``mirror`` (the daemon's clone),
+``trust`` (signed-commit policy), ``watch`` (watchdog on refs), ``state``
+(what survives a restart), ``logs`` (text and JSON lines).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+from types import FrameType
+
+from reconciler.config.model import ReconcilerPolicy
+from reconciler.daemon.logs import EventLog, setup_logging
+from reconciler.daemon.loop import Daemon, Hooks, Job, drift_groups
+from reconciler.daemon.mirror import Mirror, Origin, resolve_origin
+from reconciler.daemon.trust import Verdict, check_allowed_signers, verify_commit
+from reconciler.daemon.watch import RefWatcher
+from reconciler.lock import RepoLock
+from reconciler.settings import Settings
+
+__all__ = [
+    "Daemon",
+    "EventLog",
+    "Hooks",
+    "Job",
+    "Mirror",
+    "Origin",
+    "RefWatcher",
+    "Verdict",
+    "drift_groups",
+    "resolve_origin",
+    "run_daemon",
+    "setup_logging",
+    "verify_commit",
+]
+
+
+@contextlib.contextmanager
+def _signals(daemon: Daemon) -> Iterator[None]:
+    """SIGTERM/SIGINT stop at a safe point, SIGHUP polls now; restored afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        daemon.log.info("daemon.signal", f"{signal.Signals(signum).name}: stopping at a safe point")
+        daemon.request_shutdown()
+
+    def hup(_signum: int, _frame: FrameType | None) -> None:
+        daemon.log.info("daemon.signal", "SIGHUP: polling now")
+        daemon.request_poll()
+
+    wanted = {signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: hup}
+    previous = {signum: signal.signal(signum, handler) for signum, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = None) -> int:
+    """Run the reconciler until SIGTERM (or one pass with ``once``); the exit status.
+
+    Raises :class:`~reconciler.errors.LockHeld` when another reconciler holds
+    the config repo (or this daemon's clone of it), ``RepoError`` when the
+    repo cannot be cloned, ``SettingsError`` for an unusable signing policy.
+    """
+    log = EventLog()
+    origin = resolve_origin(settings.repo)
+    allowed = check_allowed_signers(settings.allowed_signers)
+    work = settings.work_path
+    work.mkdir(parents=True, exist_ok=True)
+    mirror = Mirror(work, origin)
+    with contextlib.ExitStack() as stack:
+        if origin.local is not None:
+            # The source first: two daemons with different work dirs still exclude each other.
+            stack.enter_context(RepoLock(origin.local, command="run"))
+        mirror.ensure()
+        stack.enter_context(RepoLock(mirror.path, command="run"))
+        daemon = Daemon(settings, mirror, allowed_signers=allowed, hooks=hooks, log=log)
+        if origin.git_dir is not None and not once:
+            watcher = RefWatcher(
+                origin.git_dir,
+                daemon.notify_change,
+                ignore=[ReconcilerPolicy().status_branch],
+            )
+            stack.enter_context(watcher)
+        stack.enter_context(_signals(daemon))
+        return daemon.run(once=once)

@@ -1,0 +1,584 @@
+"""The reconcile loop: watch the config repo, apply each new commit, keep converged hosts converged.
+
+One iteration (woken by the poll timer, a filesystem watch, SIGHUP, or a
+finished rollout):
+
+1. fetch the tracked branch into the daemon's clone;
+2. a tip never seen before is checked (signature policy, then
+   ``load_config``); a refused one is recorded in the ledger (outcome
+   ``rejected``) once, and nothing changes on hosts;
+3. an accepted tip is recorded as ``validated`` and rolled out by
+   ``converge`` in a worker thread, while this thread keeps fetching: a newer
+   accepted commit sets the rollout's ``stop`` event, the running step
+   finishes, and the newer generation starts over;
+4. a converged generation is re-checked at every poll (drift: heal or report,
+   per build set ``rollout.drift``); a failed one is left alone until a new
+   commit arrives (Argo CD's lesson, DESIGN.md).
+
+Collaborators (``converge``, ``load_config``, the ledger, the clock) are
+injected through :class:`Hooks`, so the loop is tested with a fake rollout
+and a fake clock against real git repositories.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from reconciler.clock import Clock, SystemClock
+from reconciler.config.model import Config, ReconcilerPolicy
+from reconciler.daemon.logs import EventLog
+from reconciler.daemon.mirror import Mirror
+from reconciler.daemon.state import DaemonState, judge, load_state, save_state
+from reconciler.daemon.trust import verify_commit
+from reconciler.errors import ConfigInvalid, RepoError, UserError
+from reconciler.ledger import Ledger, Record
+from reconciler.rollout.engine_types import Event, HostResult, Report
+from reconciler.settings import Settings
+
+JobKind = Literal["apply", "drift"]
+
+#: How long SIGTERM waits for the running step to reach its safe point.
+STOP_GRACE = 1800.0
+
+
+class Converge(Protocol):
+    def __call__(
+        self,
+        config: Config,
+        *,
+        settings: Settings,
+        ledger: Any,
+        buildsets: Sequence[str] | None = ...,
+        progress: Callable[[Event], None] = ...,
+        stop: threading.Event | None = ...,
+        heal_drift: bool = ...,
+    ) -> Report: ...
+
+
+class Recorder(Protocol):
+    def record(self, record: Record) -> str: ...
+
+
+def _engine_converge(config: Config, **kwargs: Any) -> Report:
+    # Imported late: the engine pulls in SSH and the facts readers, which the
+    # loop's own tests (with a fake converge) do not need.
+    from reconciler.rollout.engine import converge
+
+    return converge(config, **kwargs)
+
+
+def _load(repo: Path, rev: str) -> Config:
+    from reconciler.config.load import load_config
+
+    return load_config(repo, rev)
+
+
+def _ledger(repo: Path, branch: str) -> Recorder:
+    return Ledger(repo, branch, remote="origin")
+
+
+@dataclass
+class Hooks:
+    """What the loop calls; tests replace some of them."""
+
+    converge: Converge = _engine_converge
+    load_config: Callable[[Path, str], Config] = _load
+    ledger: Callable[[Path, str], Recorder] = _ledger
+    clock: Clock = field(default_factory=SystemClock)
+
+
+@dataclass
+class Job:
+    """One converge run in the worker thread."""
+
+    kind: JobKind
+    generation: str
+    config: Config
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+    report: Report | None = None
+    error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.thread is not None and not self.thread.is_alive()
+
+
+def _short(sha: str) -> str:
+    return sha[:12]
+
+
+def drift_groups(config: Config) -> list[tuple[bool, tuple[str, ...]]]:
+    """Build sets grouped by drift policy: ``[(heal_drift, names), ...]``, heal first."""
+    heal = tuple(bs.name for bs in config.buildsets if bs.rollout.drift == "heal")
+    report = tuple(bs.name for bs in config.buildsets if bs.rollout.drift != "heal")
+    return [(flag, names) for flag, names in ((True, heal), (False, report)) if names]
+
+
+class Daemon:
+    """The loop of ``reconciler run``. Construct, then :meth:`run` (blocks)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        mirror: Mirror,
+        *,
+        allowed_signers: Path | None = None,
+        hooks: Hooks | None = None,
+        log: EventLog | None = None,
+        state_path: Path | None = None,
+        stop_grace: float = STOP_GRACE,
+    ) -> None:
+        if settings.poll_interval <= 0:
+            raise UserError(f"poll_interval must be positive, not {settings.poll_interval}")
+        self.settings = settings
+        self.mirror = mirror
+        self.allowed_signers = allowed_signers
+        self.hooks = hooks or Hooks()
+        self.log = log or EventLog()
+        self.state_path = state_path or settings.work_path / "daemon-state.json"
+        self.stop_grace = stop_grace
+        self.state = load_state(self.state_path)
+        self.wake = threading.Event()
+        self._shutdown = threading.Event()
+        self._poll_requested = False
+        self._config: Config | None = None
+        self._pending: tuple[str, Config] | None = None
+        self._recheck_rejected = True  # once per start: the signers file may have changed
+        self._ledgers: dict[str, Recorder] = {}
+        self._unknown_branch_logged = False
+        self._last_tip: str | None = None
+
+    # --- signals and watch (any thread) ------------------------------------------
+
+    def request_shutdown(self) -> None:
+        """SIGTERM: no new steps; the running one reaches its safe point; :meth:`run` returns."""
+        self._shutdown.set()
+        self.wake.set()
+
+    def request_poll(self) -> None:
+        """SIGHUP: fetch and check drift now, as if the poll interval had passed."""
+        self._poll_requested = True
+        self.wake.set()
+
+    def notify_change(self, _path: str = "") -> None:
+        """The config repo's refs may have moved (filesystem watch): fetch now."""
+        self.wake.set()
+
+    # --- the loop -------------------------------------------------------------------
+
+    def run(self, *, once: bool = False) -> int:
+        """Loop until SIGTERM (exit status 0), or, with ``once``, do one pass and return.
+
+        ``once``: apply the tip (or check drift) to the end; 0 when converged, 1 otherwise.
+        """
+        clock = self.hooks.clock
+        interval = float(self.settings.poll_interval)
+        next_poll = clock.now()
+        job: Job | None = None
+        ran_once = False
+        self.log.info(
+            "daemon.start",
+            f"watching {self.settings.repo} branch {self.settings.branch}",
+            repo=self.settings.repo,
+            branch=self.settings.branch,
+            poll_interval=interval,
+            state=self.state.status,
+            generation=self.state.generation,
+        )
+        while True:
+            self.wake.clear()
+            poll_due = self._poll_requested
+            self._poll_requested = False
+            if clock.now() >= next_poll:
+                poll_due = True
+                next_poll = clock.now() + interval
+            if job is not None and job.done:
+                self._finish(job)
+                job = None
+                if once:
+                    ran_once = True
+            if self._shutdown.is_set():
+                return self._shut_down(job)
+            if once and ran_once:
+                return self._once_status()
+            tip = self._fetch() if not (once and job is not None) else None
+            if tip is not None:
+                self._consider(tip, job)
+            if job is None:
+                job = self._next_job(poll_due)
+                if job is not None:
+                    self._start(job)
+                elif once:
+                    return self._once_status()
+            clock.sleep(max(0.0, next_poll - clock.now()), self.wake)
+
+    def _once_status(self) -> int:
+        if self.state.rejected is not None and self.state.rejected == self._last_tip:
+            return 1
+        return 0 if self.state.status == "converged" else 1
+
+    def _shut_down(self, job: Job | None) -> int:
+        if job is None:
+            self.log.info("daemon.stop", "stopped")
+            return 0
+        self.log.info(
+            "daemon.stopping",
+            "stopping: the running step finishes first",
+            generation=job.generation,
+        )
+        job.stop.set()
+        assert job.thread is not None
+        job.thread.join(self.stop_grace)
+        if job.thread.is_alive():
+            self.log.error(
+                "daemon.stop",
+                f"the running step did not reach a safe point within {self.stop_grace:g}s; "
+                "exiting anyway (the next start resumes from the facts)",
+                generation=job.generation,
+            )
+            return 1
+        self._finish(job)
+        self.log.info("daemon.stop", "stopped at a safe point", generation=job.generation)
+        return 0
+
+    # --- steps of an iteration ----------------------------------------------------
+
+    def _fetch(self) -> str | None:
+        try:
+            self.mirror.fetch()
+        except UserError as exc:
+            self.log.warning("repo.fetch", f"{exc}; keeping the last known state")
+            return self._last_tip
+        tip = self.mirror.tip(self.settings.branch)
+        if tip is None and not self._unknown_branch_logged:
+            self.log.warning(
+                "repo.branch",
+                f"branch {self.settings.branch} does not exist in {self.settings.repo}; "
+                "waiting for it",
+            )
+            self._unknown_branch_logged = True
+        self._last_tip = tip
+        return tip
+
+    def _consider(self, tip: str, job: Job | None) -> None:
+        """Check a tip that is new to the loop; queue it for rollout when it may be applied."""
+        if tip == self.state.generation or (self._pending and self._pending[0] == tip):
+            return
+        recheck = tip == self.state.rejected
+        if recheck and not self._recheck_rejected:
+            return
+        self._recheck_rejected = False
+        if not recheck:
+            self.log.info(
+                "generation.new",
+                f"new commit {_short(tip)} on {self.settings.branch}",
+                generation=tip,
+            )
+        config = self._accept(tip, record=not recheck)
+        if config is None:
+            return
+        self._pending = (tip, config)
+        if job is not None and not job.stop.is_set():
+            self.log.info(
+                "generation.superseded",
+                f"newer commit {_short(tip)}: stopping the rollout of {_short(job.generation)} "
+                "after the running step",
+                generation=job.generation,
+                newer=tip,
+            )
+            job.stop.set()
+
+    def _accept(self, tip: str, *, record: bool) -> Config | None:
+        """Trust and validity of ``tip``; a refusal is recorded (when ``record``) and remembered."""
+        if self.settings.require_signed_commits:
+            verdict = verify_commit(self.mirror.path, tip, allowed_signers=self.allowed_signers)
+            if not verdict.trusted:
+                self._refuse(
+                    tip,
+                    reason=verdict.reason,
+                    stage="daemon",
+                    subject=f"refused config commit {_short(tip)}: not signed by an allowed signer",
+                    body=(
+                        f"{verdict.reason}.\n\ngit says: {verdict.detail or 'nothing'}\n\n"
+                        "The commit was not applied. Sign it (git commit -S) with a key listed in "
+                        f"{self.allowed_signers or 'the allowed signers file'} and push again."
+                    ),
+                    record=record,
+                )
+                return None
+            self.log.info(
+                "generation.trusted", verdict.reason, generation=tip, signer=verdict.signer
+            )
+        try:
+            config = self.hooks.load_config(self.mirror.path, tip)
+        except ConfigInvalid as exc:
+            self._refuse(
+                tip,
+                reason=str(exc),
+                stage="config",
+                subject=f"rejected config commit {_short(tip)}: {exc}",
+                body="\n".join(str(problem) for problem in exc.problems),
+                record=record,
+                problems=[str(p) for p in exc.problems],
+            )
+            return None
+        except RepoError as exc:
+            self._refuse(
+                tip,
+                reason=str(exc),
+                stage="config",
+                subject=f"rejected config commit {_short(tip)}: cannot be read",
+                body=str(exc),
+                record=record,
+            )
+            return None
+        if tip == self.state.rejected:
+            self.log.info(
+                "generation.accepted", f"commit {_short(tip)} is now accepted", generation=tip
+            )
+        # Managed headers on hosts name the repo as the administrator configured it, not our clone.
+        return replace(config, origin=self.settings.repo)
+
+    def _refuse(
+        self,
+        tip: str,
+        *,
+        reason: str,
+        stage: str,
+        subject: str,
+        body: str,
+        record: bool,
+        problems: list[str] | None = None,
+    ) -> None:
+        self.log.error(
+            "generation.rejected", reason, generation=tip, stage=stage, problems=problems
+        )
+        if record:
+            self._record(
+                Record(
+                    subject=subject,
+                    generation=tip,
+                    buildset=None,
+                    host=None,
+                    stage=stage,
+                    outcome="rejected",
+                    body=body,
+                )
+            )
+        self._save(self.state.refused(tip, reason))
+
+    def _next_job(self, poll_due: bool) -> Job | None:
+        if self._shutdown.is_set():
+            return None
+        if self._pending is not None:
+            generation, config = self._pending
+            self._pending = None
+            self._config = config
+            self._save(self.state.accepted(generation))
+            self._record(
+                Record(
+                    subject=f"config commit {_short(generation)} validated; rolling out",
+                    generation=generation,
+                    buildset=None,
+                    host=None,
+                    stage="config",
+                    outcome="validated",
+                    body="Build sets: " + ", ".join(bs.name for bs in config.buildsets),
+                )
+            )
+            return Job("apply", generation, config)
+        current, status = self.state.generation, self.state.status
+        kind: JobKind
+        if status == "applying" or (status == "incomplete" and poll_due):
+            kind = "apply"
+        elif status == "converged" and poll_due:
+            kind = "drift"
+        else:
+            return None  # nothing accepted yet, failed (wait for a new commit), or not due
+        loaded = self._current_config() if current else None
+        return Job(kind, current, loaded) if current and loaded else None
+
+    def _current_config(self) -> Config | None:
+        """The accepted generation's config (loaded again after a restart)."""
+        generation = self.state.generation
+        if generation is None:
+            return None
+        if self._config is not None and self._config.commit in (generation, None):
+            return self._config
+        if self.settings.require_signed_commits:
+            verdict = verify_commit(
+                self.mirror.path, generation, allowed_signers=self.allowed_signers
+            )
+            if not verdict.trusted:
+                self.log.error("generation.untrusted", verdict.reason, generation=generation)
+                self._save(self.state.with_status("failed", verdict.reason))
+                return None
+        try:
+            loaded = self.hooks.load_config(self.mirror.path, generation)
+        except UserError as exc:
+            self.log.error("generation.unreadable", str(exc), generation=generation)
+            self._save(self.state.with_status("failed", str(exc)))
+            return None
+        current = replace(loaded, origin=self.settings.repo)
+        self._config = current
+        return current
+
+    def _start(self, job: Job) -> None:
+        if job.kind == "apply":
+            self.log.info(
+                "rollout.start", f"rolling out {_short(job.generation)}", generation=job.generation
+            )
+        else:
+            self.log.debug(
+                "drift.check",
+                f"checking hosts against {_short(job.generation)}",
+                generation=job.generation,
+            )
+        job.thread = threading.Thread(
+            target=self._work, args=(job,), name=f"converge-{job.kind}", daemon=True
+        )
+        job.thread.start()
+
+    def _work(self, job: Job) -> None:
+        """The worker thread: converge each drift-policy group of build sets."""
+        try:
+            ledger = self._ledger_for(job.config)
+            reports: list[Report] = []
+            groups = drift_groups(job.config)
+            for heal, names in groups:
+                if job.stop.is_set():
+                    break
+                reports.append(
+                    self.hooks.converge(
+                        job.config,
+                        settings=self.settings,
+                        ledger=ledger,
+                        buildsets=names,
+                        progress=functools.partial(self._progress, job),
+                        stop=job.stop,
+                        heal_drift=heal,
+                    )
+                )
+            job.report = Report(
+                converged=len(reports) == len(groups) and all(r.converged for r in reports),
+                interrupted=any(r.interrupted for r in reports) or len(reports) < len(groups),
+                results=tuple(result for r in reports for result in r.results),
+                summary=tuple(line for r in reports for line in r.summary),
+            )
+        except BaseException as exc:  # the loop decides; a worker never dies silently
+            job.error = exc
+        finally:
+            self.wake.set()
+
+    def _progress(self, job: Job, event: Event) -> None:
+        level = self.log.warning if event.kind == "warning" else self.log.info
+        level(
+            f"rollout.{event.kind}",
+            event.message,
+            generation=job.generation,
+            buildset=event.buildset,
+            host=event.host,
+        )
+
+    def _finish(self, job: Job) -> None:
+        """Turn a finished job into the next state, with log lines a human can act on."""
+        if job.generation != self.state.generation:
+            return  # superseded by a generation accepted while it ran
+        if job.error is not None:
+            if isinstance(job.error, UserError):
+                # Ledger unwritable, hosts' repo unreachable ...: look again at the next poll.
+                self.log.error("rollout.error", str(job.error), generation=job.generation)
+                if job.kind == "apply":
+                    self._save(self.state.with_status("incomplete", str(job.error)))
+                return
+            self.log.error(
+                "rollout.crash",
+                f"unexpected error: {job.error!r}; not retrying {_short(job.generation)} "
+                "until a new commit",
+                exc=True,
+                generation=job.generation,
+            )
+            self._save(self.state.with_status("failed", repr(job.error)))
+            return
+        report = job.report
+        assert report is not None
+        for line in report.summary:
+            self.log.info("rollout.summary", line, generation=job.generation)
+        verdict = judge(report.converged, report.interrupted, (r.outcome for r in report.results))
+        failed = [r for r in report.results if r.outcome in ("failure", "rolled-back")]
+        if verdict == "failed":
+            reason = "; ".join(f"{r.host}: {r.outcome}: {r.message}" for r in failed)
+            self.log.error(
+                "generation.failed",
+                f"generation {_short(job.generation)} failed ({reason}); it is not retried "
+                "until a new commit arrives",
+                generation=job.generation,
+            )
+            self._save(self.state.with_status("failed", reason))
+        elif verdict == "converged":
+            if job.kind == "apply" or self.state.status != "converged":
+                self.log.info(
+                    "generation.converged",
+                    f"every host is on {_short(job.generation)}",
+                    generation=job.generation,
+                )
+            self._save(self.state.with_status("converged"))
+            self.mirror.housekeeping()
+        elif verdict == "incomplete":
+            waiting = _describe(
+                r for r in report.results if r.outcome not in ("success", "skipped")
+            )
+            self.log.warning(
+                "generation.incomplete",
+                f"not every host is on {_short(job.generation)} yet ({waiting}); "
+                "looking again at the next poll",
+                generation=job.generation,
+            )
+            if job.kind == "apply":
+                self._save(self.state.with_status("incomplete"))
+        else:
+            self.log.info(
+                "rollout.interrupted",
+                f"rollout of {_short(job.generation)} stopped at a safe point",
+                generation=job.generation,
+            )
+
+    # --- ledger and state -----------------------------------------------------------
+
+    def _status_branch(self, config: Config | None) -> str:
+        chosen = config or self._config
+        return chosen.policy.status_branch if chosen else ReconcilerPolicy().status_branch
+
+    def _ledger_for(self, config: Config | None) -> Recorder:
+        branch = self._status_branch(config)
+        if branch not in self._ledgers:
+            self._ledgers[branch] = self.hooks.ledger(self.mirror.path, branch)
+        return self._ledgers[branch]
+
+    def _record(self, record: Record) -> None:
+        try:
+            self._ledger_for(None).record(record)
+        except UserError as exc:
+            self.log.error(
+                "ledger.error",
+                f"cannot record '{record.subject}': {exc}",
+                generation=record.generation,
+            )
+
+    def _save(self, state: DaemonState) -> None:
+        self.state = state
+        try:
+            save_state(self.state_path, state)
+        except OSError as exc:
+            self.log.error("state.error", f"cannot save {self.state_path}: {exc.strerror}")
+
+
+def _describe(results: Any) -> str:
+    items: list[HostResult] = list(results)
+    return ", ".join(f"{r.host} {r.outcome}" for r in items) or "no host results"
