@@ -1,0 +1,141 @@
+"""Detached jobs on a host: start once, re-attach, follow the log, wait bounded.
+
+A build or an install runs under daemon(8) (scripts.detached), so it survives
+a dropped SSH session and a reconciler that died. Its state is read, never
+remembered: the exit file says "finished with N", a live pidfile process says
+"running", neither says "gone" (the host rebooted, or the job was killed).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from reconciler.clock import Clock
+from reconciler.errors import CommandTimeout, HostUnreachable
+from reconciler.rollout.scripts import Job, job_state_command, prepare_dirs, read_log_command
+from reconciler.transport.ssh import Result
+
+POLL_SECONDS = 0.5
+
+
+class Runner(Protocol):
+    """What the rollout needs of a connection (reconciler.transport.ssh.Connection)."""
+
+    def run(
+        self, argv: Sequence[str], *, timeout: float | None = None, stdin: str | bytes | None = None
+    ) -> Result: ...
+
+
+@dataclass(frozen=True)
+class JobState:
+    state: Literal["finished", "running", "gone"]
+    exit_code: int | None = None
+
+
+def parse_job_state(output: str) -> JobState:
+    """Pure: the output of :func:`scripts.job_state_command`."""
+    text = output.strip()
+    if text.startswith("exit "):
+        value = text[5:].strip()
+        return JobState("finished", int(value) if value.lstrip("-").isdigit() else 255)
+    if text == "running":
+        return JobState("running")
+    return JobState("gone")
+
+
+def job_state(conn: Runner, job: Job) -> JobState:
+    result = conn.run(job_state_command(job), timeout=60)
+    return parse_job_state(result.stdout)
+
+
+def start(conn: Runner, job: Job, command: list[str], dirs: Sequence[str] = ()) -> None:
+    """Start ``command`` (a scripts.detached(...) list) unless the job already runs."""
+    log_dir = job.log.rsplit("/", 1)[0]
+    exit_dir = job.exitfile.rsplit("/", 1)[0]
+    conn.run(prepare_dirs(log_dir, exit_dir, *dirs), timeout=60)
+    result = conn.run(command, timeout=120)
+    if not result.ok:
+        raise JobError(f"{job.name} did not start: {(result.stderr or result.stdout).strip()}")
+
+
+class JobError(Exception):
+    """A job could not be started or followed (turned into an outcome by the caller)."""
+
+
+@dataclass
+class LogFollower:
+    """Reads a job's log incrementally and hands complete lines on."""
+
+    job: Job
+    on_line: Callable[[str], None]
+    offset: int = 0
+    _partial: str = ""
+
+    def poll(self, conn: Runner) -> None:
+        result = conn.run(read_log_command(self.job, self.offset), timeout=60)
+        chunk = result.stdout
+        if not chunk:
+            return
+        self.offset += len(chunk.encode("utf-8"))
+        lines = (self._partial + chunk).split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            self.on_line(line)
+
+    def tail(self, conn: Runner, count: int = 20) -> list[str]:
+        result = conn.run(["tail", "-n", str(count), self.job.log], timeout=60)
+        return result.stdout.splitlines()
+
+
+def wait(
+    conn: Runner,
+    job: Job,
+    *,
+    timeout: float,
+    clock: Clock,
+    on_line: Callable[[str], None] = lambda line: None,
+    stop: threading.Event | None = None,
+    follower: LogFollower | None = None,
+    skip_existing_log: bool = False,
+) -> JobState:
+    """Follow ``job`` until it finishes or is gone; bounded by ``timeout``.
+
+    Connection drops are ridden out (the job is detached); the wait itself is
+    what is bounded. ``stop`` does not abandon the job: a rollout stopping at a
+    safe point still waits for a running build or install to end.
+    """
+    follower = follower or LogFollower(job, on_line)
+    if skip_existing_log:
+        follower.offset = _log_size(conn, job)
+    deadline = clock.now() + timeout
+    unreachable_since: float | None = None
+    while True:
+        try:
+            follower.poll(conn)
+            state = job_state(conn, job)
+            unreachable_since = None
+        except (HostUnreachable, CommandTimeout):
+            # The job is detached; a lost connection is not a lost job.
+            unreachable_since = unreachable_since or clock.now()
+            state = JobState("running")
+        if state.state != "running":
+            try:
+                follower.poll(conn)
+            except (HostUnreachable, CommandTimeout):
+                pass
+            return state
+        if clock.now() >= deadline:
+            raise CommandTimeout(
+                getattr(getattr(conn, "host", None), "name", "host"),
+                f"{job.name} still running after {timeout:g}s",
+            )
+        clock.sleep(POLL_SECONDS)
+
+
+def _log_size(conn: Runner, job: Job) -> int:
+    result = conn.run(["sh", "-c", '[ -f "$1" ] && wc -c < "$1" || echo 0', "sh", job.log])
+    text = result.stdout.strip()
+    return int(text) if text.isdigit() else 0

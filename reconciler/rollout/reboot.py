@@ -1,0 +1,45 @@
+"""Reboot a host and wait, bounded, until it is back on a new boot.
+
+"Back" means a new kern.boottime, not merely an answering sshd: right after
+`shutdown -r now` the old system may still answer for a moment.
+"""
+
+from __future__ import annotations
+
+from reconciler.clock import Clock
+from reconciler.config.model import Host
+from reconciler.errors import TransportError
+from reconciler.transport.ssh import Connection
+
+BOOTTIME = ["sysctl", "-n", "kern.boottime"]
+
+
+def boottime(conn: Connection) -> str:
+    result = conn.run(BOOTTIME, timeout=30)
+    return result.stdout.strip() if result.ok else ""
+
+
+def reboot_and_wait(
+    conn: Connection, host: Host, *, timeout: float, clock: Clock, poll: float = 1.0
+) -> bool:
+    """True when the host booted again within ``timeout`` seconds."""
+    try:
+        before = boottime(conn)
+    except TransportError:
+        before = ""
+    try:
+        conn.run(["shutdown", "-r", "now"], timeout=30)
+    except TransportError:
+        pass  # the session drops with the host: expected
+    conn.close()
+    deadline = clock.now() + timeout
+    while clock.now() < deadline:
+        clock.sleep(poll)
+        try:
+            now = boottime(conn)
+        except TransportError:
+            conn.close()
+            continue
+        if now and now != before:
+            return True
+    return False

@@ -1,0 +1,198 @@
+"""The shell scripts the reconciler runs on hosts, as pure command builders.
+
+Every script is a fixed text; every value reaches it as a positional
+parameter (``sh -c SCRIPT sh "$1" "$2" ...``), so no value from the config
+repo is ever parsed as shell syntax. Jobs that must outlive the SSH session
+(builds, installs) run under daemon(8) and record their exit status in a file,
+so a reconciler that died or lost its connection re-attaches by reading it
+(docs/remote-contract.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reconciler.config.buildid import short
+from reconciler.transport.command import sh
+
+RECONCILER_DB = "/var/db/reconciler"
+MARKER = f"{RECONCILER_DB}/installed"
+LOG_DIR = "/var/log/reconciler"
+BUILD_PIDFILE = "/var/run/reconciler-build.pid"
+INSTALL_PIDFILE = "/var/run/reconciler-install.pid"
+
+
+def be_name(build_id: str) -> str:
+    """The boot environment a build is installed into."""
+    return f"rc-{short(build_id)}"
+
+
+def objdir(build_id: str) -> str:
+    """MAKEOBJDIRPREFIX of one build: builds never overwrite each other."""
+    return f"/usr/obj/{build_id}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A detached job on a host: its pidfile, log and exit-status file."""
+
+    name: str
+    pidfile: str
+    log: str
+    exitfile: str
+
+
+def build_job(build_id: str) -> Job:
+    return Job(
+        name=f"build {short(build_id)}",
+        pidfile=BUILD_PIDFILE,
+        log=f"{LOG_DIR}/build-{build_id}.log",
+        exitfile=f"{objdir(build_id)}/.reconciler/exit",
+    )
+
+
+def install_job(build_id: str, part: str = "") -> Job:
+    """``part`` tells apart the two in-place jobs (kernel, world)."""
+    suffix = f"-{part}" if part else ""
+    return Job(
+        name=f"install{suffix} {short(build_id)}",
+        pidfile=INSTALL_PIDFILE,
+        log=f"{LOG_DIR}/install-{build_id}{suffix}.log",
+        exitfile=f"{RECONCILER_DB}/install-{build_id}{suffix}.exit",
+    )
+
+
+# The wrapper every detached job runs in: the body in a `set -e` subshell, its
+# status written last, so "exit file present" means "finished" whatever killed
+# the connection in between.
+_WRAPPER = 'exitfile=$1; shift; rm -f "$exitfile"; ( set -e; %s ); echo $? > "$exitfile"'
+
+
+def detached(job: Job, body: str, *args: str) -> list[str]:
+    """daemon(8) running ``body`` with ``args`` as $1..., detached from the session."""
+    inner = sh(_WRAPPER % body, job.exitfile, *args)
+    return ["daemon", "-f", "-p", job.pidfile, "-o", job.log, *inner]
+
+
+def prepare_dirs(*paths: str) -> list[str]:
+    return ["mkdir", "-p", *paths]
+
+
+_BUILD = (
+    "obj=$1; jobs=$2; kernconfs=$3; "
+    'env MAKEOBJDIRPREFIX="$obj" make -C /usr/src -j "$jobs" buildworld buildkernel '
+    'KERNCONF="$kernconfs"'
+)
+
+
+def build_command(build_id: str, jobs: int, kernconfs: tuple[str, ...]) -> list[str]:
+    """buildworld + buildkernel of every kernconf into the build's own objdir."""
+    return detached(build_job(build_id), _BUILD, objdir(build_id), str(jobs), " ".join(kernconfs))
+
+
+# tools/build/beinstall.sh's sequence: the running system is left untouched;
+# on any failure the half-made BE is destroyed and the log says why.
+_BE_INSTALL = """
+be=$1; obj=$2; kernconf=$3; marker=$4
+cleanup() { status=$?; if [ "$status" -ne 0 ]; then
+  bectl umount -f "$be" >/dev/null 2>&1 || true; bectl destroy -F "$be" >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+if bectl list -H | cut -f1 | grep -qx "$be"; then bectl destroy -F "$be"; fi
+bectl create "$be"
+mnt=$(bectl mount "$be")
+export MAKEOBJDIRPREFIX="$obj"
+echo ">>> reconciler: installkernel $kernconf into $be ($mnt)"
+make -C /usr/src installkernel KERNCONF="$kernconf" DESTDIR="$mnt"
+echo ">>> reconciler: etcupdate -p"
+etcupdate -p -s /usr/src -D "$mnt" -F
+echo ">>> reconciler: installworld"
+make -C /usr/src installworld DESTDIR="$mnt"
+echo ">>> reconciler: etcupdate"
+etcupdate -s /usr/src -D "$mnt" -F
+if etcupdate status -D "$mnt" | grep -q '^  *C '; then
+  echo "etcupdate left conflicts:"; etcupdate status -D "$mnt"; exit 3
+fi
+echo ">>> reconciler: delete-old"
+make -C /usr/src delete-old DESTDIR="$mnt" BATCH_DELETE_OLD_FILES=yes
+mkdir -p "$mnt/var/db/reconciler"
+printf '%s' "$marker" > "$mnt/var/db/reconciler/installed"
+bectl umount "$be"
+echo ">>> reconciler: installed into $be"
+"""
+
+
+def be_install_command(build_id: str, kernconf: str, marker: str) -> list[str]:
+    return detached(
+        install_job(build_id), _BE_INSTALL, be_name(build_id), objdir(build_id), kernconf, marker
+    )
+
+
+# The handbook's in-place order, split at the reboot between kernel and world.
+_INPLACE_KERNEL = """
+obj=$1; kernconf=$2
+echo ">>> reconciler: installkernel $kernconf"
+env MAKEOBJDIRPREFIX="$obj" make -C /usr/src installkernel KERNCONF="$kernconf"
+"""
+
+_INPLACE_WORLD = """
+obj=$1; marker=$2
+export MAKEOBJDIRPREFIX="$obj"
+echo ">>> reconciler: etcupdate -p"
+etcupdate -p
+echo ">>> reconciler: installworld"
+make -C /usr/src installworld
+echo ">>> reconciler: etcupdate -B"
+etcupdate -B
+if etcupdate status | grep -q '^  *C '; then
+  echo "etcupdate left conflicts:"; etcupdate status; exit 3
+fi
+echo ">>> reconciler: delete-old"
+make -C /usr/src delete-old BATCH_DELETE_OLD_FILES=yes
+mkdir -p /var/db/reconciler
+printf '%s' "$marker" > /var/db/reconciler/installed
+"""
+
+
+def inplace_kernel_command(build_id: str, kernconf: str) -> list[str]:
+    return detached(install_job(build_id, "kernel"), _INPLACE_KERNEL, objdir(build_id), kernconf)
+
+
+def inplace_world_command(build_id: str, marker: str) -> list[str]:
+    return detached(install_job(build_id, "world"), _INPLACE_WORLD, objdir(build_id), marker)
+
+
+def marker_text(*, build_id: str, revision: str, kernconf: str, generation: str, when: str) -> str:
+    return (
+        f"build={build_id}\nrevision={revision}\nkernconf={kernconf}\n"
+        f"generation={generation}\ninstalled={when}\n"
+    )
+
+
+def job_state_command(job: Job) -> list[str]:
+    """Prints ``exit N`` when finished, ``running`` while the pidfile's process lives, else ``gone``."""
+    script = (
+        'if [ -f "$1" ]; then echo "exit $(cat "$1")"; '
+        'elif pgrep -F "$2" >/dev/null 2>&1; then echo running; else echo gone; fi'
+    )
+    return sh(script, job.exitfile, job.pidfile)
+
+
+def read_log_command(job: Job, offset: int) -> list[str]:
+    """The log from byte ``offset`` on (tail -c +N counts from 1)."""
+    return sh('[ -f "$1" ] && tail -c "+$2" "$1" || true', job.log, str(offset + 1))
+
+
+def health_command(check: str) -> list[str]:
+    """A health check is a shell command line by definition: run it under sh -c, explicitly."""
+    return ["sh", "-c", check]
+
+
+def prune_builds_command(keep: list[str]) -> list[str]:
+    """Remove every /usr/obj/<build id> not in ``keep`` (64-hex names only)."""
+    script = (
+        "cd /usr/obj || exit 0; for d in *; do "
+        'case "$d" in *[!0-9a-f]*) continue;; esac; [ ${#d} -eq 64 ] || continue; '
+        'keep=no; for k in "$@"; do [ "$d" = "$k" ] && keep=yes; done; '
+        '[ "$keep" = yes ] || { echo "removing /usr/obj/$d"; rm -rf "/usr/obj/$d"; }; done'
+    )
+    return sh(script, *keep)
