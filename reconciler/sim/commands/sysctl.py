@@ -1,0 +1,61 @@
+"""sysctl(8) for the handful of OIDs the reconciler reads (sbin/sysctl/sysctl.c).
+
+``sysctl NAME`` prints ``NAME: value``, ``-n`` the value alone; an unknown
+OID is ``sysctl: unknown oid 'NAME'`` and exit 1. ``-w``/``NAME=value`` are
+refused (the simulated kernel is read-only).
+"""
+
+from __future__ import annotations
+
+import getopt
+import sys
+
+from reconciler.sim import kernel
+from reconciler.sim.commands.host import Host
+
+
+def values(host: Host) -> dict[str, str]:
+    st = host.state()
+    kern = dict(st.get("running_kernel") or {})
+    return {
+        "kern.ostype": "FreeBSD",
+        "kern.osrelease": kern.get("version", ""),
+        "kern.osrevision": "199506",
+        "kern.osreldate": kern.get("osreldate", ""),
+        "kern.version": kernel.kern_version(kern),
+        "kern.ident": kern.get("ident", ""),
+        "kern.hostname": host.name,
+        "kern.bootfile": str(st.get("bootfile") or "/boot/kernel/kernel"),
+        "hw.machine": "amd64",
+        "hw.machine_arch": "amd64",
+        "hw.ncpu": "2",
+    }
+
+
+def run(host: Host, prog: str, argv: list[str]) -> int:
+    try:
+        opts, names = getopt.getopt(argv, "bdehiNnoqTWx")
+    except getopt.GetoptError as exc:
+        print(f"sysctl: {exc.msg}", file=sys.stderr)
+        return 1
+    flags = {o for o, _ in opts}
+    table = values(host)
+    status = 0
+    for name in names:
+        if "=" in name:
+            print(f"sysctl: oid '{name.partition('=')[0]}' is read only", file=sys.stderr)
+            status = 1
+            continue
+        if name not in table:
+            if "-i" not in flags:
+                print(f"sysctl: unknown oid '{name}'", file=sys.stderr)
+                status = 1
+            continue
+        value = table[name]
+        if "-N" in flags:
+            print(name)
+        elif "-n" in flags:
+            sys.stdout.write(value if value.endswith("\n") else value + "\n")
+        else:
+            sys.stdout.write(f"{name}: {value}" + ("" if value.endswith("\n") else "\n"))
+    return status

@@ -1,0 +1,81 @@
+"""A private copy of the project's ``example-repo`` for a simulated fleet.
+
+``copy_example_repo(dest, subnet="127.0.5")`` copies example-repo (next to
+the package), moves every host address ``127.0.0.X`` to ``<subnet>.X`` and
+rewrites ``known_hosts`` to match, optionally pins ``source.revision``, and
+commits it all with a fixed identity (inherited GIT_* variables scrubbed), so
+tests and demos can run fleets side by side without colliding.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from reconciler.errors import SimError
+from reconciler.sim import hostkeys
+from reconciler.sim.upstream import git_env
+
+_ADDRESS = re.compile(r"\b127\.0\.0\.(\d{1,3})\b")
+_REVISION = re.compile(r"^(\s*revision:\s*)([0-9a-f]{40})(.*)$", re.M)
+
+
+def example_repo_path() -> Path:
+    """The project's example-repo (a source checkout keeps it beside the package)."""
+    path = Path(__file__).resolve().parents[2] / "example-repo"
+    if not (path / "fleet.yaml").is_file():
+        raise SimError(f"example-repo not found at {path}")
+    return path
+
+
+def copy_example_repo(
+    dest: Path, *, subnet: str = "127.0.0", commit: bool = True, revision: str | None = None
+) -> Path:
+    """Copy example-repo to ``dest`` on ``subnet``; return ``dest``."""
+    if not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}", subnet):
+        raise SimError(f"subnet must look like 127.N.M, not {subnet!r}")
+    source = example_repo_path()
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(".git"))
+    names: dict[str, tuple[str, int]] = {}
+    for path in sorted(dest.rglob("*.yaml")):
+        text = _ADDRESS.sub(lambda m: f"{subnet}.{m.group(1)}", path.read_text(encoding="utf-8"))
+        if path.name == "fleet.yaml" and revision is not None:
+            text = _REVISION.sub(lambda m: f"{m.group(1)}{revision}{m.group(3)}", text)
+        path.write_text(text, encoding="utf-8")
+        if path.name == "buildset.yaml":
+            for m in re.finditer(r"^\s+([A-Za-z0-9][-A-Za-z0-9]*):\s*\{([^}]*)\}", text, re.M):
+                fields = dict(
+                    (k.strip(), v.strip())
+                    for k, _, v in (f.partition(":") for f in m.group(2).split(","))
+                )
+                if "address" in fields:
+                    names[m.group(1)] = (fields["address"], int(fields.get("port", "22")))
+    known = dest / "known_hosts"
+    header = [
+        line for line in known.read_text(encoding="utf-8").splitlines() if line.startswith("#")
+    ]
+    known.write_text(
+        "\n".join(header + [hostkeys.known_hosts_line(n, a, p) for n, (a, p) in names.items()])
+        + "\n",
+        encoding="utf-8",
+    )
+    if commit:
+        env = git_env() | {
+            "GIT_AUTHOR_NAME": "Example Operator",
+            "GIT_AUTHOR_EMAIL": "operator@example.invalid",
+            "GIT_COMMITTER_NAME": "Example Operator",
+            "GIT_COMMITTER_EMAIL": "operator@example.invalid",
+            "GIT_AUTHOR_DATE": "2025-03-01T12:00:00Z",
+            "GIT_COMMITTER_DATE": "2025-03-01T12:00:00Z",
+        }
+        for args in (
+            ["init", "-q", "-b", "main"],
+            ["add", "-A"],
+            ["commit", "-q", "-m", "Example fleet"],
+        ):
+            done = subprocess.run(["git", *args], cwd=dest, env=env, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SimError(f"git {' '.join(args)} in {dest}: {done.stderr.strip()}")
+    return dest

@@ -1,0 +1,277 @@
+"""Lay out a fleet directory: keys, upstream, hosts with their first boot environment.
+
+Pure file work; :mod:`reconciler.sim.fleet` checks prerequisites and starts
+the supervisor. See :mod:`reconciler.sim.layout` for the directory layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from reconciler.errors import SimError
+from reconciler.sim import hostkeys, kernel, state, upstream
+from reconciler.sim.layout import BE_DIRS, NS_FLEET, FleetLayout
+
+#: FreeBSD command -> its path in a BE's upper /usr (merged-usr: /bin is /usr/bin).
+COMMANDS = {
+    "freebsd-version": "bin/freebsd-version",
+    "uname": "bin/uname",
+    "sysctl": "sbin/sysctl",
+    "make": "bin/make",
+    "bectl": "sbin/bectl",
+    "etcupdate": "sbin/etcupdate",
+    "shutdown": "sbin/shutdown",
+    "reboot": "sbin/reboot",
+    "mount": "sbin/mount",
+    "umount": "sbin/umount",
+    "service": "sbin/service",
+    "sysrc": "sbin/sysrc",
+    "daemon": "sbin/daemon",
+}
+
+START_SCRIPT = r"""#!/bin/sh
+# Boot one simulated host inside its fresh mount+pid namespace.
+# $1 fleet dir  $2 host  $3 booted BE  $4 obj-in-BE (yes|no)
+set -eu
+M=/usr/bin/mount
+dir=$1 host=$2 be=$3 objinbe=$4
+$M -t tmpfs -o mode=0755 tmpfs /run
+mkdir -p /run/freebsd-sim /run/sshd
+$M --bind "$dir" /run/freebsd-sim
+printf '%s\n' "$host" > /run/freebsd-sim.host
+h=/run/freebsd-sim/hosts/$host
+b=$h/be/$be
+for d in etc boot var root usr; do
+    mkdir -p "$b/$d" "$b/.work/$d"
+    $M -t overlay overlay -o "lowerdir=/$d,upperdir=$b/$d,workdir=$b/.work/$d" "/$d"
+done
+mkdir -p /usr/src /usr/obj
+$M --bind "$h/datasets/usr-src" /usr/src
+[ "$objinbe" = yes ] || $M --bind "$h/datasets/usr-obj" /usr/obj
+echo 1 > /run/sshd.pid
+# A booted FreeBSD with nfs_client_enable mounts its fstab's nfs lines.
+if grep -qs '[[:space:]]nfs[[:space:]]' /etc/fstab; then
+    /usr/sbin/mount -a -t nfs || echo "sim: mounting nfs file systems failed" >&2
+fi
+exec /usr/sbin/sshd -D -e -f "$h/sshd_config"
+"""
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    address: str
+    port: int = 22
+    kernconf: str = "GENERIC"
+    src: bool = False
+    ufs: bool = False
+    obj_in_be: bool = False
+
+
+@dataclass(frozen=True)
+class Timings:
+    build_seconds: float = 3.0
+    install_seconds: float = 1.0
+    boot_seconds: float = 1.0
+
+
+def _command_script(name: str) -> str:
+    return (
+        f"#!{sys.executable}\n"
+        f"# FreeBSD {name}, simulated: reconciler/sim/commands/, docs/freebsd-commands.md\n"
+        "import sys\n"
+        "from reconciler.sim.commands import main\n"
+        f"sys.exit(main({name!r}, sys.argv[1:]))\n"
+    )
+
+
+def _sshd_config(layout: FleetLayout, spec: HostSpec) -> str:
+    inside = FleetLayout(NS_FLEET)
+    return (
+        f"ListenAddress {spec.address}:{spec.port}\n"
+        f"HostKey {inside.host(spec.name)}/ssh_host_ed25519_key\n"
+        "PermitRootLogin prohibit-password\n"
+        f"AuthorizedKeysFile {inside.authorized_keys}\n"
+        "StrictModes no\nUsePAM no\nPidFile none\nUseDNS no\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "MaxStartups 200:30:400\nMaxSessions 100\nLogLevel ERROR\n"
+        "Subsystem sftp internal-sftp\n"
+    )
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], env=upstream.git_env(), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SimError(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: str) -> None:
+    """The host's BE ``default``: commands, a kernel and world from the oldest commit, /etc."""
+    be = layout.be(spec.name, "default")
+    for d in BE_DIRS:
+        (be / d).mkdir(parents=True, exist_ok=True)
+        (be / ".work" / d).mkdir(parents=True, exist_ok=True)
+    for name, rel in COMMANDS.items():
+        path = be / "usr" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_command_script(name), encoding="utf-8")
+        path.chmod(0o755)
+    # The installed world and kernel: "built" from the oldest upstream commit.
+    src = layout.root / "upstream" / "oldest"
+    info = kernel.source_info(src)
+    world = be / kernel.WORLD_FILE
+    world.parent.mkdir(parents=True, exist_ok=True)
+    world.write_text(kernel.render(info, "FreeBSD world"), encoding="utf-8")
+    objdir = f"/usr/obj/usr/src/amd64.amd64/sys/{spec.kernconf}"
+    kern = info | {
+        "ident": spec.kernconf,
+        "built": built,
+        "builder": f"root@{spec.name}",
+        "objdir": objdir,
+    }
+    kfile = be / kernel.KERNEL_FILE
+    kfile.parent.mkdir(parents=True, exist_ok=True)
+    kfile.write_text(kernel.render(kern, "FreeBSD kernel"), encoding="utf-8")
+    # /etc: what the installer leaves, plus git's URL rewrite to the simulated upstream.
+    etc = be / "etc"
+    inside = FleetLayout(NS_FLEET)
+    (etc / "gitconfig").write_text(
+        f'[url "file://{inside.upstream}"]\n\tinsteadOf = {upstream.URL}\n'
+        "[safe]\n\tdirectory = *\n",
+        encoding="utf-8",
+    )
+    (etc / "rc.conf").write_text(
+        f'hostname="{spec.name}"\nsshd_enable="YES"\nzfs_enable="{"NO" if spec.ufs else "YES"}"\n',
+        encoding="utf-8",
+    )
+    (etc / "fstab").write_text(
+        "# Device\tMountpoint\tFStype\tOptions\tDump\tPass#\n"
+        + ("/dev/ada0p2\t/\t\tufs\trw\t1\t1\n" if spec.ufs else ""),
+        encoding="utf-8",
+    )
+    # etcupdate's record of the stock /etc the installed world came with.
+    current = be / "var/db/etcupdate/current"
+    for stock in sorted((src / "etc").rglob("*")):
+        if stock.is_file():
+            rel_etc = stock.relative_to(src)
+            (current / rel_etc).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(stock, current / rel_etc)
+            live = etc / rel_etc.relative_to("etc")
+            if not live.exists():
+                live.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(stock, live)
+
+
+def prepare(
+    directory: Path, specs: list[HostSpec], timings: Timings, src_host: str | None = None
+) -> FleetLayout:
+    """Write everything ``sim up`` needs under ``directory`` (must be empty or absent)."""
+    layout = FleetLayout(directory)
+    if directory.exists() and any(directory.iterdir()):
+        raise SimError(f"{directory}: not empty (a fleet directory must be new; 'sim down' first?)")
+    directory.mkdir(parents=True, exist_ok=True)
+    commits = upstream.create(layout.upstream)
+    oldest = layout.root / "upstream" / "oldest"
+    _git("clone", "-q", "--no-checkout", str(layout.upstream), str(oldest))
+    _git("-C", str(oldest), "checkout", "-q", "--detach", commits[0])
+    built = time.strftime(kernel.DATE_FORMAT, time.gmtime(1717502400))
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "reconciler-sim-client",
+            "-f",
+            str(layout.client_key),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    shutil.copy(layout.client_key.with_suffix(".pub"), layout.authorized_keys)
+    known, config = [], []
+    for spec in specs:
+        known.append(hostkeys.known_hosts_line(spec.name, spec.address, spec.port))
+        config.append(
+            f"Host {spec.name}\n  HostName {spec.address}\n  Port {spec.port}\n  User root\n"
+            f"  IdentityFile {layout.client_key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {layout.known_hosts}\n  StrictHostKeyChecking yes\n"
+            "  BatchMode yes\n  ConnectTimeout 5\n  LogLevel ERROR\n"
+        )
+    layout.known_hosts.write_text("\n".join(known) + "\n", encoding="utf-8")
+    layout.ssh_config.write_text("\n".join(config), encoding="utf-8")
+    (layout.root / "start.sh").write_text(START_SCRIPT, encoding="utf-8")
+    src = src_host or specs[0].name
+    for spec in specs:
+        host = layout.host(spec.name)
+        (host / "requests").mkdir(parents=True)
+        key = host / "ssh_host_ed25519_key"
+        key.write_bytes(hostkeys.private_key_openssh(spec.name))
+        key.chmod(0o600)
+        (host / "sshd_config").write_text(_sshd_config(layout, spec), encoding="utf-8")
+        for dataset in ("usr-src", "usr-obj"):
+            layout.dataset(spec.name, dataset).mkdir(parents=True)
+        _first_be(layout, spec, commits, built)
+        if spec.name == src:
+            tree = layout.dataset(spec.name, "usr-src")
+            _git("clone", "-q", "--no-checkout", str(layout.upstream), str(tree))
+            _git("-C", str(tree), "remote", "set-url", "origin", upstream.URL)
+            _git("-C", str(tree), "checkout", "-q", "--detach", commits[0])
+        kern = kernel.read(layout.be(spec.name, "default") / kernel.KERNEL_FILE) or {}
+        state.write_json(
+            host / "state.json",
+            {
+                "name": spec.name,
+                "address": spec.address,
+                "port": spec.port,
+                "power": "off",
+                "booted_be": "" if spec.ufs else "default",
+                "active_be": "" if spec.ufs else "default",
+                "oneshot_be": None,
+                "bes": {}
+                if spec.ufs
+                else {"default": {"created": time.strftime("%Y-%m-%d %H:%M"), "mounted": None}},
+                "running_kernel": kern,
+                "last_good_kernel": kern,
+                "bootfile": "/boot/kernel/kernel",
+                "ufs": spec.ufs,
+                "obj_in_be": spec.obj_in_be,
+                "ns_pid": None,
+            },
+        )
+        state.write_json(host / "faults.json", {})
+        state.write_json(host / "counters.json", {})
+    shutil.rmtree(oldest)
+    state.write_json(
+        layout.fleet_json,
+        {
+            "hosts": [asdict(s) for s in specs],
+            "src_host": src,
+            "timings": asdict(timings),
+            "commits": commits,
+            "created": time.time(),
+            "python": sys.executable,
+            "pid_of_creator": os.getpid(),
+        },
+    )
+    return layout
+
+
+def load_fleet(layout: FleetLayout) -> tuple[list[HostSpec], Timings, dict[str, object]]:
+    try:
+        data = json.loads(layout.fleet_json.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SimError(f"{layout.root}: no simulated fleet here (no fleet.json)") from exc
+    specs = [HostSpec(**h) for h in data["hosts"]]
+    return specs, Timings(**data["timings"]), data

@@ -1,0 +1,84 @@
+"""Shared fixtures: simulated fleets over real sshd (see reconciler/sim/fleet.py).
+
+- ``fresh_subnet()`` -> "127.0.N": a loopback /24 no other fleet (in this or
+  any concurrent test process) uses; held by an flock until the process ends.
+- ``sim_fleet_factory(repo, **timings) -> SimFleet`` (function scope): every
+  fleet it starts is torn down when the test ends, pass or fail.
+- ``example_fleet`` (session scope): a copy of example-repo on its own subnet
+  and its running fleet, fast timings. Attributes used by tests:
+  ``example_fleet.repo`` (the copy, a committed git repo) and the SimFleet API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import pytest
+
+from reconciler.sim.example import copy_example_repo
+from reconciler.sim.fleet import SimFleet
+
+FAST = {"build_seconds": 0.6, "install_seconds": 0.3, "boot_seconds": 0.3}
+_LOCK_DIR = Path("/tmp/reconciler-sim-subnets")
+_held: list[TextIO] = []
+_counter = itertools.count(20)
+
+
+def fresh_subnet() -> str:
+    """A loopback subnet 127.0.N (N in 20..249) reserved for this process."""
+    _LOCK_DIR.mkdir(exist_ok=True)
+    for n in _counter:
+        if n > 249:
+            break
+        handle = open(_LOCK_DIR / f"{n}.lock", "w")  # noqa: SIM115 - kept open as the lease
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        _held.append(handle)
+        return f"127.0.{n}"
+    raise RuntimeError("no free loopback subnet for a simulated fleet")
+
+
+class ExampleFleet(SimFleet):
+    repo: Path
+
+
+@pytest.fixture
+def sim_fleet_factory(tmp_path: Path) -> Iterator[Callable[..., SimFleet]]:
+    fleets: list[SimFleet] = []
+    counter = itertools.count()
+
+    def start(repo: Path | None = None, **options: Any) -> SimFleet:
+        settings = FAST | options
+        fleet = SimFleet.up(tmp_path / f"fleet{next(counter)}", repo=repo, **settings)
+        fleets.append(fleet)
+        return fleet
+
+    try:
+        yield start
+    finally:
+        for fleet in fleets:
+            with contextlib.suppress(Exception):
+                fleet.down()
+
+
+@pytest.fixture(scope="session")
+def example_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
+    base = tmp_path_factory.mktemp("example-fleet")
+    repo = copy_example_repo(base / "repo", subnet=fresh_subnet())
+    fleet = SimFleet.up(base / "fleet", repo=repo, **FAST)
+    fleet.repo = repo  # type: ignore[attr-defined]
+    try:
+        yield fleet
+    finally:
+        fleet.down()

@@ -1,0 +1,52 @@
+"""A simulated fleet answers like FreeBSD over real SSH, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from reconciler.sim import upstream
+from reconciler.sim.fleet import SimFleet
+
+
+def _namespaces_and_processes(directory: Path) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(directory) in cmdline:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def test_upstream_hashes_are_fixed() -> None:
+    assert upstream.commits() == list(upstream.COMMITS)
+    assert len(upstream.COMMITS) >= 4
+
+
+def test_example_fleet_answers_like_freebsd(example_fleet: SimFleet) -> None:
+    done = example_fleet.ssh("tester", "freebsd-version -ku; uname -i; bectl list -H")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:2] == ["14.1-STABLE", "14.1-STABLE"]
+    assert lines[2] == "GENERIC"
+    name, active, mountpoint, _space, created = lines[3].split("\t")
+    assert (name, active, mountpoint) == ("default", "NR", "/")
+    assert len(created) == len("2024-06-04 12:00")
+
+
+def test_down_leaves_nothing(sim_fleet_factory) -> None:  # type: ignore[no-untyped-def]
+    fleet = sim_fleet_factory(hosts=2)
+    ns_pids = [fleet.state(h)["ns_pid"] for h in fleet.hosts]
+    ns = {Path(f"/proc/{p}/ns/mnt").resolve() for p in ns_pids}
+    assert all(isinstance(p, int) for p in ns_pids)
+    assert fleet.ssh("host1", "sysctl -n kern.bootfile").stdout == "/boot/kernel/kernel\n"
+    fleet.down()
+    assert not _namespaces_and_processes(fleet.directory)
+    assert not any(Path(f"/proc/{p}").exists() for p in ns_pids)
+    assert ns  # the namespaces were real while up
+    assert str(fleet.directory) not in Path("/proc/self/mountinfo").read_text()
