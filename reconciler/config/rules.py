@@ -147,7 +147,8 @@ def _buildset_rules(
             f"build_host {build_host!r} is not a host of build set {bs.name!r}{where}",
             f"name one of: {', '.join(hosts)}",
         )
-    if hosts and not any(_mapping(h).get("stage") == "test" for h in hosts.values()):
+    stages = [_mapping(h).get("stage", "production") for h in hosts.values()]
+    if hosts and all(stage == "production" for stage in stages):
         yield doc.problem(
             ("hosts",),
             f"build set {bs.name!r} has no test host",
@@ -256,8 +257,8 @@ def check(repo: RepoFiles) -> list[Problem]:
             fleet_hosts[name] = (bs.name, bs.doc, where)
             spec = _mapping(spec)
             address, port = _text(spec.get("address")), spec.get("port", 22)
-            if address is None or not isinstance(port, int):
-                continue
+            if address is None or not isinstance(port, int) or not 0 < port < 65536:
+                continue  # the schema reported it
             problems.extend(_address_problem(bs.doc, (*where, "address"), address))
             if (address.lower(), port) in addresses:
                 problems.append(
@@ -273,7 +274,14 @@ def check(repo: RepoFiles) -> list[Problem]:
             model_hosts.append((Host(name, bs.name, address, "", port=port), bs.doc, where))
     if repo.fleet is not None:
         src_host = _text(_mapping(repo.fleet.data).get("src_host"))
-        if src_host and HOST_NAME.match(src_host) and fleet_hosts and src_host not in fleet_hosts:
+        every_set_read = all(bs.doc is not None for bs in repo.buildsets)
+        if (
+            src_host
+            and HOST_NAME.match(src_host)
+            and every_set_read
+            and fleet_hosts
+            and src_host not in fleet_hosts
+        ):
             problems.append(
                 repo.fleet.problem(
                     ("src_host",),

@@ -158,15 +158,15 @@ def _explain(doc: Document, error: ValidationError, root: dict[str, Any]) -> Ite
             yield doc.problem((*where, key), f"{name}: unknown key {key!r}", hint, key=True)
         return
     if validator == "required" and isinstance(value, dict):
+        known = error.schema.get("properties", {})
+        unknown = [key for key in value if key not in known]
         for missing in error.validator_value:
-            if missing in value:
-                continue
-            close = difflib.get_close_matches(missing, list(value), n=1)
-            hint = f"is {close[0]!r} a misspelling of it?" if close else ""
-            prop = error.schema.get("properties", {}).get(missing, {})
-            if not hint:
-                hint = f"add it: {prop.get('description', '')}".strip()
-            yield doc.problem(where, f"{name}: missing required key {missing!r}", hint)
+            if missing in value or difflib.get_close_matches(missing, unknown, n=1):
+                continue  # a misspelt key: its "unknown key, did you mean" says it all
+            description = known.get(missing, {}).get("description", "")
+            yield doc.problem(
+                where, f"{name}: missing required key {missing!r}", f"add it: {description}"
+            )
         return
     if validator == "type":
         expected = error.validator_value
