@@ -1,0 +1,215 @@
+"""Plan: facts in, steps out."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jsonschema
+
+from reconciler.config.buildid import build_id
+from reconciler.facts.boot import BootFile
+from reconciler.facts.bootenv import BootEnvironment, BootEnvironments
+from reconciler.facts.etcfiles import EtcFiles
+from reconciler.facts.host import HostFacts
+from reconciler.facts.mounts import Mounts
+from reconciler.facts.objtree import Build, ObjTree
+from reconciler.facts.source import SourceTree
+from reconciler.facts.versions import KernelSource
+from reconciler.plan import make_plan
+from tests.facts.factories import example_config, fleet_synced, fresh
+
+SCHEMA = json.loads(
+    (Path(__file__).resolve().parents[2] / "schema" / "plan.schema.json").read_text()
+)
+
+
+def kinds(plan, bs: str, stage: str, host: str) -> list[str]:  # type: ignore[no-untyped-def]
+    hp = next(h for h in plan.buildset(bs).stage(stage).hosts if h.host == host)
+    return [s.kind for s in hp.steps]
+
+
+def test_fleet_in_sync_has_no_steps() -> None:
+    config = example_config()
+    plan = make_plan(config, fleet_synced(config))
+    assert plan.in_sync, [s for b in plan.buildsets for s in b.steps]
+    assert plan.counts() == {"steps": 0, "builds": 0, "installs": 0, "reboots": 0, "unreachable": 0}
+    assert plan.warnings == ()
+    jsonschema.validate(plan.to_json(), SCHEMA)
+
+
+def test_fresh_fleet_plans_the_full_pipeline() -> None:
+    config = example_config()
+    facts = {h.name: fresh(config, h.name) for h in config.hosts}
+    plan = make_plan(config, facts)
+    assert kinds(plan, "lab", "source", "builder") == [
+        "checkout-source",
+        "copy-kernel-configs",
+        "export-nfs",
+    ]
+    assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
+    assert kinds(plan, "lab", "build", "builder") == ["write-config", "build"]
+    assert kinds(plan, "lab", "test", "tester") == ["write-config", "install"]
+    assert kinds(plan, "lab", "production", "web1") == ["write-config", "install"]
+    assert kinds(plan, "lab", "production", "builder") == ["install"]  # config written in build
+    assert kinds(plan, "db", "source", "db1") == ["export-nfs", "mount-nfs"]
+    lab = plan.buildset("lab")
+    assert lab.builds == 1 and lab.reboots == 4
+    assert plan.counts()["builds"] == 2 and plan.counts()["reboots"] == 6
+    step = lab.stage("production").hosts[0].steps[-1]
+    assert step.reason == f"running kernel built from 1a2b3c4d5e6f, desired {config.source.short}"
+    build = lab.stage("build").hosts[0].steps[-1]
+    assert build.reason == f"build {build_id(config, 'lab')[:12]} not in /usr/obj"
+    jsonschema.validate(plan.to_json(), SCHEMA)
+
+
+def test_hand_edited_make_conf_only_that_host_writes_config() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    web1 = facts["web1"]
+    assert web1.etc is not None and web1.etc.make_conf is not None
+    edited = (
+        web1.etc.make_conf.replace("CPUTYPE?=x86-64-v2", "CPUTYPE?=native") + "DEBUG_FLAGS=-g\n"
+    )
+    facts["web1"] = dataclasses.replace(web1, etc=EtcFiles(edited, web1.etc.src_conf))
+    plan = make_plan(config, facts)
+    steps = [
+        (h.host, s) for b in plan.buildsets for st in b.stages for h in st.hosts for s in h.steps
+    ]
+    assert [(host, s.kind) for host, s in steps] == [("web1", "write-config")]
+    assert steps[0][1].reason == "make.conf differs: 3 lines"
+    assert plan.counts()["reboots"] == 0
+
+
+def test_header_only_difference_is_in_sync() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    web1 = facts["web1"]
+    assert web1.etc is not None and web1.etc.make_conf is not None
+    other = web1.etc.make_conf.replace("@ worktree", "@ 0123456789ab")
+    facts["web1"] = dataclasses.replace(web1, etc=EtcFiles(other, web1.etc.src_conf))
+    assert make_plan(config, facts).in_sync
+
+
+def test_unreachable_host_is_a_step_not_a_crash() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    facts["web2"] = HostFacts.unreachable("web2", "web2: cannot connect to 127.0.0.14:22: refused")
+    del facts["db2"]
+    plan = make_plan(config, facts)
+    assert kinds(plan, "lab", "production", "web2") == ["unreachable"]
+    assert kinds(plan, "lab", "source", "web2") == ["unreachable"]
+    assert kinds(plan, "db", "production", "db2") == ["unreachable"]
+    assert kinds(plan, "lab", "production", "web1") == []
+    assert plan.counts()["unreachable"] == 2
+
+
+def test_new_revision_rebuilds_and_reinstalls_everyone() -> None:
+    old = example_config()
+    facts = fleet_synced(old)
+    new = example_config(revision="9" * 40)
+    plan = make_plan(new, facts)
+    assert kinds(plan, "lab", "source", "builder") == ["checkout-source"]
+    assert kinds(plan, "lab", "build", "builder") == ["build"]
+    assert all(s.kind == "install" for s in plan.buildset("lab").stage("production").steps)
+    assert plan.buildset("lab").build != build_id(old, "lab")
+
+
+def test_running_build_is_awaited_and_failed_build_warned() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    build = build_id(config, "lab")
+    builder = facts["builder"]
+    facts["builder"] = dataclasses.replace(
+        builder, objtree=ObjTree({build: Build(build, "running")})
+    )
+    assert kinds(make_plan(config, facts), "lab", "build", "builder") == ["await-build"]
+    facts["builder"] = dataclasses.replace(
+        builder, objtree=ObjTree({build: Build(build, "failed", 2)})
+    )
+    plan = make_plan(config, facts)
+    assert kinds(plan, "lab", "build", "builder") == ["build"]
+    assert any("failed earlier (exit 2)" in w for w in plan.warnings)
+
+
+def test_installed_in_be_not_booted_needs_only_a_reboot() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    build = build_id(config, "lab")
+    web1 = facts["web1"]
+    envs = BootEnvironments(
+        True,
+        (
+            BootEnvironment("default", "NR", "/", "1G", "2024-01-01 00:00"),
+            BootEnvironment(f"rc-{build[:12]}", "T", None, "1G", "2024-11-19 10:00"),
+        ),
+    )
+    old_kernel = dataclasses.replace(
+        web1.versions, source=KernelSource("1a2b3c4d5e6f", 1, "stable/14")
+    )  # type: ignore[arg-type]
+    facts["web1"] = dataclasses.replace(web1, boot_envs=envs, versions=old_kernel, marker=None)
+    plan = make_plan(config, facts)
+    assert kinds(plan, "lab", "production", "web1") == ["reboot"]
+    assert plan.buildset("lab").reboots == 1 and plan.buildset("lab").installs == 0
+
+
+def test_in_place_kernel_old_bootfile_means_reboot() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    facts["db2"] = dataclasses.replace(facts["db2"], boot=BootFile("/boot/kernel.old/kernel"))
+    assert kinds(make_plan(config, facts), "db", "production", "db2") == ["reboot"]
+
+
+def test_wrong_kernel_ident_installs() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    web2 = facts["web2"]
+    facts["web2"] = dataclasses.replace(
+        web2, versions=dataclasses.replace(web2.versions, ident="GENERIC")
+    )  # type: ignore[arg-type]
+    plan = make_plan(config, facts)
+    step = next(
+        h for h in plan.buildset("lab").stage("production").hosts if h.host == "web2"
+    ).steps[0]
+    assert (step.kind, step.reason) == ("install", "running kernel GENERIC, desired WEB")
+
+
+def test_warnings_obj_not_own_fs_dirty_src_missing_mount() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    builder = facts["builder"]
+    assert builder.mounts is not None
+    no_obj = tuple(m for m in builder.mounts.mounted if m.mountpoint != "/usr/obj")
+    facts["builder"] = dataclasses.replace(
+        builder,
+        mounts=Mounts(no_obj, builder.mounts.fstab),
+        source=SourceTree(True, config.source.revision, (" M sys/conf/newvers.sh",)),
+    )
+    web1 = facts["web1"]
+    assert web1.mounts is not None
+    facts["web1"] = dataclasses.replace(
+        web1,
+        mounts=Mounts(
+            tuple(m for m in web1.mounts.mounted if m.mountpoint != "/usr/obj"), web1.mounts.fstab
+        ),
+    )
+    plan = make_plan(config, facts)
+    assert any("/usr/obj is not its own file system" in w for w in plan.warnings)
+    assert kinds(plan, "lab", "source", "builder") == ["checkout-source"]
+    assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
+    web1_step = next(
+        h for h in plan.buildset("lab").stage("source").hosts if h.host == "web1"
+    ).steps[0]
+    assert web1_step.reason == "/usr/obj not mounted"
+
+
+def test_host_facts_json_round_trip() -> None:
+    config = example_config()
+    for name, facts in fleet_synced(config).items():
+        data = json.loads(json.dumps(facts.to_json()))
+        assert HostFacts.from_json(data) == facts, name
+    fresh_builder = fresh(config, "builder")
+    assert HostFacts.from_json(json.loads(fresh_builder.dumps())) == fresh_builder
+    down = HostFacts.unreachable("web2", "refused")
+    assert HostFacts.from_json(down.to_json()) == down
