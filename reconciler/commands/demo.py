@@ -1,17 +1,104 @@
-"""`reconciler demo` (placeholder until its issue lands)."""
+"""`reconciler demo`: the whole product in one command, on a simulated fleet.
+
+Copies example-repo into a scratch git repository, starts the simulated fleet
+for it, commits a change (the source revision bumped to the newest commit of
+the simulated upstream), applies it (source, build once per build set, test
+host, soak, production in batches), prints the ledger with `git log`, and
+stops the fleet, also when something fails.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from reconciler.errors import UsageError
+from reconciler.commands.apply import print_summary, show_plan
+from reconciler.commands.common import ProgressPrinter
+from reconciler.config.load import load_config
+from reconciler.errors import RolloutFailed
+from reconciler.gitutil import git, identity_env
+from reconciler.ledger import Ledger
+from reconciler.lock import RepoLock
+from reconciler.rollout.engine import converge
+from reconciler.settings import Settings
+from reconciler.sim import upstream
+from reconciler.sim.example import copy_example_repo
+from reconciler.sim.fleet import SimFleet
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="(not yet available)")
+    parser = subparsers.add_parser(
+        "demo", help="simulated fleet + example repo + a full rollout + the ledger shown",
+    )
+    parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one, removed)")
+    parser.add_argument("--subnet", default="127.0.0", help="loopback /24 for the hosts (127.N.M)")
+    parser.add_argument("--keep", action="store_true", help="leave the fleet running at the end")
     parser.set_defaults(func=run)
 
 
+def _step(text: str) -> None:
+    print(f"\n### {text}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise UsageError("'demo' is not available yet")
+    base = args.dir or Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    repo = base / "config"
+    fleet: SimFleet | None = None
+    try:
+        _step(f"config repo: a copy of example-repo in {repo}")
+        if repo.exists():
+            shutil.rmtree(repo)
+        copy_example_repo(repo, subnet=args.subnet)
+        print(git(repo, "log", "--oneline", "-1"))
+
+        _step("simulated fleet: one sshd per host, each in its own mount namespace")
+        fleet = SimFleet.up(base / "fleet", repo=repo, build_seconds=3.0, install_seconds=1.0,
+                            boot_seconds=1.0)
+        for host in fleet.hosts:
+            out = fleet.ssh(host, "uname -i; freebsd-version -ku | tr '\\n' ' '; uname -v")
+            print(f"  {host:8} {' '.join(out.stdout.split()[:3])}  {out.stdout.split()[-1:]}")
+
+        newest = upstream.commits()[-1]
+        _step(f"the change: source.revision -> {newest[:12]} (a pull request, merged)")
+        fleet_yaml = repo / "fleet.yaml"
+        text = re.sub(r"(?m)^(\s*revision:\s*)[0-9a-f]{40}", rf"\g<1>{newest}",
+                      fleet_yaml.read_text(encoding="utf-8"), count=1)
+        fleet_yaml.write_text(text, encoding="utf-8")
+        git(repo, "commit", "-q", "-am", f"Track stable/14 at {newest[:12]}", env=identity_env())
+        print(git(repo, "log", "--oneline", "-2"))
+
+        settings = Settings(repo=str(repo), ssh_key=str(fleet.client_key), work_dir=str(base))
+        config = load_config(repo, git(repo, "rev-parse", "HEAD"))
+        with RepoLock(repo, command="demo"):
+            _step("plan")
+            show_plan(config, settings, None)
+            _step("apply: source -> build -> test -> production")
+            report = converge(config, settings=settings,
+                              ledger=Ledger(repo, config.policy.status_branch),
+                              progress=ProgressPrinter())
+        print_summary(report)
+
+        _step("the audit: git log reconciler/status")
+        log = subprocess.run(
+            ["git", "-C", str(repo), "log", "--reverse", "--format=%h %s",
+             config.policy.status_branch], capture_output=True, text=True, check=False)
+        print(log.stdout.rstrip())
+        _step("hosts now")
+        for host in fleet.hosts:
+            out = fleet.ssh(host, "uname -i; freebsd-version -ku | tr '\\n' ' '; uname -v")
+            print(f"  {host:8} {' '.join(out.stdout.split()[:3])}  {out.stdout.split()[-1:]}")
+        if not report.converged:
+            raise RolloutFailed("the demo rollout did not converge; see the ledger above")
+        print(f"\nDone. Try: reconciler history {repo}" if args.keep else "\nDone.")
+        return 0
+    finally:
+        if fleet is not None and not args.keep:
+            fleet.down()
+        if args.dir is None and not args.keep:
+            shutil.rmtree(base, ignore_errors=True)

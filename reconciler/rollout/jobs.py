@@ -38,8 +38,8 @@ class JobState:
 def parse_job_state(output: str) -> JobState:
     """Pure: the output of :func:`scripts.job_state_command`."""
     text = output.strip()
-    if text.startswith("exit "):
-        value = text[5:].strip()
+    if text.split()[:1] == ["exit"]:
+        value = text[4:].strip()
         return JobState("finished", int(value) if value.lstrip("-").isdigit() else 255)
     if text == "running":
         return JobState("running")

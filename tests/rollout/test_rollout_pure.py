@@ -1,0 +1,201 @@
+"""Pure rollout code: install decisions, managed blocks, job states, soak schedule, scripts."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import threading
+
+import pytest
+
+from reconciler.rollout import scripts
+from reconciler.rollout.decide import HostView, decide_be, decide_in_place
+from reconciler.rollout.files import BEGIN, END, merge_block
+from reconciler.rollout.health import soak, soak_schedule
+from reconciler.rollout.jobs import JobState, parse_job_state
+from reconciler.rollout.view import verify_problems
+from reconciler.transport.command import quote
+
+B = "3f2a9c1e0b7d" + "0" * 52
+BE = scripts.be_name(B)
+H12 = "5a3e9b1c2d4f"
+NONE = JobState("gone")
+OK = JobState("finished", 0)
+BAD = JobState("finished", 2)
+RUNNING = JobState("running")
+
+
+def view(**kw: object) -> HostView:
+    base: dict[str, object] = dict(
+        running_ident="GENERIC", running_hash12="aaaaaaaaaaaa", marker_build=None,
+        booted_be="default", next_boot_be="default", permanent_be="default", bes=("default",),
+    )
+    base.update(kw)
+    return HostView(**base)  # type: ignore[arg-type]
+
+
+def be(v: HostView, job: JobState = NONE, phase: str = "") -> str:
+    return decide_be(v, build_id=B, kernconf="WEB", hash12=H12, be=BE, job=job, phase=phase)
+
+
+NEW = dict(running_ident="WEB", running_hash12=H12, marker_build=B)
+
+
+class TestDecideBootEnvironment:
+    def test_fresh_host_installs(self) -> None:
+        assert be(view()) == "install"
+
+    def test_running_job_is_followed_not_restarted(self) -> None:
+        assert be(view(), RUNNING, "installing") == "wait-install"
+
+    def test_finished_job_activates_and_reboots(self) -> None:
+        assert be(view(bes=("default", BE)), OK, "installing") == "activate-reboot"
+
+    def test_activated_not_rebooted_reboots(self) -> None:
+        v = view(bes=("default", BE), next_boot_be=BE)
+        assert be(v, OK, "activated") == "reboot"
+
+    def test_failed_job_is_reported_once(self) -> None:
+        assert be(view(), BAD, "installing") == "install-failed"
+        # a later, deliberate retry starts over
+        assert be(view(), BAD, "failed") == "install"
+
+    def test_booted_one_shot_is_confirmed(self) -> None:
+        v = view(**NEW, booted_be=BE, next_boot_be="default", permanent_be="default",
+                 bes=("default", BE))
+        assert be(v, OK, "rebooting") == "confirm"
+
+    def test_permanent_and_done_is_in_sync(self) -> None:
+        v = view(**NEW, booted_be=BE, next_boot_be=BE, permanent_be=BE, bes=("default", BE))
+        assert be(v, NONE, "done") == "in-sync"
+        assert be(v, NONE, "") == "in-sync"
+
+    def test_permanent_but_soak_unfinished_is_confirmed_again(self) -> None:
+        v = view(**NEW, booted_be=BE, next_boot_be=BE, permanent_be=BE, bes=("default", BE))
+        assert be(v, NONE, "soaking") == "confirm"
+
+    def test_reboot_that_came_back_on_the_old_be_fell_back(self) -> None:
+        v = view(bes=("default", BE))
+        assert be(v, OK, "rebooting") == "fell-back"
+
+
+def ip(v: HostView, kernel: JobState = NONE, world: JobState = NONE, phase: str = "") -> str:
+    return decide_in_place(v, build_id=B, kernconf="WEB", hash12=H12, kernel_job=kernel,
+                           world_job=world, phase=phase)
+
+
+class TestDecideInPlace:
+    def test_handbook_order(self) -> None:
+        assert ip(view()) == "install-kernel"
+        assert ip(view(kernel_pending=True), OK, phase="installing") == "reboot-kernel"
+        booted_kernel = view(running_ident="WEB", running_hash12=H12)
+        assert ip(booted_kernel, OK, phase="kernel-installed") == "install-world"
+        world_done = view(**NEW)
+        assert ip(world_done, OK, OK, phase="world-installed") == "reboot-world"
+        assert ip(world_done, OK, OK, phase="rebooting-world") == "confirm"
+        assert ip(world_done, OK, OK, phase="done") == "in-sync"
+
+    def test_world_finished_but_phase_not_recorded_still_reboots(self) -> None:
+        assert ip(view(**NEW), OK, OK, phase="kernel-installed") == "reboot-world"
+
+    def test_kernel_that_did_not_take(self) -> None:
+        assert ip(view(), OK, phase="rebooting-kernel") == "kernel-fell-back"
+
+    def test_failures(self) -> None:
+        assert ip(view(), BAD, phase="installing") == "install-failed"
+        booted_kernel = view(running_ident="WEB", running_hash12=H12)
+        assert ip(booted_kernel, OK, BAD, phase="kernel-installed") == "install-failed"
+        assert ip(booted_kernel, OK, RUNNING, phase="kernel-installed") == "wait-install"
+
+
+class TestManagedBlock:
+    def test_added_then_replaced_then_removed_keeping_the_rest(self) -> None:
+        admin = "# Device\tMountpoint\tFStype\n/dev/ada0p2\t/\tufs\trw\t1\t1\n"
+        first = merge_block(admin, "a:/usr/src /usr/src nfs ro 0 0\n")
+        assert first.startswith(admin)
+        assert f"{BEGIN}\na:/usr/src /usr/src nfs ro 0 0\n{END}\n" in first
+        second = merge_block(first, "b:/usr/src /usr/src nfs ro 0 0\n")
+        assert "a:/usr/src" not in second and "b:/usr/src" in second
+        assert second.startswith(admin)
+        assert merge_block(second, "") == admin
+        assert merge_block(second, "b:/usr/src /usr/src nfs ro 0 0\n") == second
+
+    def test_empty_file(self) -> None:
+        assert merge_block("", "x\n") == f"{BEGIN}\nx\n{END}\n"
+        assert merge_block("", "") == ""
+
+
+class TestJobs:
+    @pytest.mark.parametrize(
+        ("output", "state"),
+        [("exit 0\n", JobState("finished", 0)), ("exit 2", JobState("finished", 2)),
+         ("running\n", JobState("running")), ("gone\n", JobState("gone")),
+         ("exit \n", JobState("finished", 255)), ("", JobState("gone"))],
+    )
+    def test_parse(self, output: str, state: JobState) -> None:
+        assert parse_job_state(output) == state
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
+        self.t += seconds
+        return False
+
+
+class TestSoak:
+    def test_schedule_checks_start_and_end_at_least_three_times(self) -> None:
+        assert soak_schedule(600) == [0, 300, 600]
+
+    def test_healthy_all_along(self) -> None:
+        clock, seen = FakeClock(), []
+        assert soak(lambda: seen.append(clock.now()) or [], seconds=600, clock=clock) == []
+        assert seen == [0, 300, 600]
+
+    def test_momentary_health_is_not_enough(self) -> None:
+        clock = FakeClock()
+        answers = iter([[], ["sshd is not running"], []])
+        problems = soak(lambda: next(answers), seconds=60, clock=clock)
+        assert problems == ["sshd is not running (after 30s of a 60s soak)"]
+
+
+class TestVerify:
+    def test_all_three_checks(self) -> None:
+        ok = view(**NEW, booted_be=BE)
+        assert verify_problems(ok, build_id=B, kernconf="WEB", hash12=H12, be=BE) == []
+        old = view()
+        problems = verify_problems(old, build_id=B, kernconf="WEB", hash12=H12, be=BE)
+        assert len(problems) == 4
+        assert "uname -i is GENERIC, expected WEB" in problems
+
+
+HOSTILE = ["GENERIC; rm -rf /", "$(id)", "`id`", "a\nb", "' \"", "--help"]
+
+
+class TestScriptsQuoteEverything:
+    @pytest.mark.parametrize("value", HOSTILE)
+    def test_values_are_positional_parameters(self, value: str) -> None:
+        for argv in (
+            scripts.be_install_command(B, value, value),
+            scripts.inplace_kernel_command(B, value),
+            scripts.inplace_world_command(B, value),
+            scripts.build_command(B, 2, (value, "GENERIC")),
+        ):
+            line = quote(argv)
+            # The shell sees the same words back: nothing was parsed as syntax.
+            assert shlex.split(line) == argv
+            if any(c.isalpha() for c in value):
+                assert value not in argv[argv.index("-c") + 1]
+
+    def test_wrapper_records_exit_status_even_on_failure(self, tmp_path: object) -> None:
+        job = scripts.Job("t", "/nonexistent.pid", "/dev/null", f"{tmp_path}/exit")
+        argv = scripts.detached(job, 'echo "$1"; false; echo never', "hello $(id)")
+        inner = argv[argv.index("sh"):]
+        out = subprocess.run(inner, capture_output=True, text=True, check=False)
+        assert out.stdout == "hello $(id)\n"
+        assert open(f"{tmp_path}/exit").read().strip() == "1"
