@@ -207,11 +207,11 @@ def _converge_buildset(
             False,
         )
     ctx.say("stage", f"{bs.name}: production", bs)
-    hosts = list(bs.production_hosts)
+    hosts, servers = _production_order(ctx.config, bs)
     failures = 0
     batch = max(1, bs.rollout.batch)
-    for start in range(0, len(hosts), batch):
-        group = hosts[start : start + batch]
+    groups = [hosts[i : i + batch] for i in range(0, len(hosts), batch)] + [[s] for s in servers]
+    for index, group in enumerate(groups):
         with ThreadPoolExecutor(max_workers=len(group), thread_name_prefix="install") as pool:
             batch_results = list(
                 pool.map(lambda h: _host_step(run, h, facts, "production", 0), group)
@@ -219,7 +219,7 @@ def _converge_buildset(
         results += batch_results
         failures += sum(1 for r in batch_results if r.outcome not in ("success", "healed"))
         if failures > bs.rollout.max_failures:
-            rest = hosts[start + batch :]
+            rest = [h for g in groups[index + 1 :] for h in g]
             results += _untouched(rest, "rollout halted")
             why = (
                 f"{failures} production host(s) failed, more than max_failures="
@@ -230,7 +230,7 @@ def _converge_buildset(
                 f"{bs.name}: halted in production",
                 False,
             )
-        if ctx.stop.is_set() and start + batch < len(hosts):
+        if ctx.stop.is_set() and index + 1 < len(groups):
             return results, f"{bs.name}: stopped between production batches", True
 
     ok = failures == 0 and all(r.outcome in ("success", "healed") for r in results)
@@ -247,6 +247,18 @@ def _converge_buildset(
         f"{r.host} {r.outcome}" for r in results
     )
     return results, line, False
+
+
+def _production_order(config: Config, bs: BuildSet) -> tuple[list[Host], list[Host]]:
+    """Production hosts in batches, then the NFS servers (src, build host) one at a time, last.
+
+    Rebooting the host that serves /usr/src or /usr/obj while clients install
+    from it would pull the files from under them.
+    """
+    serving = {config.src_host, bs.build_host}
+    hosts = [h for h in bs.production_hosts if h.name not in serving]
+    servers = [h for h in bs.production_hosts if h.name in serving]
+    return hosts, servers
 
 
 def _src_behind(ctx: Context, facts: dict[str, HostFacts]) -> bool:
