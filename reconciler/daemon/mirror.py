@@ -113,6 +113,7 @@ class Mirror:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._configure()
+        self.fetch()  # a bare clone has no refs/remotes/origin/* until the first fetch
 
     def _configure(self) -> None:
         git(self.path, "config", "remote.origin.url", self.url)

@@ -18,6 +18,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 
+_WRITES = frozenset({"created", "modified", "moved", "deleted", "closed"})
+
+
 class _RefsHandler(FileSystemEventHandler):
     def __init__(
         self, git_dir: Path, on_change: Callable[[str], None], ignore: Iterable[str]
@@ -38,6 +41,9 @@ class _RefsHandler(FileSystemEventHandler):
         return name == "packed-refs" or path.startswith(str(self._git_dir / "refs") + "/")
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        # Reads (git opening refs to resolve them) and directory churn are not changes.
+        if event.is_directory or event.event_type not in _WRITES:
+            return
         paths = [str(event.src_path), str(getattr(event, "dest_path", "") or "")]
         for path in paths:
             if self._relevant(path):
