@@ -17,7 +17,6 @@ from types import TracebackType
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
-
 _WRITES = frozenset({"created", "modified", "moved", "deleted", "closed"})
 
 

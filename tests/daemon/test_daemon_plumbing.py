@@ -159,7 +159,7 @@ def test_cli_second_daemon_refuses_and_sigterm_exits_0(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "first daemon never took the lock"
             time.sleep(0.05)
         second = _cli("--config", str(settings), "--work-dir", str(tmp_path / "work2"))
-        out, err = second.communicate(timeout=30)
+        _, err = second.communicate(timeout=30)
         assert second.returncode == 1
         assert (
             err.strip()
