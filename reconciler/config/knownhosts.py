@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -92,6 +92,12 @@ def _hashed_match(pattern: str, candidate: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    # ssh patterns know only * and ?; brackets are literal ([host]:port), unlike fnmatch.
+    parts = ("." if c == "?" else ".*" if c == "*" else re.escape(c) for c in pattern.lower())
+    return re.compile("".join(parts), re.DOTALL)
+
+
 def _matches(patterns: str, candidates: Iterable[str]) -> bool:
     names = list(candidates)
     if patterns.startswith("|"):
@@ -100,7 +106,7 @@ def _matches(patterns: str, candidates: Iterable[str]) -> bool:
     for pattern in patterns.split(","):
         negated = pattern.startswith("!")
         bare = pattern[1:] if negated else pattern
-        if any(fnmatch.fnmatchcase(name.lower(), bare.lower()) for name in names):
+        if any(_wildcard(bare).fullmatch(name.lower()) for name in names):
             if negated:
                 return False  # as in ssh: a negated match overrides any positive one
             matched = True

@@ -1,4 +1,4 @@
-"""Every bad input of issue 2, through `reconciler validate`: exit 1, file:line:col, its own message.
+"""Every bad input of issue 2 through `reconciler validate`: exit 1, file:line:col, own message.
 
 Each case mutates a fresh copy of example-repo and names the one problem line
 it expects; the run must report exactly that problem (so one mistake gives one
