@@ -359,7 +359,7 @@ def _mount_steps(config: Config, host: Host, facts: HostFacts) -> list[Step]:
     for mount in wanted:
         if mount not in fstab:
             problems.append(f"{mount.mountpoint} not in /etc/fstab")
-        elif not _mounted(mount, facts):
+        elif facts.mounts is not None and facts.mounts.mounted_known and not _mounted(mount, facts):
             problems.append(f"{mount.mountpoint} not mounted")
     if not problems:
         return []
@@ -495,3 +495,90 @@ def make_plan(config: Config, facts: Mapping[str, HostFacts]) -> Plan:
         revision=config.source.revision,
         buildsets=tuple(plan_buildset(config, bs, facts) for bs in config.buildsets),
     )
+
+
+# -- presentation (pure: Plan -> text) ------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _summary(counts: Mapping[str, int]) -> str:
+    parts = [_plural(counts["builds"], "build"), _plural(counts["reboots"], "reboot")]
+    if counts["unreachable"]:
+        parts.append(_plural(counts["unreachable"], "unreachable host"))
+    return ", ".join(parts)
+
+
+def format_text(plan: Plan) -> str:
+    """The plan for a terminal: per set, per stage, per host, with counts."""
+    generation = plan.generation[:12] if plan.generation else "worktree"
+    lines = [f"Plan: {plan.branch} @ {plan.revision[:12]} (config {generation})"]
+    for bs in plan.buildsets:
+        lines.append("")
+        lines.append(
+            f"build set {bs.name}: build {bs.build[:12]} ({bs.arch}, {bs.install_method}); "
+            f"{_summary(bs.counts())}"
+        )
+        for stage in bs.stages:
+            lines.append(f"  {stage.name}")
+            if not stage.hosts:
+                lines.append("    (no hosts)")
+            for hp in stage.hosts:
+                if hp.in_sync:
+                    lines.append(f"    {hp.host}: in sync")
+                    continue
+                for index, step in enumerate(hp.steps):
+                    label = f"{hp.host}:" if index == 0 else " " * (len(hp.host) + 1)
+                    lines.append(f"    {label} {step.kind}: {step.reason}")
+        for warning in bs.warnings:
+            lines.append(f"  warning: {warning}")
+    lines.append("")
+    if plan.in_sync:
+        lines.append("Everything is in sync.")
+    else:
+        counts = plan.counts()
+        lines.append(f"Total: {_plural(counts['steps'], 'step')}; {_summary(counts)}.")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def format_markdown(plan: Plan) -> str:
+    """The plan as a pull-request comment."""
+    generation = plan.generation[:12] if plan.generation else "worktree"
+    counts = plan.counts()
+    lines = [
+        f"### reconciler plan: `{plan.branch}` @ `{plan.revision[:12]}` (config `{generation}`)",
+        "",
+        "Everything is in sync."
+        if plan.in_sync
+        else f"**{_summary(counts)}**, {_plural(counts['steps'], 'step')} in all.",
+    ]
+    for bs in plan.buildsets:
+        lines += [
+            "",
+            f"#### Build set `{bs.name}`: build `{bs.build[:12]}` ({bs.arch}, {bs.install_method})",
+            "",
+            _summary(bs.counts()),
+            "",
+        ]
+        if bs.steps:
+            lines += ["| stage | host | step | reason |", "| --- | --- | --- | --- |"]
+            for stage in bs.stages:
+                for hp in stage.hosts:
+                    for step in hp.steps:
+                        lines.append(
+                            f"| {stage.name} | `{hp.host}` | {step.kind} | {_cell(step.reason)} |"
+                        )
+            synced = [hp.host for st in bs.stages for hp in st.hosts if hp.in_sync]
+            if synced:
+                lines += ["", "In sync: " + ", ".join(f"`{h}`" for h in dict.fromkeys(synced))]
+        else:
+            lines.append("Every host is in sync.")
+        for warning in bs.warnings:
+            lines += ["", f"> **Warning:** {_cell(warning)}"]
+    return "\n".join(lines) + "\n"

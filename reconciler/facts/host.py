@@ -52,7 +52,7 @@ class HostFacts:
     @property
     def obj_own_filesystem(self) -> bool | None:
         """Whether /usr/obj is a mount point of its own (None: unknown)."""
-        if self.mounts is None:
+        if self.mounts is None or not self.mounts.mounted_known:
             return None
         mount = self.mounts.at("/usr/obj")
         return mount is not None and mount.fstype != "nfs"

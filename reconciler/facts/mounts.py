@@ -34,6 +34,7 @@ class Mount:
 class Mounts:
     mounted: tuple[Mount, ...]
     fstab: tuple[Mount, ...]
+    mounted_known: bool = True  # False: mount -p failed, so nothing is known of mounts
 
     def at(self, mountpoint: str) -> Mount | None:
         """The mount that covers exactly this path (the last one wins, as in the kernel)."""
@@ -64,6 +65,7 @@ def parse(outputs: dict[str, Output]) -> Mounts:
     return Mounts(
         mounted=parse_fstab(mounted.stdout) if mounted.ok else (),
         fstab=parse_fstab(fstab.stdout) if fstab.ok else (),
+        mounted_known=mounted.ok,
     )
 
 

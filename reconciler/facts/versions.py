@@ -5,7 +5,12 @@ on three lines in that order (``bin/freebsd-version/freebsd-version.sh.in``);
 none carries a git hash. ``uname -v`` does: ``newvers.sh`` writes
 ``[<branch>-]n<count>-<hash12>[-dirty]`` into the version string, the branch
 left out on a detached HEAD. ``uname -i`` is the kernel ident (KERNCONF),
-``-K``/``-U`` the kernel and userland ``__FreeBSD_version``.
+``-K``/``-U`` the kernel and userland ``__FreeBSD_version``, ``-m`` the machine.
+
+One ``uname -vmiKU`` call reads them all: uname(1) prints its fields in a
+fixed order (s n r v m p i K U, ``usr.bin/uname/uname.c``) separated by
+spaces, so machine, ident, K and U are the last four words and the version
+(which contains spaces) is everything before them.
 """
 
 from __future__ import annotations
@@ -17,11 +22,7 @@ from reconciler.facts.probe import Output, Probe
 
 PROBES = (
     Probe("freebsd-version", ("freebsd-version", "-kru")),
-    Probe("uname-i", ("uname", "-i")),
-    Probe("uname-v", ("uname", "-v")),
-    Probe("uname-K", ("uname", "-K")),
-    Probe("uname-U", ("uname", "-U")),
-    Probe("uname-m", ("uname", "-m")),
+    Probe("uname", ("uname", "-vmiKU")),
 )
 
 _GIT = re.compile(
@@ -74,28 +75,33 @@ def parse_freebsd_version(text: str) -> tuple[str | None, str | None, str | None
     return padded[0], padded[1], padded[2]
 
 
-def _word(out: Output) -> str | None:
-    text = out.stdout.strip()
-    return text if out.ok and text else None
-
-
-def _int(out: Output) -> int | None:
-    text = _word(out)
+def _int(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
+
+
+def parse_uname(text: str) -> tuple[str, str | None, str | None, int | None, int | None]:
+    """``uname -vmiKU`` -> (version, machine, ident, K, U)."""
+    words = text.split()
+    if len(words) < 5:
+        return " ".join(words), None, None, None, None
+    version = " ".join(words[:-4])
+    machine, ident, kernel, user = words[-4:]
+    return version, machine, ident, _int(kernel), _int(user)
 
 
 def parse(outputs: dict[str, Output]) -> Versions:
     fv = outputs["freebsd-version"]
     kernel, running, userland = parse_freebsd_version(fv.stdout) if fv.ok else (None, None, None)
-    uname_v = " ".join(outputs["uname-v"].stdout.split()) if outputs["uname-v"].ok else ""
+    uname = outputs["uname"]
+    version, machine, ident, osreldate, userdate = parse_uname(uname.stdout if uname.ok else "")
     return Versions(
         installed_kernel=kernel,
         running_kernel=running,
         userland=userland,
-        ident=_word(outputs["uname-i"]),
-        kernel_version=uname_v,
-        source=parse_uname_v(uname_v),
-        kernel_osreldate=_int(outputs["uname-K"]),
-        userland_osreldate=_int(outputs["uname-U"]),
-        machine=_word(outputs["uname-m"]),
+        ident=ident,
+        kernel_version=version,
+        source=parse_uname_v(version),
+        kernel_osreldate=osreldate,
+        userland_osreldate=userdate,
+        machine=machine,
     )
