@@ -178,6 +178,7 @@ def _read(reader: Reader) -> tuple[rules.RepoFiles, str | None, list[Problem]]:
                 )
             )
             continue
+        files.kernel_files.add(item.name)
         text = collect.text(path, required=True)
         if text is not None:
             files.kernels[item.name] = text

@@ -47,6 +47,8 @@ class RepoFiles:
     fleet: Document | None
     buildsets: list[BuildsetFiles] = field(default_factory=list)
     kernels: dict[str, str] = field(default_factory=dict)
+    # every valid name under kernels/, read or not (an unreadable one has its own problem)
+    kernel_files: set[str] = field(default_factory=set)
     known_hosts: str | None = None
 
 
@@ -159,7 +161,7 @@ def _buildset_rules(
         kernconf = _text(_mapping(spec).get("kernconf"))
         if kernconf is None or not KERNCONF_NAME.match(kernconf):
             continue  # the schema reported it
-        if kernconf not in STOCK_KERNCONFS and kernconf not in repo.kernels:
+        if kernconf not in STOCK_KERNCONFS and kernconf not in repo.kernel_files:
             stock = ", ".join(sorted(STOCK_KERNCONFS))
             yield doc.problem(
                 ("hosts", name, "kernconf"),

@@ -26,7 +26,7 @@ def set_revision(repo: Path, value: str) -> None:
     path.write_text(text)
 
 
-def append(relpath: str, text: str) -> Callable[[Path], None]:
+def append(relpath: str, text: str) -> Callable[[Path], object]:
     def mutate(repo: Path) -> None:
         with (repo / relpath).open("a", encoding="utf-8") as handle:
             handle.write(text)
@@ -34,16 +34,16 @@ def append(relpath: str, text: str) -> Callable[[Path], None]:
     return mutate
 
 
-def replace(relpath: str, old: str, new: str) -> Callable[[Path], None]:
+def replace(relpath: str, old: str, new: str) -> Callable[[Path], object]:
     return lambda repo: edit(repo / relpath, old, new)
 
 
-def write_bytes(relpath: str, data: bytes) -> Callable[[Path], None]:
+def write_bytes(relpath: str, data: bytes) -> Callable[[Path], object]:
     return lambda repo: (repo / relpath).write_bytes(data)
 
 
 # id -> (mutation, expected "path:line:col" prefix, expected message fragment)
-CASES: dict[str, tuple[Callable[[Path], None], str, str]] = {
+CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     "yaml-syntax-error": (
         replace(LAB, "jobs: 2", "jobs: [2"),
         f"{LAB}:5:6:",

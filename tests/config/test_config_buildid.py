@@ -41,12 +41,14 @@ def test_inputs_in_encoding_order() -> None:
     ]
 
 
-UNCHANGED: dict[str, Callable[[Path], None]] = {
+def _other_port(repo: Path) -> None:
+    edit(repo / LAB, "kernconf: WEB}\n  web2", "kernconf: WEB, port: 2222, user: admin}\n  web2")
+    edit(repo / "known_hosts", "web1,127.0.0.13 ", "[web1]:2222,[127.0.0.13]:2222 ")
+
+
+UNCHANGED: dict[str, Callable[[Path], object]] = {
     "address": lambda r: edit(r / LAB, "127.0.0.13", "127.0.0.99"),
-    "port-and-user": lambda r: (
-        edit(r / LAB, "kernconf: WEB}\n  web2", "kernconf: WEB, port: 2222, user: admin}\n  web2"),
-        edit(r / "known_hosts", "web1,127.0.0.13 ", "[web1]:2222,[127.0.0.13]:2222 "),
-    ),
+    "port-and-user": _other_port,
     "health-check": lambda r: edit(r / LAB, "- service sshd status", "- service nginx status"),
     "batch": lambda r: edit(r / LAB, "batch: 2", "batch: 1"),
     "soak-and-install": lambda r: edit(
@@ -78,7 +80,7 @@ def _set_revision(repo: Path) -> None:
     path.write_text(text)
 
 
-CHANGED: dict[str, Callable[[Path], None]] = {
+CHANGED: dict[str, Callable[[Path], object]] = {
     "revision": _set_revision,
     "src-conf": lambda r: edit(r / "buildsets/lab/src.conf", "WITHOUT_TESTS=yes\n", ""),
     "make-conf": lambda r: edit(r / "buildsets/lab/make.conf", "x86-64-v2", "x86-64-v3"),
