@@ -12,6 +12,7 @@ converge.
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from reconciler.daemon import run_daemon, setup_logging
@@ -80,5 +81,6 @@ def run(args: argparse.Namespace) -> int:
             "require_signed_commits needs allowed_signers: a file outside the config repo "
             "(ssh-keygen ALLOWED SIGNERS format; may be empty when only GPG signatures are used)"
         )
-    setup_logging(settings.log_format)
+    verbose = int(getattr(args, "verbose", 0) or 0)
+    setup_logging(settings.log_format, level=logging.DEBUG if verbose else logging.INFO)
     return run_daemon(settings, once=args.once)
