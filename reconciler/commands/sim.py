@@ -30,6 +30,7 @@ def register(subparsers: Any) -> None:
     which = up.add_mutually_exclusive_group(required=True)
     which.add_argument("--repo", type=Path, help="config repo: one simulated host per host")
     which.add_argument("--hosts", type=int, help="N anonymous hosts host1..hostN on 127.0.0.101+")
+    up.add_argument("--subnet", default="127.0.0", help="with --hosts: addresses SUBNET.101+")
     up.add_argument("--build-seconds", type=float, default=3.0)
     up.add_argument("--install-seconds", type=float, default=1.0)
     up.add_argument("--boot-seconds", type=float, default=1.0)
@@ -77,6 +78,7 @@ def _up(args: argparse.Namespace) -> int:
         boot_seconds=args.boot_seconds,
         obj_in_be=args.obj_in_be,
         ufs=args.ufs,
+        subnet=args.subnet,
     )
     first = fleet.hosts[0]
     print(f"{len(fleet.hosts)} simulated host(s) up in {fleet.directory}")

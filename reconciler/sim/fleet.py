@@ -3,7 +3,8 @@
 Public API (other engineers and the tests call exactly this)::
 
     fleet = SimFleet.up(directory, repo=None, hosts=3, build_seconds=3.0,
-                        install_seconds=1.0, boot_seconds=1.0, obj_in_be=(), ufs=())
+                        install_seconds=1.0, boot_seconds=1.0, obj_in_be=(), ufs=(),
+                        subnet="127.0.0")
     fleet = SimFleet.attach(directory)      # a fleet some other process started
     fleet.hosts                             # ["host1", ...] (config order)
     fleet.ssh_config, fleet.client_key, fleet.known_hosts
@@ -128,8 +129,13 @@ class SimFleet:
         boot_seconds: float = 1.0,
         obj_in_be: Iterable[str] = (),
         ufs: Iterable[str] = (),
+        subnet: str = "127.0.0",
     ) -> SimFleet:
-        """Lay out ``directory``, start the supervisor, wait until every sshd answers."""
+        """Lay out ``directory``, start the supervisor, wait until every sshd answers.
+
+        ``subnet`` places ``hosts=N`` fleets at ``<subnet>.101`` on (a config
+        repo's fleet uses the repo's addresses).
+        """
         check_prerequisites()
         directory = Path(directory).resolve()
         if (repo is None) == (hosts is None):
@@ -144,7 +150,7 @@ class SimFleet:
             specs = [
                 HostSpec(
                     name=f"host{i}",
-                    address=f"127.0.0.{100 + i}",
+                    address=f"{subnet}.{100 + i}",
                     src=i == 1,
                     ufs=f"host{i}" in ufss,
                     obj_in_be=f"host{i}" in objs,

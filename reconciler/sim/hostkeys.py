@@ -34,7 +34,9 @@ def private_key_openssh(name: str) -> bytes:
 def public_key_line(name: str) -> str:
     """``ssh-ed25519 AAAA...`` for the host, as known_hosts wants after the host patterns."""
     public = _private_key(name).public_key()
-    return public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+    return public.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
 
 
 def known_hosts_line(name: str, address: str, port: int = 22) -> str:

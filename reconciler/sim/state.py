@@ -99,6 +99,8 @@ def slow_factor(host_dir: Path) -> float:
     value = fault(host_dir, "slow")
     if value is None:
         return 1.0
+    if value is True:
+        return 3.0
     try:
         return max(float(value), 0.0)
     except (TypeError, ValueError):

@@ -57,6 +57,9 @@ class Host:
     def world(self, root: str = "/") -> dict[str, str]:
         return kernel.read(Path(root) / kernel.WORLD_FILE) or {}
 
+    def slow_factor(self) -> float:
+        return state.slow_factor(self.dir)
+
     @property
     def ufs(self) -> bool:
         return bool(self.state().get("ufs"))

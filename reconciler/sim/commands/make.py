@@ -1,0 +1,380 @@
+"""make(1) in /usr/src: the targets of Makefile.inc1 the reconciler uses.
+
+Follows Makefile.inc1, sys/conf/kern.post.mk and share/mk/src.sys.obj.mk:
+
+- the object tree is ``${MAKEOBJDIRPREFIX:-/usr/obj}${SRCTOP}/amd64.amd64``;
+  MAKEOBJDIRPREFIX only from the environment (else src.sys.obj.mk's error);
+- KERNCONF: command line, else /etc/make.conf, else the environment, else
+  GENERIC; buildkernel builds every listed config (each must exist in
+  sys/amd64/conf: ``Missing KERNCONF <dir>/<K>``), installkernel the first;
+- installkernel moves ``DESTDIR/boot/kernel`` to ``kernel.old`` and points
+  kern.bootfile there when DESTDIR/boot/kernel is the running kernel's
+  directory, else it replaces it (kern.post.mk);
+- installworld needs ``toolchain-metadata.mk`` (``A build is required
+  first.  You may have the wrong MAKEOBJDIRPREFIX set.``) and every user of
+  the new master.passwd in DESTDIR/etc/master.passwd (``ERROR: Required X
+  user is missing, see /usr/src/UPDATING.``, run ``etcupdate -p`` first);
+- failures end like make's: ``*** Error code 1``, ``Stop.``, exit 2.
+"""
+
+from __future__ import annotations
+
+import getopt
+import os
+import re
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from reconciler.sim import kernel
+from reconciler.sim.commands.common import progress
+from reconciler.sim.commands.host import Host
+
+RULE = "-" * 62
+ARCH = "amd64.amd64"
+_WORLD_STAGES = (
+    ">>> stage 1.1: legacy release compatibility shims",
+    ">>> stage 1.2: bootstrap tools",
+    ">>> stage 2.1: cleaning up the object tree",
+    ">>> stage 2.2: rebuilding the object tree",
+    ">>> stage 2.3: build tools",
+    ">>> stage 3: cross tools",
+    ">>> stage 3.1: recording build metadata",
+    ">>> stage 4.1: building includes",
+    ">>> stage 4.2: building libraries",
+    ">>> stage 4.3: building everything",
+)
+_KERNEL_STAGES = (
+    ">>> stage 1: configuring the kernel",
+    ">>> stage 2.1: cleaning up the object tree",
+    ">>> stage 2.2: rebuilding the object tree",
+    ">>> stage 2.3: build tools",
+    ">>> stage 3.1: building everything",
+)
+
+
+class MakeError(Exception):
+    """A failed target: its lines go to stderr, make exits 2."""
+
+
+class Make:
+    def __init__(self, host: Host, srctop: Path, variables: dict[str, str], jobs: str) -> None:
+        self.host = host
+        self.srctop = srctop
+        self.vars = variables
+        self.jobs = jobs
+        prefix = os.environ.get("MAKEOBJDIRPREFIX", "/usr/obj")
+        self.objtop = Path(prefix + str(srctop)) / ARCH
+        self.destdir = variables.get("DESTDIR", os.environ.get("DESTDIR", ""))
+        _, self.timings = host.fleet()
+
+    # -- helpers -------------------------------------------------------------
+    def kernconfs(self) -> list[str]:
+        if "KERNCONF" in self.vars:
+            return self.vars["KERNCONF"].split()
+        value = _make_conf_var("KERNCONF")
+        if value is None:
+            value = os.environ.get("KERNCONF", "GENERIC")
+        return value.split() or ["GENERIC"]
+
+    def confdir(self) -> Path:
+        return self.srctop / "sys" / "amd64" / "conf"
+
+    def fatal(self, line: int, message: str) -> MakeError:
+        return MakeError(
+            f'make[1]: "{self.srctop}/Makefile.inc1" line {line}: {message}\n'
+            f"make[1]: Fatal errors encountered -- cannot continue\n"
+            f"make[1]: stopped in {self.srctop}\n*** Error code 1\n\nStop.\n"
+            f"make: stopped in {self.srctop}"
+        )
+
+    def failed(self, where: str, text: str, code: int = 1) -> MakeError:
+        return MakeError(
+            f"{text}\n*** Error code {code}\n\nStop.\nmake[2]: stopped in {self.srctop}/{where}\n"
+            f"*** Error code 1\n\nStop.\nmake[1]: stopped in {self.srctop}\n*** Error code 1\n\n"
+            f"Stop.\nmake: stopped in {self.srctop}"
+        )
+
+    def banner(self, text: str) -> None:
+        print(f"{RULE}\n>>> {text}\n{RULE}", flush=True)
+
+    def dest(self, path: str) -> Path:
+        return Path(self.destdir or "/") / path.lstrip("/")
+
+    # -- targets -------------------------------------------------------------
+    def buildworld(self) -> None:
+        self.host.count("buildworld")
+        self.banner(f"World build started on {kernel.now()}")
+        lines = [
+            f"{stage}\n===> {sub} (all)"
+            for stage, sub in zip(
+                _WORLD_STAGES,
+                (
+                    "tools",
+                    "usr.bin/yacc",
+                    "",
+                    "",
+                    "lib/libz",
+                    "usr.bin/clang",
+                    "",
+                    "include",
+                    "lib/libc",
+                    "bin/sh",
+                ),
+                strict=True,
+            )
+        ]
+        fail_at = len(lines) // 2 + 1 if self.host.fault("build-fails") is not None else None
+        if progress(self.host, self.timings.build_seconds, lines, fail_at=fail_at) != len(lines):
+            raise self.failed(
+                "lib/libc",
+                "--- all_subdir_lib/libc ---\n"
+                "cc: error: unable to execute command: Killed\n"
+                "cc: error: clang frontend command failed due to signal",
+            )
+        info = kernel.source_info(self.srctop)
+        self.objtop.mkdir(parents=True, exist_ok=True)
+        (self.objtop / "toolchain-metadata.mk").write_text(
+            "# Simulated toolchain metadata\nMACHINE=amd64\nMACHINE_ARCH=amd64\n"
+            f"COMPILER_TYPE=clang\nSIM_REVISION={info['revision']}\n",
+            encoding="utf-8",
+        )
+        (self.objtop / "world").write_text(
+            kernel.render(info, "FreeBSD world build"), encoding="utf-8"
+        )
+        print(RULE)
+        print(f">>> World build completed on {kernel.now()}")
+        print(RULE)
+        print(
+            f">>> World built in {max(int(self.timings.build_seconds), 1)} seconds, "
+            f"ncpu: 2, make -j{self.jobs}"
+        )
+        print(RULE, flush=True)
+
+    def buildkernel(self) -> None:
+        confs = self.kernconfs()
+        for conf in confs:
+            if not (self.confdir() / conf).is_file():
+                raise self.fatal(1835, f"Missing KERNCONF {self.confdir()}/{conf}")
+        self.host.count("buildkernel")
+        info = kernel.source_info(self.srctop)
+        per = self.timings.build_seconds / 2 / max(len(confs), 1)
+        for conf in confs:
+            self.banner(f"Kernel build for {conf} started on {kernel.now()}")
+            fail_at = 3 if self.host.fault("build-fails") is not None else None
+            if progress(self.host, per, list(_KERNEL_STAGES), fail_at=fail_at) != len(
+                _KERNEL_STAGES
+            ):
+                raise self.failed(
+                    f"sys/{conf}",
+                    f"--- kernel.full ---\nld: error: undefined symbol: sim_{conf.lower()}_init",
+                )
+            ident = _ident(self.confdir() / conf) or conf
+            objdir = self.objtop / "sys" / conf
+            objdir.mkdir(parents=True, exist_ok=True)
+            kern = info | {
+                "ident": ident,
+                "built": kernel.now(),
+                "builder": f"root@{self.host.name}",
+                "objdir": str(objdir),
+            }
+            (objdir / "kernel").write_text(kernel.render(kern, "FreeBSD kernel"), encoding="utf-8")
+            self.banner(f"Kernel build for {conf} completed on {kernel.now()}")
+            seconds = max(int(per), 1)
+            print(f"Kernel(s)  {conf} built in {seconds} seconds, ncpu: 2, make -j{self.jobs}")
+            print(RULE, flush=True)
+
+    def kernel(self) -> None:
+        self.buildkernel()
+        self.installkernel()
+
+    def installkernel(self) -> None:
+        conf = self.kernconfs()[0]
+        if not (self.confdir() / conf).is_file():
+            raise MakeError(
+                f'ERROR: No kernel "{conf}" to install.\n*** Error code 1\n\nStop.\n'
+                f"make[1]: stopped in {self.srctop}\n*** Error code 1\n\nStop.\n"
+                f"make: stopped in {self.srctop}"
+            )
+        built = self.objtop / "sys" / conf / "kernel"
+        if not built.is_file():
+            raise self.failed(f"sys/{conf}", f"cd: {built.parent}: No such file or directory", 2)
+        self.host.count("installkernel")
+        self.banner(f"Installing kernel {conf} on {kernel.now()}")
+        progress(
+            self.host,
+            self.timings.install_seconds / 2,
+            [
+                "install -p -m 555 -o root -g wheel kernel /boot/kernel/",
+                "===> linux64 (install)",
+                "===> zfs (install)",
+            ],
+        )
+        kodir = self.dest("/boot/kernel")
+        bootfile = str(self.host.state().get("bootfile") or "/boot/kernel/kernel")
+        running_dir = Path(os.path.dirname(bootfile))
+        if kodir.exists():
+            if _same_dir(running_dir, kodir):
+                old = kodir.with_name("kernel.old")
+                shutil.rmtree(old, ignore_errors=True)
+                kodir.rename(old)
+                with self.host.update() as st:
+                    st["bootfile"] = f"{self.destdir.rstrip('/')}/boot/kernel.old/kernel"
+            else:
+                shutil.rmtree(kodir)
+        kodir.mkdir(parents=True)
+        shutil.copy2(built, kodir / "kernel")
+        self.banner(f"Installing kernel {conf} completed on {kernel.now()}")
+
+    def installworld(self) -> None:
+        metadata = self.objtop / "toolchain-metadata.mk"
+        if not metadata.is_file():
+            raise self.fatal(
+                1213, "A build is required first.  You may have the wrong MAKEOBJDIRPREFIX set."
+            )
+        world = kernel.read(self.objtop / "world") or {}
+        print(f"{RULE}\n>>> Install check world\n{RULE}", flush=True)
+        have = _users(self.dest("/etc/master.passwd"))
+        for user in _users(self.srctop / "etc" / "master.passwd"):
+            if user not in have:
+                raise MakeError(
+                    f"ERROR: Required {user} user is missing, see /usr/src/UPDATING.\n"
+                    f"*** Error code 1\n\nStop.\nmake[1]: stopped in {self.srctop}\n"
+                    f"*** Error code 1\n\nStop.\nmake: stopped in {self.srctop}"
+                )
+        self.host.count("installworld")
+        self.banner(f"Installing everything started on {kernel.now()}")
+        lines = [
+            f"===> {d} (install)"
+            for d in (
+                "lib/libc",
+                "lib/libz",
+                "bin/sh",
+                "sbin/bectl",
+                "usr.bin/uname",
+                "usr.sbin/etcupdate",
+            )
+        ]
+        fail_at = 3 if self.host.fault("install-fails") is not None else None
+        if progress(self.host, self.timings.install_seconds, lines, fail_at=fail_at) != len(lines):
+            raise self.failed("lib/libc", "install: /lib/libc.so.7: Input/output error", 71)
+        target = self.dest("/" + kernel.WORLD_FILE)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(kernel.render(world, "FreeBSD world"), encoding="utf-8")
+        self.banner(f"Installing everything completed on {kernel.now()}")
+
+    def delete_old(self, libs: bool) -> None:
+        self.host.count("delete-old-libs" if libs else "delete-old")
+        if (
+            self.vars.get("BATCH_DELETE_OLD_FILES", os.environ.get("BATCH_DELETE_OLD_FILES"))
+            is None
+            and not sys.stdin.isatty()
+        ):
+            print(">>> Removing old files (only deletes safe to delete libs)")
+        what = "libraries" if libs else "files"
+        print(
+            f">>> Removing old {what} (only deletes safe to delete libs)"
+            if not libs
+            else ">>> Removing old libraries"
+        )
+        print(f">>> Old {what} removed")
+        if not libs:
+            print(">>> Removing old directories\n>>> Old directories removed")
+            print("To remove old libraries run 'make delete-old-libs'.")
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _users(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return [
+        line.split(":", 1)[0] for line in text.splitlines() if line and not line.startswith("#")
+    ]
+
+
+def _ident(conf: Path) -> str | None:
+    m = re.search(r"^\s*ident\s+(\S+)", conf.read_text(encoding="utf-8"), re.M)
+    return m.group(1) if m else None
+
+
+def _make_conf_var(name: str) -> str | None:
+    try:
+        text = Path("/etc/make.conf").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    value: str | None = None
+    for line in text.splitlines():
+        m = re.match(rf"^\s*{name}\s*([?+:]?=)\s*(.*?)\s*(#.*)?$", line)
+        if m:
+            op, val = m.group(1), m.group(2).strip('"')
+            if op == "+=" and value:
+                value = f"{value} {val}"
+            elif op != "?=" or value is None:
+                value = val
+    return value
+
+
+def run(host: Host, prog: str, argv: list[str]) -> int:
+    try:
+        opts, rest = getopt.gnu_getopt(argv, "C:j:sD:kn")
+    except getopt.GetoptError as exc:
+        print(f"make: {exc.msg}", file=sys.stderr)
+        return 2
+    directory, jobs = Path.cwd(), "1"
+    for opt, val in opts:
+        if opt == "-C":
+            directory = Path(val)
+        elif opt == "-j":
+            jobs = val
+    variables = dict(a.split("=", 1) for a in rest if "=" in a)
+    targets = [a for a in rest if "=" not in a] or ["all"]
+    srctop = directory.resolve()
+    if not (srctop / "Makefile.inc1").is_file():
+        print(
+            f"make: don't know how to make {targets[0]}. Stop\n\nmake: stopped in {srctop}",
+            file=sys.stderr,
+        )
+        return 2
+    if "MAKEOBJDIRPREFIX" in variables or _make_conf_var("MAKEOBJDIRPREFIX") is not None:
+        print(
+            f'make: "{srctop}/share/mk/src.sys.obj.mk" line 46: MAKEOBJDIRPREFIX can only be '
+            "set in environment or src-env.conf(5), not as a global (in make.conf(5)) or "
+            f"command-line variable.\nmake: Fatal errors encountered -- cannot continue\n"
+            f"make: stopped in {srctop}",
+            file=sys.stderr,
+        )
+        return 1
+    make = Make(host, srctop, variables, jobs)
+    actions: dict[str, Callable[[], None]] = {
+        "buildworld": make.buildworld,
+        "buildkernel": make.buildkernel,
+        "installkernel": make.installkernel,
+        "installworld": make.installworld,
+        "delete-old": lambda: make.delete_old(False),
+        "delete-old-libs": lambda: make.delete_old(True),
+        "kernel": make.kernel,
+    }
+    for target in targets:
+        if target not in actions:
+            print(
+                f"make: don't know how to make {target}. Stop\n\nmake: stopped in {srctop}",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        for target in targets:
+            actions[target]()
+    except MakeError as exc:
+        sys.stdout.flush()
+        print(exc, file=sys.stderr, flush=True)
+        return 2
+    return 0
