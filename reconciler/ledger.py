@@ -282,7 +282,10 @@ class Ledger:
         for path, text in record.files.items():
             check_tree_path(path, LedgerError)
             changes[path] = text.encode("utf-8")
-        self._sync_once()
+        if not self._sync_once() and self.remote is not None:
+            # Start from the remote's tip: a writer that only pushes its own
+            # local tip would win every race against one that must replay first.
+            self._refresh()
         env = identity_env(self._now())
         mine = self._commit_cas(lambda parent: self._commit(parent, changes, message, env))
         if self.remote is None:
@@ -310,17 +313,28 @@ class Ledger:
 
     # --- internals -----------------------------------------------------------------
 
-    def _sync_once(self) -> None:
+    def _sync_once(self) -> bool:
+        """Check the repository, and sync with the remote on first use; True if it synced now."""
         if not self._checked:
             require_repo(self.repo, LedgerError)
             self._checked = True
         if self.remote is None or self._synced:
-            return
+            return False
         try:
             self.sync()
         except LedgerError as exc:
             # Reading the local copy beats failing when the remote is briefly away.
             log.warning("ledger: cannot sync with %s, using the local copy: %s", self.remote, exc)
+        return True
+
+    def _refresh(self) -> None:
+        """One fetch-and-integrate, best effort: the push after it is what must succeed."""
+        try:
+            self._integrate(self._fetch(), None)
+        except _Retry:
+            pass
+        except LedgerError as exc:
+            log.warning("ledger: cannot fetch from %s: %s", self.remote, exc)
 
     def _git(
         self, *args: str, input: bytes | None = None, env: Mapping[str, str] | None = None
@@ -380,9 +394,9 @@ class Ledger:
             return False  # someone else moved the branch, or holds its lock right now
         raise LedgerError(f"cannot update {self.branch} in {self.repo}: {out.message()}")
 
-    def _backoff(self, attempt: int) -> None:
+    def _backoff(self, attempt: int, base: float = 0.02, cap: float = 1.0) -> None:
         # Full jitter: racing writers spread out instead of colliding again in step.
-        self._sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+        self._sleep(random.uniform(0, min(cap, base * 2**attempt)))
 
     # --- remote --------------------------------------------------------------------
 
@@ -390,13 +404,19 @@ class Ledger:
         assert self.remote is not None
         for attempt in range(self.attempts):
             try:
+                if attempt:
+                    # Back off first, then fetch, replay and push at once: the window
+                    # in which another writer can invalidate our replay stays short.
+                    # The backoff grows (with jitter) so that writers pushing in step
+                    # fall out of step; a push costs more than a local update-ref.
+                    self._backoff(attempt - 1, base=0.05, cap=2.0)
+                    mine = self._integrate(self._fetch(), mine) or mine
                 tip = self._tip()
                 if tip is None or self._push(tip):
                     return mine
-                mine = self._integrate(self._fetch(), mine) or mine
-            except _Retry:
-                pass
-            self._backoff(attempt)
+                log.debug("ledger: %s moved on %s; replaying on its tip", self.branch, self.remote)
+            except _Retry as exc:
+                log.debug("ledger: busy (%s); trying again", exc)
         raise LedgerConflict(
             f"{self.branch}: {self.remote} kept moving: lost the push race {self.attempts} times"
         )
@@ -415,9 +435,12 @@ class Ledger:
                 continue
             if flag in (" ", "+", "*", "=") and out.returncode == 0:
                 return True
+            log.debug("ledger: push %s: %s %s", self.remote, flag, summary)
             if flag == "!" and "[rejected]" in summary:
                 return False  # non-fast-forward / fetch first: the remote moved
-            if flag == "!" and re.search(r"lock|expected|old value|stale", summary):
+            if flag == "!" and re.search(
+                r"lock|expected|old value|stale|failed to update ref", summary
+            ):
                 return False  # the remote's own compare-and-swap failed: same thing
             raise LedgerError(f"{self.remote} refused the ledger push: {summary.strip()}")
         raise LedgerError(f"cannot push {self.branch} to {self.remote}: {out.message()}")
@@ -441,7 +464,7 @@ class Ledger:
             if "couldn't find remote ref" in out.stderr:
                 return None
             if "cannot lock ref" in out.stderr or "File exists" in out.stderr:
-                raise _Retry  # another thread of ours is fetching into the same ref
+                raise _Retry("fetch")  # another thread of ours is fetching into the same ref
             raise LedgerError(f"cannot fetch {self.branch} from {self.remote}: {out.message()}")
         return self._git("rev-parse", "--verify", f"{track}^{{commit}}")
 
@@ -458,7 +481,7 @@ class Ledger:
         local = self._tip()
         if local is None or self._is_ancestor(local, remote_tip):
             if local != remote_tip and not self._update_ref(remote_tip, local):
-                raise _Retry
+                raise _Retry("fast-forward")
             return mine
         if self._is_ancestor(remote_tip, local):
             return mine  # we are ahead: the push will fast-forward
@@ -469,7 +492,7 @@ class Ledger:
             base = self._replay(commit, base)
             moved[commit] = base
         if not self._update_ref(base, local):
-            raise _Retry
+            raise _Retry("replay")
         return moved.get(mine, mine) if mine else None
 
     def _replay(self, commit: str, onto: str) -> str:
