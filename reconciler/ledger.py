@@ -90,7 +90,7 @@ class Record:
     outcome: str
     build: str | None = None
     body: str = ""
-    files: Mapping[str, str] = field(default_factory=dict)  # tree path -> text
+    files: Mapping[str, str] = field(default_factory=dict, hash=False)  # tree path -> text
 
     def message(self) -> str:
         """The commit message: subject, optional body, trailers."""
@@ -122,7 +122,8 @@ class Entry:
     time: datetime  # author date: when the outcome was recorded
     subject: str
     body: str
-    trailers: Mapping[str, str]  # Reconciler-* keys without the prefix, lower-case
+    # Reconciler-* keys without the prefix, lower-case
+    trailers: Mapping[str, str] = field(hash=False)
 
     @property
     def outcome(self) -> str | None:
@@ -183,6 +184,7 @@ class Ledger:
         self._sleep = sleep
         self._checked = False
         self._synced = False
+        self._track: str | None = None
         self._sync_lock = threading.Lock()
 
     # --- reading -------------------------------------------------------------------
@@ -446,11 +448,14 @@ class Ledger:
         raise LedgerError(f"cannot push {self.branch} to {self.remote}: {out.message()}")
 
     def _tracking_ref(self) -> str:
-        assert self.remote is not None
-        known = self._git_result("config", "--get", f"remote.{self.remote}.url")
-        if known.returncode == 0 and "/" not in self.remote:
-            return f"refs/remotes/{self.remote}/{self.branch}"
-        return f"refs/reconciler/remote/{self.branch}"
+        """Where fetched tips go: the usual remote-tracking ref for a named remote."""
+        if self._track is None:
+            known = self._git_result("config", "--get", f"remote.{self.remote}.url")
+            if known.returncode == 0 and "/" not in str(self.remote):
+                self._track = f"refs/remotes/{self.remote}/{self.branch}"
+            else:  # a URL: keep its tip out of the user's namespaces
+                self._track = f"refs/reconciler/remote/{self.branch}"
+        return self._track
 
     def _fetch(self) -> str | None:
         """Fetch the remote branch; its tip, or None when the remote has no ledger yet."""

@@ -269,3 +269,15 @@ def test_unreachable_remote_is_a_ledger_error(tmp_path: Path) -> None:
     assert ledger.head() is None  # reads fall back to the local copy
     with pytest.raises(LedgerError, match="cannot push"):
         ledger.record(rec("x-1"))
+
+
+def test_remote_given_as_a_url(origin: Path, tmp_path: Path) -> None:
+    a = clone(origin, tmp_path / "a")
+    Ledger(origin).record(rec("earlier"))
+    ledger = Ledger(a, remote=f"file://{origin}")
+    returned = ledger.record(rec("a-1"))
+    assert sh_git(origin, "log", "--format=%s", "reconciler/status").split() == ["a-1", "earlier"]
+    assert sh_git(a, "rev-parse", "refs/reconciler/remote/reconciler/status").strip() in (
+        returned,
+        sh_git(origin, "rev-parse", "reconciler/status~1").strip(),
+    )
