@@ -257,3 +257,36 @@ def _empty_tree(repo: Path, error: type[UserError]) -> str:
             repo, "hash-object", "-t", "tree", "--stdin", input=b"", error=error
         )
     return _EMPTY_TREES[repo]
+
+
+def commit_changes(
+    repo: Path, commit: str, *, error: type[UserError] = RepoError
+) -> dict[str, BlobRef | None]:
+    """What ``commit`` changed against its first parent (everything, for a root commit).
+
+    Path -> the new blob, or None for a deletion; in the form :func:`build_tree` takes.
+    """
+    raw = run_git(
+        repo, ("diff-tree", "-r", "-z", "--no-renames", "--root", "--no-commit-id", commit),
+        error=error,
+    )  # fmt: skip
+    if raw.returncode != 0:
+        raise error(f"cannot read commit {commit} in {repo}: {raw.message()}")
+    changes: dict[str, BlobRef | None] = {}
+    items = raw.stdout.split(b"\0")
+    # -z raw format: ":<old mode> <new mode> <old oid> <new oid> <status>" NUL <path> NUL
+    for header, path in zip(items[0::2], items[1::2], strict=False):
+        if not header.startswith(b":"):
+            continue
+        _, new_mode, _, new_oid, status = header[1:].decode().split(" ")
+        name = path.decode("utf-8", errors="surrogateescape")
+        changes[name] = None if status == "D" else BlobRef(new_oid, new_mode)
+    return changes
+
+
+def is_ancestor(repo: Path, older: str, newer: str, *, error: type[UserError] = RepoError) -> bool:
+    """Whether ``older`` is ``newer`` or one of its ancestors."""
+    out = run_git(repo, ("merge-base", "--is-ancestor", older, newer), error=error)
+    if out.returncode in (0, 1):
+        return out.returncode == 0
+    raise error(f"cannot compare commits {older} and {newer} in {repo}: {out.message()}")

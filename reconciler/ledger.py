@@ -54,8 +54,10 @@ from reconciler.gitutil import (
     GitResult,
     build_tree,
     check_tree_path,
+    commit_changes,
     git,
     identity_env,
+    is_ancestor,
     require_repo,
     run_git,
 )
@@ -473,22 +475,16 @@ class Ledger:
             raise LedgerError(f"cannot fetch {self.branch} from {self.remote}: {out.message()}")
         return self._git("rev-parse", "--verify", f"{track}^{{commit}}")
 
-    def _is_ancestor(self, older: str, newer: str) -> bool:
-        out = self._git_result("merge-base", "--is-ancestor", older, newer)
-        if out.returncode in (0, 1):
-            return out.returncode == 0
-        raise LedgerError(f"cannot compare ledger commits: {out.message()}")
-
     def _integrate(self, remote_tip: str | None, mine: str | None) -> str | None:
         """Put the local branch on top of ``remote_tip``; where ``mine`` ended up."""
         if remote_tip is None:
             return mine
         local = self._tip()
-        if local is None or self._is_ancestor(local, remote_tip):
+        if local is None or is_ancestor(self.repo, local, remote_tip, error=LedgerError):
             if local != remote_tip and not self._update_ref(remote_tip, local):
                 raise _Retry("fast-forward")
             return mine
-        if self._is_ancestor(remote_tip, local):
+        if is_ancestor(self.repo, remote_tip, local, error=LedgerError):
             return mine  # we are ahead: the push will fast-forward
         moved: dict[str, str] = {}
         base = remote_tip
@@ -504,19 +500,7 @@ class Ledger:
         """``commit``'s file changes and message as a new commit on ``onto``."""
         meta = self._git("log", "-1", "--format=%an%x00%ae%x00%ad%x00%B", "--date=raw", commit)
         name, email, date, message = meta.split("\0", 3)
-        raw = self._git_result(
-            "diff-tree", "-r", "-z", "--no-renames", "--root", "--no-commit-id", commit
-        )
-        if raw.returncode != 0:
-            raise LedgerError(f"cannot read ledger commit {commit}: {raw.message()}")
-        changes: dict[str, bytes | BlobRef | None] = {}
-        items = raw.stdout.split(b"\0")
-        for header, path in zip(items[0::2], items[1::2], strict=False):
-            if not header.startswith(b":"):
-                continue
-            _, new_mode, _, new_oid, status = header[1:].decode().split(" ")
-            name_ = path.decode("utf-8", errors="surrogateescape")
-            changes[name_] = None if status == "D" else BlobRef(new_oid, new_mode)
+        changes = commit_changes(self.repo, commit, error=LedgerError)
         env = identity_env(self._now())
         env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_AUTHOR_DATE=date)
         return self._commit(onto, changes, message.rstrip() + "\n", env)
