@@ -139,7 +139,8 @@ class RepoLock:
                 # A shared lock is refused while anyone holds the exclusive one.
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                return _read_holder(fd) or {}
+                # Held, but the holder has not written its details yet: still truthy.
+                return _read_holder(fd) or {"pid": None, "command": None, "repo": str(repo)}
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:
