@@ -24,7 +24,7 @@ from reconciler.gitutil import git, run_git
 from reconciler.ledger import DEFAULT_BRANCH, Entry, Ledger
 from reconciler.settings import load_settings
 
-_URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+_URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[^/:]+:(?!//))", re.IGNORECASE)
 
 
 def register(subparsers: Any) -> None:
