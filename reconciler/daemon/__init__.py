@@ -84,7 +84,7 @@ def run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = 
     allowed = check_allowed_signers(settings.allowed_signers)
     work = settings.work_path
     work.mkdir(parents=True, exist_ok=True)
-    mirror = Mirror(work, origin)
+    mirror = Mirror(work, origin, settings.branch)
     with contextlib.ExitStack() as stack:
         if origin.local is not None:
             # The source first: two daemons with different work dirs still exclude each other.

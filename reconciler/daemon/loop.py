@@ -478,6 +478,8 @@ class Daemon:
 
     def _progress(self, job: Job, event: Event) -> None:
         level = self.log.warning if event.kind == "warning" else self.log.info
+        if job.kind == "drift" and event.kind == "info":
+            level = self.log.debug  # "in sync" every poll is noise; changes still show
         level(
             f"rollout.{event.kind}",
             event.message,

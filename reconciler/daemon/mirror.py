@@ -1,9 +1,11 @@
 """The daemon's own clone of the config repo, kept under the work directory.
 
 A bare clone with ``origin`` pointing at the configured repo (a local path or
-a URL). Fetches land in ``refs/remotes/origin/*``, so nothing the daemon
-fetches can overwrite the ledger branch the daemon writes locally
-(``refs/heads/<status branch>``, pushed to ``origin`` by the ledger).
+a URL). The daemon fetches only the tracked branch, into
+``refs/remotes/origin/<branch>``: nothing it fetches can overwrite the ledger
+branch it writes locally (``refs/heads/<status branch>``, which the ledger
+itself pushes to and fetches from ``origin``), and the two never fight over a
+ref lock.
 
 Why not ``git clone --mirror``: a mirror's fetch refspec ``+refs/*:refs/*``
 would clobber unpushed ledger commits, and ``remote.origin.mirror`` makes
@@ -76,8 +78,9 @@ def clone_dir(work_dir: Path, origin: Origin) -> Path:
 class Mirror:
     """A bare clone of the config repo that the daemon fetches into and the ledger writes to."""
 
-    def __init__(self, work_dir: Path, origin: Origin) -> None:
+    def __init__(self, work_dir: Path, origin: Origin, branch: str = "main") -> None:
         self.origin = origin
+        self.branch = branch
         self.path = clone_dir(work_dir, origin)
 
     @property
@@ -117,22 +120,26 @@ class Mirror:
 
     def _configure(self) -> None:
         git(self.path, "config", "remote.origin.url", self.url)
-        git(
-            self.path,
-            "config",
-            "--replace-all",
-            "remote.origin.fetch",
-            "+refs/heads/*:refs/remotes/origin/*",
-        )
+        git(self.path, "config", "--replace-all", "remote.origin.fetch", self._refspec)
         # gc would pack refs while the ledger updates one; the daemon runs gc itself when idle.
         git(self.path, "config", "gc.auto", "0")
 
+    @property
+    def _refspec(self) -> str:
+        return f"+refs/heads/{self.branch}:refs/remotes/origin/{self.branch}"
+
     def fetch(self) -> None:
-        """Fetch every branch of the origin; raise :class:`RepoError` when it cannot be reached."""
+        """Fetch the tracked branch; raise :class:`RepoError` when it cannot be fetched."""
         result = run_git(
-            self.path, ("fetch", "--quiet", "--prune", "origin"), timeout=FETCH_TIMEOUT
+            self.path,
+            ("fetch", "--quiet", "--no-tags", "origin", self._refspec),
+            timeout=FETCH_TIMEOUT,
         )
         if result.returncode != 0:
+            if "couldn't find remote ref" in result.stderr:
+                # No such branch (yet): forget what we had, the loop waits for it.
+                run_git(self.path, ("update-ref", "-d", f"refs/remotes/origin/{self.branch}"))
+                return
             raise RepoError(f"cannot fetch config repo {self.origin.spec}: {result.message()}")
 
     def tip(self, branch: str) -> str | None:

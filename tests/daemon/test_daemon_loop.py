@@ -38,7 +38,7 @@ class Harness:
         self.daemon: Daemon | None = None
 
     def make(self) -> Daemon:
-        mirror = Mirror(self.settings.work_path, resolve_origin(self.settings.repo))
+        mirror = Mirror(self.settings.work_path, resolve_origin(self.settings.repo), "main")
         mirror.ensure()
         hooks = Hooks(converge=self.converge, load_config=fake_load, clock=self.clock)
         signers = Path(self.settings.allowed_signers) if self.settings.allowed_signers else None

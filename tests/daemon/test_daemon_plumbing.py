@@ -48,10 +48,12 @@ def test_mirror_clones_fetches_and_never_touches_the_ledger_branch(tmp_path: Pat
     up = Upstream.create(tmp_path)
     first = up.commit({"a": "1"})
     up.push()
-    mirror = Mirror(tmp_path / "work", resolve_origin(str(up.bare)))
+    git(up.work, "push", "-q", "origin", "HEAD:refs/heads/other")
+    mirror = Mirror(tmp_path / "work", resolve_origin(str(up.bare)), "main")
     assert mirror.path == clone_dir(tmp_path / "work", resolve_origin(str(up.bare)))
     mirror.ensure()
     assert mirror.tip("main") == first
+    assert mirror.tip("other") is None  # only the tracked branch is fetched
     assert mirror.tip("nosuch") is None
     # A local ledger commit not yet on the origin survives a fetch.
     git(mirror.path, "update-ref", "refs/heads/reconciler/status", first)
@@ -62,6 +64,10 @@ def test_mirror_clones_fetches_and_never_touches_the_ledger_branch(tmp_path: Pat
     assert git(mirror.path, "rev-parse", "refs/heads/reconciler/status") == first
     mirror.ensure()  # idempotent on an existing clone
     assert git(mirror.path, "config", "remote.origin.url") == str(up.bare.resolve())
+    # The tracked branch deleted on the origin: no tip, no error.
+    git(up.bare, "update-ref", "-d", "refs/heads/main")
+    mirror.fetch()
+    assert mirror.tip("main") is None
 
 
 def test_a_push_to_a_local_bare_repo_is_seen_within_2_seconds(tmp_path: Path) -> None:
@@ -97,7 +103,7 @@ def test_locks_refuse_a_second_daemon_on_the_same_repo(tmp_path: Path) -> None:
     with RepoLock(up.bare, command="run"), pytest.raises(LockHeld, match="another reconciler"):
         run_daemon(settings, once=True)
     # The daemon's clone is locked too (a URL origin has no source lock to take).
-    mirror = Mirror(settings.work_path, resolve_origin(settings.repo))
+    mirror = Mirror(settings.work_path, resolve_origin(settings.repo), "main")
     mirror.ensure()
     with RepoLock(mirror.path, command="run"), pytest.raises(LockHeld):
         run_daemon(settings, once=True)

@@ -78,7 +78,7 @@ def test_daemon_refuses_unsigned_and_untrusted_commits(
     converge = ScriptedConverge()
 
     def once() -> int:
-        mirror = Mirror(settings.work_path, resolve_origin(settings.repo))
+        mirror = Mirror(settings.work_path, resolve_origin(settings.repo), "main")
         mirror.ensure()
         hooks = Hooks(converge=converge, load_config=fake_load, clock=FakeClock())
         daemon = Daemon(settings, mirror, hooks=hooks, allowed_signers=keys["signers"])
