@@ -40,7 +40,8 @@ from typing import Any
 from reconciler.errors import SimError
 from reconciler.sim import state
 from reconciler.sim.layout import FleetLayout
-from reconciler.sim.prepare import HostSpec, Timings, load_fleet, prepare
+from reconciler.sim.prepare import prepare
+from reconciler.sim.spec import HostSpec, Timings, load_fleet
 
 _UP_TIMEOUT = 30.0
 

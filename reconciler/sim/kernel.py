@@ -15,11 +15,8 @@ sibling ``world`` in an objdir) has version, revision, osreldate, vcs.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from pathlib import Path
-
-from reconciler.sim.upstream import git_env
 
 WORLD_FILE = "usr/share/freebsd-sim/world"
 KERNEL_FILE = "boot/kernel/kernel"
@@ -55,6 +52,10 @@ def source_info(src: Path) -> dict[str, str]:
     osrel_m = re.search(r"#define __FreeBSD_version (\d+)", param)
     revision = revision_m.group(1) if revision_m else "14.0"
     version = f"{revision}-{branch_m.group(1) if branch_m else 'STABLE'}"
+
+    import subprocess  # late: most commands never build, and start-up time counts
+
+    from reconciler.sim.upstream import git_env
 
     def git(*args: str) -> str:
         done = subprocess.run(

@@ -6,18 +6,20 @@ the supervisor. See :mod:`reconciler.sim.layout` for the directory layout.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from reconciler.errors import SimError
 from reconciler.sim import hostkeys, kernel, state, upstream
 from reconciler.sim.layout import BE_DIRS, NS_FLEET, FleetLayout
+from reconciler.sim.spec import HostSpec, Timings
+
+__all__ = ["COMMANDS", "HostSpec", "Timings", "prepare"]
 
 #: FreeBSD command -> its path in a BE's upper /usr (merged-usr: /bin is /usr/bin).
 COMMANDS = {
@@ -64,29 +66,14 @@ exec /usr/sbin/sshd -D -e -f "$h/sshd_config"
 """
 
 
-@dataclass(frozen=True)
-class HostSpec:
-    name: str
-    address: str
-    port: int = 22
-    kernconf: str = "GENERIC"
-    src: bool = False
-    ufs: bool = False
-    obj_in_be: bool = False
-
-
-@dataclass(frozen=True)
-class Timings:
-    build_seconds: float = 3.0
-    install_seconds: float = 1.0
-    boot_seconds: float = 1.0
-
-
 def _command_script(name: str) -> str:
+    # -S: skip site (and the editable-install finder): these run on every SSH
+    # command, so start-up time matters; the package directory is put on sys.path.
+    package_root = Path(__file__).resolve().parents[2]
     return (
-        f"#!{sys.executable}\n"
+        f"#!{sys.executable} -SE\n"
+        f"import sys\nsys.path.insert(0, {str(package_root)!r})\n"
         f"# FreeBSD {name}, simulated: reconciler/sim/commands/, docs/freebsd-commands.md\n"
-        "import sys\n"
         "from reconciler.sim.commands import main\n"
         f"sys.exit(main({name!r}, sys.argv[1:]))\n"
     )
@@ -157,6 +144,16 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
         + ("/dev/ada0p2\t/\t\tufs\trw\t1\t1\n" if spec.ufs else ""),
         encoding="utf-8",
     )
+    # root's own shell start-up, hiding this machine's (which may be slow or
+    # personal): a FreeBSD root PATH, where /sbin's commands win over /bin's.
+    profile = (
+        "# root's shell start-up on a simulated FreeBSD host\n"
+        "PATH=/sbin:/bin:/usr/sbin:/usr/bin:/usr/local/sbin:/usr/local/bin\n"
+        "export PATH\n"
+    )
+    for dotfile in (".bashrc", ".profile", ".shrc"):
+        (be / "root" / dotfile).write_text(profile, encoding="utf-8")
+    (be / "root" / ".gitconfig").write_text("", encoding="utf-8")
     # etcupdate's record of the stock /etc the installed world came with.
     current = be / "var/db/etcupdate/current"
     for stock in sorted((src / "etc").rglob("*")):
@@ -266,12 +263,3 @@ def prepare(
         },
     )
     return layout
-
-
-def load_fleet(layout: FleetLayout) -> tuple[list[HostSpec], Timings, dict[str, object]]:
-    try:
-        data = json.loads(layout.fleet_json.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SimError(f"{layout.root}: no simulated fleet here (no fleet.json)") from exc
-    specs = [HostSpec(**h) for h in data["hosts"]]
-    return specs, Timings(**data["timings"]), data

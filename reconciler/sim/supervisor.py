@@ -25,7 +25,7 @@ from typing import Any
 
 from reconciler.sim import kernel, state
 from reconciler.sim.layout import FleetLayout
-from reconciler.sim.prepare import HostSpec, Timings, load_fleet
+from reconciler.sim.spec import HostSpec, Timings, load_fleet
 
 _POLL = 0.05
 _PR_SET_PDEATHSIG = 1

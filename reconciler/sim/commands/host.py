@@ -11,7 +11,7 @@ from typing import Any
 
 from reconciler.sim import kernel, state
 from reconciler.sim.layout import NS_FLEET, NS_SELF, FleetLayout
-from reconciler.sim.prepare import HostSpec, Timings, load_fleet
+from reconciler.sim.spec import HostSpec, Timings, load_fleet
 
 
 @dataclass

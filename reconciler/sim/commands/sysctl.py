@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import getopt
 import sys
+import time
 
 from reconciler.sim import kernel
 from reconciler.sim.commands.host import Host
+
+
+def _boottime(when: float) -> str:
+    # sysctl(8) prints a struct timeval: "{ sec = N, usec = N } <ctime>".
+    sec, usec = int(when), int((when % 1) * 1_000_000)
+    stamp = time.strftime("%a %b %e %H:%M:%S %Y", time.gmtime(sec))
+    return f"{{ sec = {sec}, usec = {usec} }} {stamp}"
 
 
 def values(host: Host) -> dict[str, str]:
@@ -26,6 +34,7 @@ def values(host: Host) -> dict[str, str]:
         "kern.ident": kern.get("ident", ""),
         "kern.hostname": host.name,
         "kern.bootfile": str(st.get("bootfile") or "/boot/kernel/kernel"),
+        "kern.boottime": _boottime(float(st.get("booted_at") or 0.0)),
         "hw.machine": "amd64",
         "hw.machine_arch": "amd64",
         "hw.ncpu": "2",

@@ -1,0 +1,39 @@
+"""What a simulated fleet is made of: its hosts and timings (fleet.json).
+
+Kept free of heavy imports: every simulated command loads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from reconciler.errors import SimError
+from reconciler.sim.layout import FleetLayout
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    address: str
+    port: int = 22
+    kernconf: str = "GENERIC"
+    src: bool = False
+    ufs: bool = False
+    obj_in_be: bool = False
+
+
+@dataclass(frozen=True)
+class Timings:
+    build_seconds: float = 3.0
+    install_seconds: float = 1.0
+    boot_seconds: float = 1.0
+
+
+def load_fleet(layout: FleetLayout) -> tuple[list[HostSpec], Timings, dict[str, object]]:
+    try:
+        data = json.loads(layout.fleet_json.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SimError(f"{layout.root}: no simulated fleet here (no fleet.json)") from exc
+    specs = [HostSpec(**h) for h in data["hosts"]]
+    return specs, Timings(**data["timings"]), data
