@@ -141,7 +141,8 @@ class Daemon:
         self.allowed_signers = allowed_signers
         self.hooks = hooks or Hooks()
         self.log = log or EventLog()
-        self.state_path = state_path or settings.work_path / "daemon-state.json"
+        # Next to the clone: one state per config repo, even when work dirs are shared.
+        self.state_path = state_path or mirror.path.with_suffix(".state.json")
         self.stop_grace = stop_grace
         self.state = load_state(self.state_path)
         self.wake = threading.Event()

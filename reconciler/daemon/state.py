@@ -1,7 +1,7 @@
 """What the daemon remembers between polls and across restarts, and the pure decisions on it.
 
-The state is one small JSON file in the work directory
-(``<work_dir>/daemon-state.json``), replaced atomically. It says which
+The state is one small JSON file beside the daemon's clone
+(``<work_dir>/repos/<name>-<hash>.state.json``), replaced atomically. It says which
 generation the daemon accepted last and how that went, and which tip it
 refused last, so that:
 

@@ -95,7 +95,8 @@ class Site:
 
     def state(self) -> dict[str, object]:
         try:
-            return json.loads((self.work / "daemon-state.json").read_text())
+            (path,) = (self.work / "repos").glob("*.state.json")
+            return json.loads(path.read_text())
         except (OSError, ValueError):
             return {}
 

@@ -82,7 +82,8 @@ def test_new_commit_is_validated_recorded_and_converged(h: Harness) -> None:
     assert h.converge.generations() == [sha]
     assert h.converge.calls[0].heal_drift is True
     assert ("validated", sha) in h.outcomes()  # reached the origin: the ledger pushes
-    state = load_state(h.settings.work_path / "daemon-state.json")
+    assert h.daemon is not None
+    state = load_state(h.daemon.mirror.path.with_suffix(".state.json"))
     assert (state.generation, state.status) == (sha, "converged")
 
 
