@@ -1,0 +1,177 @@
+"""Every injectable fault of the simulated fleet, through real SSH."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from reconciler.errors import SimError
+from reconciler.sim.fleet import SimFleet
+from tests.conftest import FAST, fresh_subnet
+
+OBJ = "/usr/obj/f1"
+ENV = f"env MAKEOBJDIRPREFIX={OBJ}"
+META = f"{OBJ}/usr/src/amd64.amd64/toolchain-metadata.mk"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
+    directory = tmp_path_factory.mktemp("sim-faults") / "fleet"
+    fleet = SimFleet.up(directory, hosts=2, subnet=fresh_subnet(), **FAST)
+    try:
+        yield fleet
+    finally:
+        fleet.down()
+
+
+def ok(fleet: SimFleet, host: str, command: str) -> str:
+    done = fleet.ssh(host, command, timeout=60)
+    assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def reboot(fleet: SimFleet, host: str) -> float:
+    since = time.time()
+    assert fleet.ssh(host, "shutdown -r now").returncode == 255
+    return since
+
+
+def test_build_fails(fleet: SimFleet) -> None:
+    fleet.set_fault("host1", "build-fails")
+    done = fleet.ssh("host1", f"{ENV} make -C /usr/src buildworld")
+    assert done.returncode == 2
+    assert ">>> World build started on " in done.stdout
+    assert ">>> World build completed" not in done.stdout
+    assert "*** Error code 1" in done.stderr and done.stderr.rstrip().endswith(
+        "make: stopped in /usr/src"
+    )
+    assert fleet.read_file("host1", META) is None
+    fleet.clear_fault("host1", "build-fails")
+    ok(fleet, "host1", f"{ENV} make -C /usr/src buildworld buildkernel KERNCONF=MINIMAL")
+    assert fleet.read_file("host1", META)
+
+
+def test_install_fails_midway(fleet: SimFleet) -> None:
+    fleet.set_fault("host1", "install-fails")
+    done = fleet.ssh("host1", f"{ENV} make -C /usr/src installworld")
+    assert done.returncode == 2 and "*** Error code 71" in done.stderr
+    assert "===> lib/libc (install)" in done.stdout
+    assert ">>> Installing everything completed" not in done.stdout
+    fleet.clear_fault("host1", "install-fails")
+
+
+def test_health_fails(fleet: SimFleet) -> None:
+    fleet.set_fault("host2", "health-fails")
+    done = fleet.ssh("host2", "service sshd status")
+    assert (done.returncode, done.stdout) == (1, "sshd is not running.\n")
+    fleet.set_fault("host2", "health-fails", "nfsd")  # only that service
+    assert ok(fleet, "host2", "service sshd status") == "sshd is running as pid 1.\n"
+    fleet.clear_fault("host2", "health-fails")
+
+
+def test_reboot_hangs_until_cleared(fleet: SimFleet) -> None:
+    fleet.set_fault("host2", "reboot-hangs")
+    since = reboot(fleet, "host2")
+    with pytest.raises(SimError, match="did not come up"):
+        fleet.wait_up("host2", 1.5, since=since)
+    assert fleet.state("host2")["power"] == "hung"
+    assert fleet.ssh("host2", "true", timeout=20).returncode == 255
+    fleet.clear_fault("host2", "reboot-hangs")
+    fleet.wait_up("host2", 20, since=since)
+
+
+def _new_kernel_in_be(fleet: SimFleet, be: str) -> None:
+    ok(
+        fleet,
+        "host1",
+        f"bectl create {be} && bectl mount {be} /mnt/{be} >/dev/null && "
+        f"{ENV} make -C /usr/src installkernel KERNCONF=MINIMAL DESTDIR=/mnt/{be} >/dev/null && "
+        f"bectl umount {be}",
+    )
+
+
+def test_kernel_panic_one_shot_falls_back(fleet: SimFleet) -> None:
+    _new_kernel_in_be(fleet, "panicky")
+    fleet.set_fault("host1", "kernel-panic")
+    ok(fleet, "host1", "bectl activate -t panicky")
+    since = reboot(fleet, "host1")
+    fleet.wait_up("host1", 20, since=since)
+    assert ok(fleet, "host1", "uname -i; bectl list -H | cut -f1,2") == (
+        "GENERIC\ndefault\tNR\npanicky\t-\n"
+    )
+    assert fleet.count("host1", "panic") == 1
+
+    # Permanently activated, the panicking kernel never comes back until the fault goes.
+    ok(fleet, "host1", "bectl activate panicky")
+    since = reboot(fleet, "host1")
+    deadline = time.monotonic() + 10
+    while fleet.state("host1")["power"] != "panic":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    fleet.clear_fault("host1", "kernel-panic")
+    fleet.wait_up("host1", 20, since=since)
+    assert ok(fleet, "host1", "uname -i") == "MINIMAL\n"
+    ok(fleet, "host1", "bectl activate default")
+    since = reboot(fleet, "host1")
+    fleet.wait_up("host1", 20, since=since)
+    ok(fleet, "host1", "bectl destroy panicky")
+
+
+def test_connection_drop_attached_and_detached(fleet: SimFleet) -> None:
+    fleet.set_fault("host1", "connection-drop")
+    done = fleet.ssh("host1", f"{ENV}-drop make -C /usr/src buildworld")
+    assert done.returncode == 255  # the session died under the command
+    assert ">>> World build completed" not in done.stdout
+    assert "connection-drop" not in fleet.faults("host1")  # once, then cleared
+    time.sleep(1)
+    # The attached build died with its session.
+    assert fleet.read_file("host1", META.replace(OBJ, f"{OBJ}-drop")) is None
+
+    # Under daemon(8) the build survives; the sessions open at that moment drop.
+    watcher = subprocess.Popen(
+        ["ssh", "-F", str(fleet.ssh_config), "host1", "sleep 30"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)
+        fleet.set_fault("host1", "connection-drop")
+        ok(
+            fleet,
+            "host1",
+            f"daemon -f -p /var/run/b.pid -o /var/log/b.log sh -c "
+            f"'{ENV} make -C /usr/src buildworld; echo $? > /var/log/b.exit'",
+        )
+        assert watcher.wait(timeout=20) == 255
+    finally:
+        watcher.kill()
+        watcher.wait()
+    deadline = time.monotonic() + 20
+    while fleet.read_file("host1", "/var/log/b.exit") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert fleet.read_file("host1", "/var/log/b.exit") == "0\n"
+    assert ">>> World build completed" in (fleet.read_file("host1", "/var/log/b.log") or "")
+
+
+def test_slow_host(fleet: SimFleet) -> None:
+    started = time.monotonic()
+    ok(fleet, "host1", f"{ENV}-s make -C /usr/src buildworld >/dev/null")
+    normal = time.monotonic() - started
+    fleet.set_fault("host1", "slow", 4)
+    started = time.monotonic()
+    ok(fleet, "host1", f"{ENV}-s make -C /usr/src buildworld >/dev/null")
+    slow = time.monotonic() - started
+    fleet.clear_fault("host1", "slow")
+    assert slow >= 4 * FAST["build_seconds"] * 0.9
+    assert slow > normal + 1
+
+
+def test_unknown_fault_is_refused(fleet: SimFleet) -> None:
+    with pytest.raises(SimError, match="unknown fault"):
+        fleet.set_fault("host1", "gremlins")
+    with pytest.raises(SimError, match="no host"):
+        fleet.set_fault("host9", "slow")
