@@ -26,7 +26,7 @@ from reconciler.config.model import (
     RolloutPolicy,
     Source,
 )
-from reconciler.config.repofiles import Reader, reader_for
+from reconciler.config.repofiles import Entry, Reader, reader_for
 from reconciler.config.repofiles import resolve_commit as resolve_commit
 from reconciler.config.yamldoc import MAX_FILE_BYTES, Document, decode, parse
 from reconciler.errors import ConfigInvalid, Problem
@@ -35,6 +35,8 @@ __all__ = ["load_config", "resolve_commit"]
 
 BUILDSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}\Z")
 KERNCONF_NAME = rules.KERNCONF_NAME
+#: Entries read from buildsets/ or kernels/; bounds the work a hostile repo can cause.
+MAX_ENTRIES = 256
 
 
 class _Collector:
@@ -77,6 +79,20 @@ class _Collector:
         self.problems.extend(problems)
         return text
 
+    def bounded(self, path: str, entries: list[Entry]) -> list[Entry]:
+        """At most MAX_ENTRIES entries of a directory; a problem when there are more."""
+        if len(entries) > MAX_ENTRIES:
+            self.problems.append(
+                Problem(
+                    path,
+                    0,
+                    0,
+                    f"{len(entries)} entries; the limit is {MAX_ENTRIES}",
+                    "a config repo describes a fleet, not a file archive",
+                )
+            )
+        return entries[:MAX_ENTRIES]
+
     def document(self, path: str, schema_name: str, *, hint: str) -> Document | None:
         text = self.text(path, required=True, hint=hint)
         if text is None:
@@ -114,6 +130,7 @@ def _read(reader: Reader) -> tuple[rules.RepoFiles, str | None, list[Problem]]:
     files = rules.RepoFiles(fleet)
     entry = reader.entry("buildsets")
     sets = reader.listdir("buildsets") if entry is not None and entry.kind == "dir" else []
+    sets = collect.bounded("buildsets", sets)
     for item in sets:
         path = f"buildsets/{item.name}"
         if item.kind != "dir":
@@ -165,7 +182,10 @@ def _read(reader: Reader) -> tuple[rules.RepoFiles, str | None, list[Problem]]:
             )
         )
     kernels_entry = reader.entry("kernels")
-    for item in reader.listdir("kernels") if kernels_entry and kernels_entry.kind == "dir" else []:
+    listed = reader.listdir("kernels") if kernels_entry and kernels_entry.kind == "dir" else []
+    # Names past the limit still count as present, so the limit is the only complaint.
+    files.kernel_files.update(item.name for item in listed if KERNCONF_NAME.match(item.name))
+    for item in collect.bounded("kernels", listed):
         path = f"kernels/{item.name}"
         if not KERNCONF_NAME.match(item.name):
             collect.problems.append(

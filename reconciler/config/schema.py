@@ -195,6 +195,14 @@ def _explain(doc: Document, error: ValidationError, root: dict[str, Any]) -> Ite
         word = "at least" if validator == "minimum" else "at most"
         yield doc.problem(where, f"{name}: must be {word} {error.validator_value}", _hint(error))
         return
+    if validator in ("minLength", "minItems", "minProperties") and error.validator_value == 1:
+        yield doc.problem(where, f"{name}: must not be empty", _hint(error))
+        return
+    if validator in ("maxLength", "maxItems", "maxProperties"):
+        unit = "characters" if validator == "maxLength" else "entries"
+        limit = error.validator_value
+        yield doc.problem(where, f"{name}: has more than {limit} {unit}", _hint(error))
+        return
     yield doc.problem(where, f"{name}: {error.message}", _hint(error))
 
 

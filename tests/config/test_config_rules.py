@@ -138,3 +138,18 @@ def test_config_is_frozen(repo: Path) -> None:
     config = load_config(repo)
     with pytest.raises(AttributeError):
         config.src_host = "x"  # type: ignore[misc]
+
+
+def test_empty_values_and_too_many_entries(repo: Path) -> None:
+    edit(repo / DB, "    - service sshd status", '    - ""')
+    assert problems(repo) == [
+        f"{DB}:14:7: rollout.health_checks.0: must not be empty"
+        " (hint: One shell command, e.g. service sshd status.)"
+    ]
+    edit(repo / DB, '    - ""', "    - service sshd status")
+    for index in range(257):
+        (repo / f"kernels/K{index:03d}").write_text(f"include GENERIC\nident K{index:03d}\n")
+    assert problems(repo) == [
+        "kernels:0:0: 260 entries; the limit is 256"
+        " (hint: a config repo describes a fleet, not a file archive)"
+    ]
