@@ -210,7 +210,7 @@ class SimFleet:
             pid = int(self.layout.supervisor_pid.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if Path(f"/proc/{pid}").exists() else None
+        return pid if _alive(pid) else None
 
     def running(self) -> bool:
         return self.supervisor_pid() is not None
@@ -226,7 +226,7 @@ class SimFleet:
                 if self._supervisor is not None:
                     if self._supervisor.poll() is not None:
                         break
-                elif not Path(f"/proc/{pid}").exists():
+                elif not _alive(pid):
                     break
                 time.sleep(0.05)
             else:
@@ -350,6 +350,17 @@ class SimFleet:
         raise SimError(
             f"{host} did not come up within {timeout:g}s (power: {self.state(host).get('power')})"
         )
+
+
+def _alive(pid: int) -> bool:
+    """Is ``pid`` running (reaping it first if it is our own exited child)?"""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _is_sim_process(pid: int, directory: Path, host: str) -> bool:
