@@ -35,6 +35,7 @@ def test_cli_up_status_fault_down(tmp_path: Path, capsys: pytest.CaptureFixture[
         out = capsys.readouterr().out
         assert f"ssh -F {directory.resolve()}/ssh_config host1" in out
         assert main(["sim", "fault", "--dir", str(directory), "host2", "slow", "--value", "2"]) == 0
+        assert capsys.readouterr().out == "host2: slow set (2)\n"
         assert main(["sim", "status", "--dir", str(directory)]) == 0
         table = capsys.readouterr().out.splitlines()
         header = ["HOST", "ADDRESS", "POWER", "BE", "KERNEL", "REVISION", "FAULTS"]
