@@ -228,6 +228,21 @@ def _kernel_rules(repo: RepoFiles) -> Iterator[Problem]:
         del text
 
 
+def _ports_tree_rule(fleet: Document) -> Iterator[Problem]:
+    """The ports tree is its own NFS export: it cannot overlap /usr/src or /usr/obj."""
+    tree = _text(_mapping(_mapping(fleet.data).get("ports")).get("tree"))
+    if tree is None or _CONTROL_OR_NEWLINE.search(tree):
+        return
+    for shared in ("/usr/src", "/usr/obj"):
+        if tree == shared or tree.startswith(shared + "/") or shared.startswith(tree + "/"):
+            yield fleet.problem(
+                ("ports", "tree"),
+                f"ports.tree: {tree} overlaps {shared}, which the reconciler shares itself",
+                "keep the ports tree apart, e.g. /usr/ports",
+            )
+            return
+
+
 def check(repo: RepoFiles) -> list[Problem]:
     """Every semantic problem of the repo."""
     problems: list[Problem] = []
@@ -291,6 +306,8 @@ def check(repo: RepoFiles) -> list[Problem]:
                     f"name one of: {', '.join(fleet_hosts)}",
                 )
             )
+    if repo.fleet is not None:
+        problems.extend(_ports_tree_rule(repo.fleet))
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
     problems.extend(_kernel_rules(repo))

@@ -153,3 +153,10 @@ def test_empty_values_and_too_many_entries(repo: Path) -> None:
         "kernels:0:0: 260 entries; the limit is 256"
         " (hint: a config repo describes a fleet, not a file archive)"
     ]
+
+
+@pytest.mark.parametrize("tree", ["/usr/src/ports", "/usr/obj", "/usr"])
+def test_ports_tree_cannot_overlap_src_or_obj(repo: Path, tree: str) -> None:
+    edit(repo / "fleet.yaml", "tree: /usr/ports", f"tree: {tree}")
+    (found,) = problems(repo)
+    assert found.startswith(f"fleet.yaml:9:9: ports.tree: {tree} overlaps /usr/")
