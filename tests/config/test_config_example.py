@@ -105,3 +105,27 @@ def test_repo_defaults_to_current_directory(
 def test_bad_format_is_usage_error(validate: Callable[..., Result]) -> None:
     result = validate(EXAMPLE, "--format", "yaml")
     assert result.code == 2
+
+
+def test_subprocess_exit_codes_and_no_traceback(repo: Path) -> None:
+    import subprocess
+    import sys
+
+    good = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (good.returncode, good.stderr) == (0, "")
+    assert good.stdout.startswith("ok: 2 build sets, 6 hosts; db build ")
+    (repo / "fleet.yaml").write_bytes(b"source: [\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", str(repo)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert bad.stdout.startswith("fleet.yaml:2:1: YAML syntax error")
+    assert "Traceback" not in bad.stdout + bad.stderr
