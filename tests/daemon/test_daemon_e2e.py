@@ -191,7 +191,11 @@ def test_the_daemon_alone_keeps_the_fleet_on_the_branch(site: Site) -> None:
     path = site.fleet.host_path("web1", "/etc/make.conf")
     path.write_text(path.read_text() + "CFLAGS+=-O3 # tuned by hand\n")
     site.wait(lambda: "tuned by hand" not in site.make_conf("web1"), "the drift to be healed", 40)
-    assert any(e.host == "web1" and e.outcome in ("healed", "drift") for e in site.entries())
+    site.wait(
+        lambda: any(e.host == "web1" and e.outcome in ("healed", "drift") for e in site.entries()),
+        "the healing to be recorded",
+        20,
+    )
     assert site.installs() == installs  # healed by rewriting the file, not by reinstalling
 
     # 5. A new build. SIGTERM once the test host is installing: a clean exit at a safe point.
