@@ -52,7 +52,7 @@ class _Collector:
                 self.problems.append(Problem(path, 0, 0, "missing file", hint))
             return None
         if entry.kind != "file":
-            what = "a symbolic link" if entry.kind == "symlink" else f"a {entry.kind}"
+            what = {"symlink": "a symbolic link", "dir": "a directory"}.get(entry.kind, "special")
             self.problems.append(
                 Problem(
                     path,

@@ -123,7 +123,13 @@ class _Converter:
             if not isinstance(key_node, ScalarNode):
                 line, column = self._mark(key_node)
                 self.problems.append(
-                    Problem(self.path, line, column, "a mapping key must be a plain name", "")
+                    Problem(
+                        self.path,
+                        line,
+                        column,
+                        "a mapping key must be a plain name, not a list or mapping",
+                        "write the key as a plain word",
+                    )
                 )
                 continue
             key = str(key_node.value)

@@ -123,7 +123,7 @@ def test_build_set_directory_and_file_shapes(repo: Path) -> None:
         " (hint: use lower-case letters, digits, '_' and '-')",
         "buildsets/notes.txt:0:0: not a directory (hint: each build set is a directory"
         " buildsets/<name>/)",
-        "kernels/sub:0:0: is a dir, not a regular file"
+        "kernels/sub:0:0: is a directory, not a regular file"
         " (hint: commit the file itself; links could point outside the repo)",
     ]
 
