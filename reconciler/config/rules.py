@@ -189,7 +189,7 @@ def _address_problem(doc: Document, where: Where, address: str) -> Iterator[Prob
 
 
 def _kernel_rules(repo: RepoFiles) -> Iterator[Problem]:
-    for ident, text in sorted(repo.kernels.items()):
+    for ident in sorted(repo.kernels):
         path = f"kernels/{ident}"
         if ident in STOCK_KERNCONFS:
             yield Problem(
@@ -225,7 +225,6 @@ def _kernel_rules(repo: RepoFiles) -> Iterator[Problem]:
                 f"end the file with 'ident {ident}': "
                 "the reconciler checks uname -i against the file name",
             )
-        del text
 
 
 def _ports_tree_rule(fleet: Document) -> Iterator[Problem]:
