@@ -3,8 +3,9 @@
 Public API::
 
     run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = None) -> int
+    open_daemon(settings, *, watch=True, hooks=None)  # context manager -> Daemon (tests, embedding)
 
-takes the repo locks, clones or fetches the config repo under
+``run_daemon`` takes the repo locks, clones or fetches the config repo under
 ``settings.work_path``, starts the filesystem watch (local repos), installs
 SIGTERM/SIGINT (stop at a safe point) and SIGHUP (poll now) handlers when
 called from the main thread, and runs :class:`Daemon` until stopped.
@@ -41,6 +42,7 @@ __all__ = [
     "RefWatcher",
     "Verdict",
     "drift_groups",
+    "open_daemon",
     "resolve_origin",
     "run_daemon",
     "setup_logging",
@@ -72,14 +74,17 @@ def _signals(daemon: Daemon) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = None) -> int:
-    """Run the reconciler until SIGTERM (or one pass with ``once``); the exit status.
+@contextlib.contextmanager
+def open_daemon(
+    settings: Settings, *, watch: bool = True, hooks: Hooks | None = None
+) -> Iterator[Daemon]:
+    """A ready :class:`Daemon`: locks held, clone up to date, ref watch running (local repos).
 
-    Raises :class:`~reconciler.errors.LockHeld` when another reconciler holds
-    the config repo (or this daemon's clone of it), ``RepoError`` when the
-    repo cannot be cloned, ``SettingsError`` for an unusable signing policy.
+    Everything is released when the block ends. Raises :class:`LockHeld` when
+    another reconciler holds the config repo (or this daemon's clone of it),
+    ``RepoError`` when the repo cannot be cloned, ``SettingsError`` for an
+    unusable signing policy.
     """
-    log = EventLog()
     origin = resolve_origin(settings.repo)
     allowed = check_allowed_signers(settings.allowed_signers)
     work = settings.work_path
@@ -91,13 +96,22 @@ def run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = 
             stack.enter_context(RepoLock(origin.local, command="run"))
         mirror.ensure()
         stack.enter_context(RepoLock(mirror.path, command="run"))
-        daemon = Daemon(settings, mirror, allowed_signers=allowed, hooks=hooks, log=log)
-        if origin.git_dir is not None and not once:
+        daemon = Daemon(settings, mirror, allowed_signers=allowed, hooks=hooks, log=EventLog())
+        if origin.git_dir is not None and watch:
             watcher = RefWatcher(
                 origin.git_dir,
                 daemon.notify_change,
                 ignore=[ReconcilerPolicy().status_branch],
             )
             stack.enter_context(watcher)
-        stack.enter_context(_signals(daemon))
+        yield daemon
+
+
+def run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = None) -> int:
+    """Run the reconciler until SIGTERM (or one pass with ``once``); the exit status.
+
+    Raises as :func:`open_daemon` does. SIGTERM/SIGINT/SIGHUP handlers are
+    installed when called from the main thread.
+    """
+    with open_daemon(settings, watch=not once, hooks=hooks) as daemon, _signals(daemon):
         return daemon.run(once=once)

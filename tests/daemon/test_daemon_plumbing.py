@@ -149,7 +149,7 @@ def _cli(*args: str, **kw: object) -> subprocess.Popen[str]:
     )
 
 
-def test_cli_second_daemon_refuses_and_sigterm_exits_0(tmp_path: Path) -> None:
+def test_cli_second_daemon_refuses_sighup_polls_sigterm_exits_0(tmp_path: Path) -> None:
     up = Upstream.create(tmp_path)
     settings = tmp_path / "reconciler.toml"
     settings.write_text(
@@ -173,13 +173,44 @@ def test_cli_second_daemon_refuses_and_sigterm_exits_0(tmp_path: Path) -> None:
             .startswith("reconciler: error: another reconciler is running")
         )
         assert "Traceback" not in err
+        first.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
         first.send_signal(signal.SIGTERM)
         _, err = first.communicate(timeout=30)
         assert first.returncode == 0, err
-        events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+        lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+        events = [line["event"] for line in lines]
         assert events[0] == "daemon.start" and events[-1] == "daemon.stop"
         assert "repo.branch" in events
+        signals = [line["message"] for line in lines if line["event"] == "daemon.signal"]
+        assert signals == ["SIGHUP: polling now", "SIGTERM: stopping at a safe point"]
     finally:
         if first.poll() is None:
             first.kill()
             first.wait()
+
+
+def test_a_push_wakes_the_daemon_long_before_the_poll(tmp_path: Path) -> None:
+    from reconciler.daemon import open_daemon
+    from reconciler.daemon.loop import Hooks
+    from tests.daemon.helpers import ScriptedConverge, fake_load, wait_for
+
+    up = Upstream.create(tmp_path)
+    up.commit({"sets.txt": "lab heal\n"}, "first")
+    up.push()
+    settings = Settings(repo=str(up.bare), work_dir=str(tmp_path / "work"), poll_interval=600)
+    converge = ScriptedConverge()
+    with open_daemon(settings, hooks=Hooks(converge=converge, load_config=fake_load)) as daemon:
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        try:
+            wait_for(lambda: len(converge.calls) == 1, what="the first rollout")
+            second = up.commit({"sets.txt": "lab heal\n"}, "second")
+            pushed = time.monotonic()
+            up.push()  # the watch, not the 600 s poll, must see this
+            wait_for(lambda: second in converge.generations(), timeout=5, what="the push")
+            assert time.monotonic() - pushed < 2.0
+        finally:
+            daemon.request_shutdown()
+            thread.join(10)
+    assert not thread.is_alive()
