@@ -12,41 +12,23 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import pytest
 
 from reconciler.sim.example import copy_example_repo
 from reconciler.sim.fleet import SimFleet
+from reconciler.sim.subnets import reserve_subnet
 
 FAST = {"build_seconds": 0.6, "install_seconds": 0.3, "boot_seconds": 0.3}
-_LOCK_DIR = Path("/tmp/reconciler-sim-subnets")
-_held: list[TextIO] = []
-_counter = itertools.count(20)
 
 
 def fresh_subnet() -> str:
-    """A loopback subnet 127.0.N (N in 20..249) reserved for this process."""
-    _LOCK_DIR.mkdir(exist_ok=True)
-    for n in _counter:
-        if n > 249:
-            break
-        handle = open(_LOCK_DIR / f"{n}.lock", "w")  # noqa: SIM115 - kept open as the lease
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            continue
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        _held.append(handle)
-        return f"127.0.{n}"
-    raise RuntimeError("no free loopback subnet for a simulated fleet")
+    """A loopback subnet 127.0.N reserved for this process (see reconciler.sim.subnets)."""
+    return reserve_subnet()
 
 
 class ExampleFleet(SimFleet):
@@ -60,6 +42,8 @@ def sim_fleet_factory(tmp_path: Path) -> Iterator[Callable[..., SimFleet]]:
 
     def start(repo: Path | None = None, **options: Any) -> SimFleet:
         settings = FAST | options
+        if settings.get("hosts") is not None:
+            settings.setdefault("subnet", fresh_subnet())
         fleet = SimFleet.up(tmp_path / f"fleet{next(counter)}", repo=repo, **settings)
         fleets.append(fleet)
         return fleet

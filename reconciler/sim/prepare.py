@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from reconciler.errors import SimError
@@ -253,9 +252,9 @@ def prepare(
     state.write_json(
         layout.fleet_json,
         {
-            "hosts": [asdict(s) for s in specs],
+            "hosts": [s._asdict() for s in specs],
             "src_host": src,
-            "timings": asdict(timings),
+            "timings": timings._asdict(),
             "commits": commits,
             "created": time.time(),
             "python": sys.executable,

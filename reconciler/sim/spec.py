@@ -1,19 +1,18 @@
 """What a simulated fleet is made of: its hosts and timings (fleet.json).
 
-Kept free of heavy imports: every simulated command loads it.
+Kept free of heavy imports (NamedTuple, not dataclasses): every simulated
+command loads it, and start-up time is paid on every SSH command.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from reconciler.errors import SimError
 from reconciler.sim.layout import FleetLayout
 
 
-@dataclass(frozen=True)
-class HostSpec:
+class HostSpec(NamedTuple):
     name: str
     address: str
     port: int = 22
@@ -23,8 +22,7 @@ class HostSpec:
     obj_in_be: bool = False
 
 
-@dataclass(frozen=True)
-class Timings:
+class Timings(NamedTuple):
     build_seconds: float = 3.0
     install_seconds: float = 1.0
     boot_seconds: float = 1.0
@@ -34,6 +32,8 @@ def load_fleet(layout: FleetLayout) -> tuple[list[HostSpec], Timings, dict[str, 
     try:
         data = json.loads(layout.fleet_json.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
+        from reconciler.errors import SimError  # late: errors.py imports dataclasses
+
         raise SimError(f"{layout.root}: no simulated fleet here (no fleet.json)") from exc
     specs = [HostSpec(**h) for h in data["hosts"]]
     return specs, Timings(**data["timings"]), data

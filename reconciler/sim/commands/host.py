@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,12 @@ from reconciler.sim.layout import NS_FLEET, NS_SELF, FleetLayout
 from reconciler.sim.spec import HostSpec, Timings, load_fleet
 
 
-@dataclass
 class Host:
-    name: str
-    layout: FleetLayout
+    """A simulated host (plain class: dataclasses cost start-up time here)."""
+
+    def __init__(self, name: str, layout: FleetLayout) -> None:
+        self.name = name
+        self.layout = layout
 
     @classmethod
     def current(cls) -> Host:
