@@ -205,6 +205,7 @@ class ScriptedConverge:
     default: str = "ok"
     calls: list[Call] = field(default_factory=list)
     running: threading.Event = field(default_factory=threading.Event)
+    stops: list[threading.Event] = field(default_factory=list)  # the stop event of each call
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, config: Config, **kwargs: Any) -> Report:
@@ -212,6 +213,7 @@ class ScriptedConverge:
         names = tuple(kwargs.get("buildsets") or ())
         with self.lock:
             self.calls.append(Call(generation, names, bool(kwargs["heal_drift"])))
+            self.stops.append(kwargs["stop"])
         mode = self.behaviour.get(generation, self.default)
         progress: Callable[..., None] = kwargs["progress"]
         from reconciler.rollout.engine_types import Event
