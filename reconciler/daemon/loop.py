@@ -269,7 +269,10 @@ class Daemon:
 
     def _consider(self, tip: str, job: Job | None) -> None:
         """Check a tip that is new to the loop; queue it for rollout when it may be applied."""
-        if tip == self.state.generation or (self._pending and self._pending[0] == tip):
+        if tip == self.state.generation:
+            self._pending = None  # the branch went back to what is being applied
+            return
+        if self._pending and self._pending[0] == tip:
             return
         recheck = tip == self.state.rejected
         if recheck and not self._recheck_rejected:
