@@ -12,7 +12,7 @@ from reconciler.daemon.loop import Daemon, Hooks, drift_groups
 from reconciler.daemon.mirror import Mirror, resolve_origin
 from reconciler.daemon.state import judge, load_state
 from reconciler.settings import Settings
-from tests.daemon.helpers import (
+from tests.daemon.daemon_helpers import (
     FakeClock,
     ScriptedConverge,
     Upstream,

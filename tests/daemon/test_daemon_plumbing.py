@@ -22,7 +22,7 @@ from reconciler.daemon.watch import RefWatcher
 from reconciler.errors import LockHeld, RepoError
 from reconciler.lock import RepoLock
 from reconciler.settings import Settings
-from tests.daemon.helpers import Upstream, git
+from tests.daemon.daemon_helpers import Upstream, git
 
 
 def test_resolve_origin_tells_paths_from_urls(tmp_path: Path) -> None:
@@ -193,7 +193,7 @@ def test_cli_second_daemon_refuses_sighup_polls_sigterm_exits_0(tmp_path: Path) 
 def test_a_push_wakes_the_daemon_long_before_the_poll(tmp_path: Path) -> None:
     from reconciler.daemon import open_daemon
     from reconciler.daemon.loop import Hooks
-    from tests.daemon.helpers import ScriptedConverge, fake_load, wait_for
+    from tests.daemon.daemon_helpers import ScriptedConverge, fake_load, wait_for
 
     up = Upstream.create(tmp_path)
     up.commit({"sets.txt": "lab heal\n"}, "first")

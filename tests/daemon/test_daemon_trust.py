@@ -12,7 +12,7 @@ from reconciler.daemon.mirror import Mirror, resolve_origin
 from reconciler.daemon.trust import check_allowed_signers, verify_commit
 from reconciler.errors import SettingsError
 from reconciler.settings import Settings
-from tests.daemon.helpers import FakeClock, ScriptedConverge, Upstream, fake_load
+from tests.daemon.daemon_helpers import FakeClock, ScriptedConverge, Upstream, fake_load
 
 
 def keypair(directory: Path, name: str, email: str) -> Path:
