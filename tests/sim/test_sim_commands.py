@@ -235,6 +235,13 @@ def test_in_place_over_nfs_and_kernel_old(fleet: SimFleet) -> None:
     )
     assert "  U /etc/master.passwd" in out
     assert out.splitlines()[-2:] == ["14.2-STABLE", "0"]
+    # The handbook's reboot after installkernel: the new kernel runs, bootfile is reset.
+    since = time.time()
+    assert fleet.ssh("host3", "shutdown -r now").returncode == 255
+    fleet.wait_up("host3", 20, since=since)
+    out = ok(fleet, "host3", "sysctl -n kern.bootfile; freebsd-version -kru; uname -v")
+    assert out.splitlines()[:4] == ["/boot/kernel/kernel"] + ["14.2-STABLE"] * 3
+    assert f"n4-{upstream.COMMITS[3][:12]}:" in out
 
 
 def test_etcupdate_conflicts(fleet: SimFleet) -> None:

@@ -20,7 +20,7 @@ META = f"{OBJ}/usr/src/amd64.amd64/toolchain-metadata.mk"
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
     directory = tmp_path_factory.mktemp("sim-faults") / "fleet"
-    fleet = SimFleet.up(directory, hosts=2, subnet=fresh_subnet(), **FAST)
+    fleet = SimFleet.up(directory, hosts=2, obj_in_be=("host2",), subnet=fresh_subnet(), **FAST)
     try:
         yield fleet
     finally:
@@ -168,6 +168,25 @@ def test_slow_host(fleet: SimFleet) -> None:
     fleet.clear_fault("host1", "slow")
     assert slow >= 4 * FAST["build_seconds"] * 0.9
     assert slow > normal + 1
+
+
+def test_obj_in_be_is_lost_on_a_be_switch(fleet: SimFleet) -> None:
+    # bsdinstall's default: /usr/obj is no dataset of its own, so it lives in the BE.
+    listing = ok(fleet, "host2", "mount -p | cut -f1")
+    assert "zroot/usr/obj" not in listing and "zroot/usr/src" in listing
+    ok(
+        fleet,
+        "host2",
+        "mkdir -p /usr/obj/before && bectl create b2 && mkdir /usr/obj/after && bectl activate b2",
+    )
+    since = reboot(fleet, "host2")
+    fleet.wait_up("host2", 20, since=since)
+    assert ok(fleet, "host2", "ls /usr/obj") == "before\n"
+    ok(fleet, "host2", "bectl activate default")
+    since = reboot(fleet, "host2")
+    fleet.wait_up("host2", 20, since=since)
+    assert ok(fleet, "host2", "ls /usr/obj") == "after\nbefore\n"
+    assert fleet.count("host2", "boot") >= 3
 
 
 def test_unknown_fault_is_refused(fleet: SimFleet) -> None:
