@@ -24,8 +24,9 @@ from collections.abc import Iterator
 from types import FrameType
 
 from reconciler.config.model import ReconcilerPolicy
+from reconciler.daemon.jobs import Hooks, Job, drift_groups
 from reconciler.daemon.logs import EventLog, setup_logging
-from reconciler.daemon.loop import Daemon, Hooks, Job, drift_groups
+from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, Origin, resolve_origin
 from reconciler.daemon.trust import Verdict, check_allowed_signers, verify_commit
 from reconciler.daemon.watch import RefWatcher

@@ -24,100 +24,25 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
 
-from reconciler.clock import Clock, SystemClock
 from reconciler.config.model import Config, ReconcilerPolicy
+from reconciler.daemon import records
+from reconciler.daemon.jobs import Hooks, Job, JobKind, Recorder, run_job
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.mirror import Mirror
+from reconciler.daemon.records import short as _short
 from reconciler.daemon.state import DaemonState, judge, load_state, save_state
 from reconciler.daemon.trust import verify_commit
 from reconciler.errors import ConfigInvalid, RepoError, UserError
-from reconciler.ledger import Ledger, Record
-from reconciler.rollout.engine_types import Event, HostResult, Report
+from reconciler.ledger import Record
+from reconciler.rollout.engine_types import Event, HostResult
 from reconciler.settings import Settings
-
-JobKind = Literal["apply", "drift"]
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
-
-
-class Converge(Protocol):
-    def __call__(
-        self,
-        config: Config,
-        *,
-        settings: Settings,
-        ledger: Any,
-        buildsets: Sequence[str] | None = ...,
-        progress: Callable[[Event], None] = ...,
-        stop: threading.Event | None = ...,
-        heal_drift: bool = ...,
-    ) -> Report: ...
-
-
-class Recorder(Protocol):
-    def record(self, record: Record) -> str: ...
-
-
-def _engine_converge(config: Config, **kwargs: Any) -> Report:
-    # Imported late: the engine pulls in SSH and the facts readers, which the
-    # loop's own tests (with a fake converge) do not need.
-    from reconciler.rollout.engine import converge
-
-    return converge(config, **kwargs)
-
-
-def _load(repo: Path, rev: str) -> Config:
-    from reconciler.config.load import load_config
-
-    return load_config(repo, rev)
-
-
-def _ledger(repo: Path, branch: str) -> Recorder:
-    return Ledger(repo, branch, remote="origin")
-
-
-@dataclass
-class Hooks:
-    """What the loop calls; tests replace some of them."""
-
-    converge: Converge = _engine_converge
-    load_config: Callable[[Path, str], Config] = _load
-    ledger: Callable[[Path, str], Recorder] = _ledger
-    clock: Clock = field(default_factory=SystemClock)
-
-
-@dataclass
-class Job:
-    """One converge run in the worker thread."""
-
-    kind: JobKind
-    generation: str
-    config: Config
-    stop: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-    report: Report | None = None
-    error: BaseException | None = None
-
-    @property
-    def done(self) -> bool:
-        return self.thread is not None and not self.thread.is_alive()
-
-
-def _short(sha: str) -> str:
-    return sha[:12]
-
-
-def drift_groups(config: Config) -> list[tuple[bool, tuple[str, ...]]]:
-    """Build sets grouped by drift policy: ``[(heal_drift, names), ...]``, heal first."""
-    heal = tuple(bs.name for bs in config.buildsets if bs.rollout.drift == "heal")
-    report = tuple(bs.name for bs in config.buildsets if bs.rollout.drift != "heal")
-    return [(flag, names) for flag, names in ((True, heal), (False, report)) if names]
 
 
 class Daemon:
@@ -303,18 +228,8 @@ class Daemon:
         if self.settings.require_signed_commits:
             verdict = verify_commit(self.mirror.path, tip, allowed_signers=self.allowed_signers)
             if not verdict.trusted:
-                self._refuse(
-                    tip,
-                    reason=verdict.reason,
-                    stage="daemon",
-                    subject=f"refused config commit {_short(tip)}: not signed by an allowed signer",
-                    body=(
-                        f"{verdict.reason}.\n\ngit says: {verdict.detail or 'nothing'}\n\n"
-                        "The commit was not applied. Sign it (git commit -S) with a key listed in "
-                        f"{self.allowed_signers or 'the allowed signers file'} and push again."
-                    ),
-                    record=record,
-                )
+                refusal = records.untrusted(tip, verdict, self.allowed_signers)
+                self._refuse(refusal, verdict.reason, record=record)
                 return None
             self.log.info(
                 "generation.trusted", verdict.reason, generation=tip, signer=verdict.signer
@@ -322,25 +237,11 @@ class Daemon:
         try:
             config = self.hooks.load_config(self.mirror.path, tip)
         except ConfigInvalid as exc:
-            self._refuse(
-                tip,
-                reason=str(exc),
-                stage="config",
-                subject=f"rejected config commit {_short(tip)}: {exc}",
-                body="\n".join(str(problem) for problem in exc.problems),
-                record=record,
-                problems=[str(p) for p in exc.problems],
-            )
+            problems = [str(p) for p in exc.problems]
+            self._refuse(records.invalid(tip, exc), str(exc), record=record, problems=problems)
             return None
         except RepoError as exc:
-            self._refuse(
-                tip,
-                reason=str(exc),
-                stage="config",
-                subject=f"rejected config commit {_short(tip)}: cannot be read",
-                body=str(exc),
-                record=record,
-            )
+            self._refuse(records.unreadable(tip, str(exc)), str(exc), record=record)
             return None
         if tip == self.state.rejected:
             self.log.info(
@@ -350,31 +251,14 @@ class Daemon:
         return replace(config, origin=self.settings.repo)
 
     def _refuse(
-        self,
-        tip: str,
-        *,
-        reason: str,
-        stage: str,
-        subject: str,
-        body: str,
-        record: bool,
-        problems: list[str] | None = None,
+        self, refusal: Record, reason: str, *, record: bool, problems: list[str] | None = None
     ) -> None:
+        tip = refusal.generation
         self.log.error(
-            "generation.rejected", reason, generation=tip, stage=stage, problems=problems
+            "generation.rejected", reason, generation=tip, stage=refusal.stage, problems=problems
         )
         if record:
-            self._record(
-                Record(
-                    subject=subject,
-                    generation=tip,
-                    buildset=None,
-                    host=None,
-                    stage=stage,
-                    outcome="rejected",
-                    body=body,
-                )
-            )
+            self._record(refusal)
         self._save(self.state.refused(tip, reason))
 
     def _next_job(self, poll_due: bool) -> Job | None:
@@ -385,17 +269,7 @@ class Daemon:
             self._pending = None
             self._config = config
             self._save(self.state.accepted(generation))
-            self._record(
-                Record(
-                    subject=f"config commit {_short(generation)} validated; rolling out",
-                    generation=generation,
-                    buildset=None,
-                    host=None,
-                    stage="config",
-                    outcome="validated",
-                    body="Build sets: " + ", ".join(bs.name for bs in config.buildsets),
-                )
-            )
+            self._record(records.validated(config))
             return Job("apply", generation, config)
         current, status = self.state.generation, self.state.status
         kind: JobKind
@@ -450,33 +324,20 @@ class Daemon:
         job.thread.start()
 
     def _work(self, job: Job) -> None:
-        """The worker thread: converge each drift-policy group of build sets."""
+        """The worker thread: run the job, then wake the loop."""
         try:
-            ledger = self._ledger_for(job.config)
-            reports: list[Report] = []
-            groups = drift_groups(job.config)
-            for heal, names in groups:
-                if job.stop.is_set():
-                    break
-                reports.append(
-                    self.hooks.converge(
-                        job.config,
-                        settings=self.settings,
-                        ledger=ledger,
-                        buildsets=names,
-                        progress=functools.partial(self._progress, job),
-                        stop=job.stop,
-                        heal_drift=heal,
-                    )
-                )
-            job.report = Report(
-                converged=len(reports) == len(groups) and all(r.converged for r in reports),
-                interrupted=any(r.interrupted for r in reports) or len(reports) < len(groups),
-                results=tuple(result for r in reports for result in r.results),
-                summary=tuple(line for r in reports for line in r.summary),
+            try:
+                ledger = self._ledger_for(job.config)
+            except BaseException as exc:
+                job.error = exc
+                return
+            run_job(
+                job,
+                self.hooks.converge,
+                settings=self.settings,
+                ledger=ledger,
+                progress=functools.partial(self._progress, job),
             )
-        except BaseException as exc:  # the loop decides; a worker never dies silently
-            job.error = exc
         finally:
             self.wake.set()
 
@@ -585,6 +446,6 @@ class Daemon:
             self.log.error("state.error", f"cannot save {self.state_path}: {exc.strerror}")
 
 
-def _describe(results: Any) -> str:
-    items: list[HostResult] = list(results)
+def _describe(results: Iterable[HostResult]) -> str:
+    items = list(results)
     return ", ".join(f"{r.host} {r.outcome}" for r in items) or "no host results"

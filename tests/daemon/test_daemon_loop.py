@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.daemon.jobs import Hooks, drift_groups
 from reconciler.daemon.logs import EventLog
-from reconciler.daemon.loop import Daemon, Hooks, drift_groups
+from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, resolve_origin
 from reconciler.daemon.state import judge, load_state
 from reconciler.settings import Settings

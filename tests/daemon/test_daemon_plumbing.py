@@ -192,7 +192,7 @@ def test_cli_second_daemon_refuses_sighup_polls_sigterm_exits_0(tmp_path: Path) 
 
 def test_a_push_wakes_the_daemon_long_before_the_poll(tmp_path: Path) -> None:
     from reconciler.daemon import open_daemon
-    from reconciler.daemon.loop import Hooks
+    from reconciler.daemon.jobs import Hooks
     from tests.daemon.daemon_helpers import ScriptedConverge, fake_load, wait_for
 
     up = Upstream.create(tmp_path)

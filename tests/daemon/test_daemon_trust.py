@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.daemon.loop import Daemon, Hooks
+from reconciler.daemon.jobs import Hooks
+from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, resolve_origin
 from reconciler.daemon.trust import check_allowed_signers, verify_commit
 from reconciler.errors import SettingsError
