@@ -79,6 +79,7 @@ def _up(args: argparse.Namespace) -> int:
         obj_in_be=args.obj_in_be,
         ufs=args.ufs,
         subnet=args.subnet,
+        detached=True,
     )
     first = fleet.hosts[0]
     print(f"{len(fleet.hosts)} simulated host(s) up in {fleet.directory}")

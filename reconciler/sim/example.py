@@ -22,6 +22,23 @@ _ADDRESS = re.compile(r"\b127\.0\.0\.(\d{1,3})\b")
 _REVISION = re.compile(r"^(\s*revision:\s*)([0-9a-f]{40})(.*)$", re.M)
 
 
+def _host_addresses(text: str, path: Path) -> dict[str, tuple[str, int]]:
+    """name -> (address, port) of every host a buildset.yaml declares."""
+    from ruamel.yaml import YAML  # late: only copies need it
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise SimError(f"{path}: not valid YAML: {exc}") from exc
+    hosts = data.get("hosts") if isinstance(data, dict) else None
+    found: dict[str, tuple[str, int]] = {}
+    for name, spec in (hosts or {}).items():
+        if isinstance(spec, dict) and "address" in spec:
+            found[str(name)] = (str(spec["address"]), int(spec.get("port", 22)))
+    return found
+
+
 def example_repo_path() -> Path:
     """The project's example-repo (a source checkout keeps it beside the package)."""
     path = Path(__file__).resolve().parents[2] / "example-repo"
@@ -45,13 +62,7 @@ def copy_example_repo(
             text = _REVISION.sub(lambda m: f"{m.group(1)}{revision}{m.group(3)}", text)
         path.write_text(text, encoding="utf-8")
         if path.name == "buildset.yaml":
-            for m in re.finditer(r"^\s+([A-Za-z0-9][-A-Za-z0-9]*):\s*\{([^}]*)\}", text, re.M):
-                fields = dict(
-                    (k.strip(), v.strip())
-                    for k, _, v in (f.partition(":") for f in m.group(2).split(","))
-                )
-                if "address" in fields:
-                    names[m.group(1)] = (fields["address"], int(fields.get("port", "22")))
+            names.update(_host_addresses(text, path))
     known = dest / "known_hosts"
     header = [
         line for line in known.read_text(encoding="utf-8").splitlines() if line.startswith("#")

@@ -4,7 +4,7 @@ Public API (other engineers and the tests call exactly this)::
 
     fleet = SimFleet.up(directory, repo=None, hosts=3, build_seconds=3.0,
                         install_seconds=1.0, boot_seconds=1.0, obj_in_be=(), ufs=(),
-                        subnet="127.0.0")
+                        subnet="127.0.0", detached=False)
     fleet = SimFleet.attach(directory)      # a fleet some other process started
     fleet.hosts                             # ["host1", ...] (config order)
     fleet.ssh_config, fleet.client_key, fleet.known_hosts
@@ -131,11 +131,14 @@ class SimFleet:
         obj_in_be: Iterable[str] = (),
         ufs: Iterable[str] = (),
         subnet: str = "127.0.0",
+        detached: bool = False,
     ) -> SimFleet:
         """Lay out ``directory``, start the supervisor, wait until every sshd answers.
 
         ``subnet`` places ``hosts=N`` fleets at ``<subnet>.101`` on (a config
-        repo's fleet uses the repo's addresses).
+        repo's fleet uses the repo's addresses). Unless ``detached`` (what
+        ``reconciler sim up`` uses), the fleet belongs to the calling process
+        and powers off by itself when that process ends, even if killed.
         """
         check_prerequisites()
         directory = Path(directory).resolve()
@@ -172,7 +175,8 @@ class SimFleet:
         log = open(layout.supervisor_log, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "reconciler.sim.supervisor", str(directory)],
+                [sys.executable, "-m", "reconciler.sim.supervisor", str(directory)]
+                + ([] if detached else ["--owner", str(os.getpid())]),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,

@@ -221,8 +221,23 @@ class HostRunner(threading.Thread):
                 proc.wait(timeout=5)
 
 
+def _start_time(pid: int) -> str | None:
+    """The process's start time (field 22 of /proc/PID/stat), to tell a reused pid apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
 def main(argv: list[str]) -> int:
+    """``python -m reconciler.sim.supervisor DIR [--owner PID]``.
+
+    With ``--owner``, the fleet powers off by itself when that process ends
+    (tests and the demo own their fleets; ``sim up`` leaves it detached).
+    """
     layout = FleetLayout(Path(argv[0]).resolve())
+    owner = int(argv[argv.index("--owner") + 1]) if "--owner" in argv else None
+    owner_started = _start_time(owner) if owner else None
     specs, timings, _ = load_fleet(layout)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -232,7 +247,8 @@ def main(argv: list[str]) -> int:
     for runner in runners:
         runner.start()
     while not stop.wait(0.5):
-        pass
+        if owner is not None and _start_time(owner) != owner_started:
+            stop.set()  # the owning process is gone: power the fleet off
     for runner in runners:
         runner.join(timeout=15)
     (layout.root / "supervisor.stopped").write_text(json.dumps({"at": time.time()}) + "\n")

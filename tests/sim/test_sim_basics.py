@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from reconciler.sim import upstream
@@ -50,3 +53,32 @@ def test_down_leaves_nothing(sim_fleet_factory) -> None:  # type: ignore[no-unty
     assert not any(Path(f"/proc/{p}").exists() for p in ns_pids)
     assert ns  # the namespaces were real while up
     assert str(fleet.directory) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_a_fleet_dies_with_its_owner(tmp_path: Path) -> None:
+    """A killed test run leaves nothing behind: the supervisor watches its owner."""
+    directory = tmp_path / "owned"
+    script = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from reconciler.sim.fleet import SimFleet\n"
+        "from reconciler.sim.subnets import reserve_subnet\n"
+        f"SimFleet.up(Path({str(directory)!r}), hosts=1, subnet=reserve_subnet(),\n"
+        "             boot_seconds=0.2)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline() == "up\n"
+        fleet = SimFleet.attach(directory)
+        ns_pid = fleet.state("host1")["ns_pid"]
+        assert fleet.running() and Path(f"/proc/{ns_pid}").exists()
+    finally:
+        owner.kill()
+        owner.wait()
+    deadline = time.monotonic() + 10
+    while fleet.running() or _namespaces_and_processes(directory):
+        assert time.monotonic() < deadline, _namespaces_and_processes(directory)
+        time.sleep(0.1)
+    assert not Path(f"/proc/{ns_pid}").exists()
