@@ -110,6 +110,8 @@ def test_make_errors_like_freebsd(fleet: SimFleet) -> None:
     assert "Missing KERNCONF /usr/src/sys/amd64/conf/NOPE" in done.stderr
     done = fleet.ssh("host1", "make -C /usr/src buildworld MAKEOBJDIRPREFIX=/tmp/x")
     assert done.returncode == 1 and "MAKEOBJDIRPREFIX can only be set in environment" in done.stderr
+    done = fleet.ssh("host1", "make -C /usr/src installkernel KERNCONF=NOPE")
+    assert done.returncode == 2 and 'ERROR: No kernel "NOPE" to install.' in done.stderr
     assert fleet.count("host1", "buildworld") == 0
 
 

@@ -162,6 +162,7 @@ class Make:
         per = self.timings.build_seconds / 2 / max(len(confs), 1)
         for conf in confs:
             self.banner(f"Kernel build for {conf} started on {kernel.now()}")
+            print(f"===> {conf}", flush=True)
             fail_at = 3 if self.host.fault("build-fails") is not None else None
             if progress(self.host, per, list(_KERNEL_STAGES), fail_at=fail_at) != len(
                 _KERNEL_STAGES
@@ -181,19 +182,24 @@ class Make:
             }
             (objdir / "kernel").write_text(kernel.render(kern, "FreeBSD kernel"), encoding="utf-8")
             self.banner(f"Kernel build for {conf} completed on {kernel.now()}")
-            seconds = max(int(per), 1)
-            print(f"Kernel(s)  {conf} built in {seconds} seconds, ncpu: 2, make -j{self.jobs}")
-            print(RULE, flush=True)
+        seconds = max(int(self.timings.build_seconds / 2), 1)
+        print(
+            f">>> Kernel(s) {' '.join(confs)} built in {seconds} seconds, ncpu: 2, "
+            f"make -j{self.jobs}"
+        )
+        print(RULE, flush=True)
 
     def kernel(self) -> None:
         self.buildkernel()
         self.installkernel()
 
     def installkernel(self) -> None:
-        conf = self.kernconfs()[0]
-        if not (self.confdir() / conf).is_file():
+        # Makefile.inc1: the first KERNCONF whose config file exists is installed.
+        confs = self.kernconfs()
+        conf = next((c for c in confs if (self.confdir() / c).is_file()), "")
+        if not conf:
             raise MakeError(
-                f'ERROR: No kernel "{conf}" to install.\n*** Error code 1\n\nStop.\n'
+                f'ERROR: No kernel "{" ".join(confs)}" to install.\n*** Error code 1\n\nStop.\n'
                 f"make[1]: stopped in {self.srctop}\n*** Error code 1\n\nStop.\n"
                 f"make: stopped in {self.srctop}"
             )
