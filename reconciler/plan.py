@@ -294,14 +294,6 @@ def _source_steps(config: Config, bs: BuildSet, facts: HostFacts) -> list[Step]:
                 {"revision": want},
             )
         )
-    elif not tree.clean:
-        steps.append(
-            Step(
-                "checkout-source",
-                f"/usr/src has {len(tree.changed)} uncommitted change(s)",
-                {"revision": want},
-            )
-        )
     present = facts.kernel_configs_for(bs.arch)
     stale = []
     for ident in bs.kernconfs:
@@ -372,6 +364,17 @@ def _mount_steps(config: Config, host: Host, facts: HostFacts) -> list[Step]:
     ]
 
 
+def foreign_changes(config: Config, changed: tuple[str, ...]) -> list[str]:
+    """``git status --porcelain`` lines other than the kernel configs the reconciler copies."""
+    managed = {
+        f"sys/{bs.arch}/conf/{ident}"
+        for bs in config.buildsets
+        for ident in bs.kernconfs
+        if config.kernel(ident) is not None
+    }
+    return [line for line in changed if not (line.startswith("?? ") and line[3:] in managed)]
+
+
 def _warnings(
     config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], build: str
 ) -> list[str]:
@@ -399,6 +402,14 @@ def _warnings(
                     "installs into boot environments"
                 )
     src = facts.get(config.src_host)
+    changed = foreign_changes(config, src.source.changed) if src and src.source else []
+    if changed:
+        # A checkout does not clean a tree, so this is for a person to look at.
+        shown = ", ".join(line[3:] for line in changed[:3]) + (", ..." if len(changed) > 3 else "")
+        found.append(
+            f"{config.src_host}: /usr/src has {len(changed)} local change(s) ({shown}); "
+            f"builds from it are not exactly revision {config.source.short}"
+        )
     if (
         src is not None
         and src.reachable

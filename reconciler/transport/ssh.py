@@ -24,6 +24,7 @@ import hashlib
 import logging
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -127,6 +128,8 @@ class Connection:
         self._backoff = backoff
         self._sleep = sleep
         self._client: paramiko.SSHClient | None = None
+        # Several threads may share a connection; only one may (re)connect.
+        self._lock = threading.RLock()
 
     # -- connecting -------------------------------------------------------
 
@@ -195,6 +198,10 @@ class Connection:
         return client
 
     def _transport(self) -> paramiko.Transport:
+        with self._lock:
+            return self._live_transport()
+
+    def _live_transport(self) -> paramiko.Transport:
         if self._client is None:
             self.open()
         assert self._client is not None

@@ -196,7 +196,8 @@ def test_warnings_obj_not_own_fs_dirty_src_missing_mount() -> None:
     )
     plan = make_plan(config, facts)
     assert any("/usr/obj is not its own file system" in w for w in plan.warnings)
-    assert kinds(plan, "lab", "source", "builder") == ["checkout-source"]
+    assert any("/usr/src has 1 local change(s) (sys/conf/newvers.sh)" in w for w in plan.warnings)
+    assert kinds(plan, "lab", "source", "builder") == []
     assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
     web1_step = next(
         h for h in plan.buildset("lab").stage("source").hosts if h.host == "web1"
@@ -213,3 +214,14 @@ def test_host_facts_json_round_trip() -> None:
     assert HostFacts.from_json(json.loads(fresh_builder.dumps())) == fresh_builder
     down = HostFacts.unreachable("web2", "refused")
     assert HostFacts.from_json(down.to_json()) == down
+
+
+def test_copied_kernel_configs_do_not_make_src_dirty() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    untracked = ("?? sys/amd64/conf/WEB", "?? sys/amd64/conf/BUILDER", "?? sys/amd64/conf/DB")
+    facts["builder"] = dataclasses.replace(
+        facts["builder"], source=SourceTree(True, config.source.revision, untracked)
+    )
+    plan = make_plan(config, facts)
+    assert plan.in_sync and plan.warnings == ()
