@@ -192,7 +192,15 @@ class SimFleet:
                 raise SimError(f"the fleet supervisor exited: {fleet._log_tail()}")
             if time.monotonic() > deadline:
                 fleet.down()
-                raise SimError(f"hosts did not start: {', '.join(s.name for s in pending)}")
+                console = layout.host(pending[0].name) / "console.log"
+                try:
+                    tail = console.read_text(errors="replace").strip()[-500:] or "(empty)"
+                except OSError:
+                    tail = "(no console log)"
+                raise SimError(
+                    f"hosts did not start: {', '.join(s.name for s in pending)}; "
+                    f"{pending[0].name}'s console: {tail}"
+                )
             pending = [s for s in pending if not _banner(s.address, s.port)]
             if pending:
                 time.sleep(0.05)
