@@ -17,7 +17,7 @@ from reconciler.facts.mounts import Mounts
 from reconciler.facts.objtree import Build, ObjTree
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import KernelSource
-from reconciler.plan import make_plan
+from reconciler.plan import format_markdown, format_text, make_plan
 from tests.facts.factories import example_config, fleet_synced, fresh
 
 SCHEMA = json.loads(
@@ -225,3 +225,19 @@ def test_copied_kernel_configs_do_not_make_src_dirty() -> None:
     )
     plan = make_plan(config, facts)
     assert plan.in_sync and plan.warnings == ()
+
+
+def test_text_and_markdown_name_every_step_and_the_counts() -> None:
+    config = example_config()
+    facts = {h.name: fresh(config, h.name) for h in config.hosts}
+    facts["web2"] = HostFacts.unreachable("web2", "web2: cannot connect to 127.0.0.14:22: refused")
+    plan = make_plan(config, facts)
+    text = format_text(plan)
+    assert "build set lab: build " in text and "1 build, 3 reboots, 1 unreachable host" in text
+    assert "    web2: unreachable: web2: cannot connect" in text
+    assert text.endswith("Total: 25 steps; 2 builds, 5 reboots, 1 unreachable host.")
+    markdown = format_markdown(plan)
+    assert "| production | `web1` | install | running kernel built from 1a2b3c4d5e6f" in markdown
+    assert "**2 builds, 5 reboots, 1 unreachable host**" in markdown
+    synced = format_text(make_plan(config, fleet_synced(config)))
+    assert "web1: in sync" in synced and synced.endswith("Everything is in sync.")

@@ -147,8 +147,6 @@ def test_cli_plan_json_markdown_and_offline(
     document = json.loads(capsys.readouterr().out)
     jsonschema.validate(document, SCHEMA)
     assert document["counts"]["builds"] == 2
-    assert main(["plan", repo, "--ssh-key", key, "--format", "markdown"]) == 0
-    assert "| production | `web2` | install |" in capsys.readouterr().out
     assert main(["plan", repo, "--offline"]) == 1
     assert "no ledger yet" in capsys.readouterr().err
     assert main(["status", repo, "--ssh-key", key]) == 0

@@ -15,6 +15,6 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: tuple[Path, str]) -> Iterator[Sshd]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd"), "plain1", "127.0.250.1", *client_key)
+    server = start_sshd(tmp_path_factory.mktemp("sshd"), "plain1", "127.0.252.1", *client_key)
     yield server
     server.stop()

@@ -80,8 +80,8 @@ def test_changed_host_key_is_refused(sshd: Sshd) -> None:
 
 
 def test_refused_connection_is_unreachable_after_bounded_retries(sshd: Sshd) -> None:
-    port = free_port("127.0.250.2")
-    host = dataclasses.replace(sshd.host, address="127.0.250.2", port=port)
+    port = free_port("127.0.252.2")
+    host = dataclasses.replace(sshd.host, address="127.0.252.2", port=port)
     sleeps: list[float] = []
     conn = Connection(
         host,
