@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.sim import kernel, state
+from reconciler.sim.commands.service import boot_services
 from reconciler.sim.layout import FleetLayout
 from reconciler.sim.spec import HostSpec, Timings, load_fleet
 
@@ -137,6 +138,7 @@ class HostRunner(threading.Thread):
 
     def _boot(self, be: str) -> bool:
         kern = self._kernel_of(be)
+        services = boot_services(self.layout.be(self.spec.name, be))
         for request in (self.dir / "requests").iterdir():
             request.unlink(missing_ok=True)
         log = open(self.dir / "console.log", "ab")  # noqa: SIM115 - handed to the child
@@ -185,6 +187,7 @@ class HostRunner(threading.Thread):
                 ns_pid=ns_pid,
                 unshare_pid=self.proc.pid,
                 booted_at=time.time(),
+                boot_services=services,
             )
         state.count(self.dir, "boot")
         return True

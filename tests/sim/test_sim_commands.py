@@ -281,6 +281,18 @@ def test_service_sysrc_daemon(fleet: SimFleet) -> None:
         "Cannot 'start' nfsd. Set nfs_server_enable to YES in /etc/rc.conf or use "
         "'onestart' instead of 'start'.\n"
     )
+    # Enabling is not starting (until the next boot): the rollout's exports sequence.
+    out = ok(
+        fleet,
+        "host2",
+        "sysrc -q nfs_server_enable=YES mountd_enable=YES rpcbind_enable=YES; "
+        "service mountd reload; echo $?; service nfsd start",
+    )
+    assert out == "1\nStarting rpcbind.\nStarting mountd.\nStarting nfsd.\n"
+    assert ok(fleet, "host2", "service mountd reload; service mountd status").startswith(
+        "mountd is running as pid "
+    )
+    ok(fleet, "host2", "sysrc -x nfs_server_enable; service nfsd onestop")
     out = ok(fleet, "host2", "service nfsd onestart; service nfsd onestatus")
     assert out.startswith("Starting nfsd.\nnfsd is running as pid ")
     # daemon(8): detached from the session, pidfile while it runs, output to the log.
@@ -295,7 +307,7 @@ def test_service_sysrc_daemon(fleet: SimFleet) -> None:
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert fleet.ssh("host2", "test -e /var/run/job.pid").returncode == 1
-    assert fleet.count("host2", "reload-mountd") == 0
+    assert fleet.count("host2", "reload-mountd") == 1
 
 
 def test_openssh_config_works_from_the_shell(fleet: SimFleet) -> None:

@@ -2,8 +2,10 @@
 
 Known rc.d scripts: sshd, nfsd, mountd, rpcbind, nfsclient, lockd, statd,
 cron, syslogd. A service runs when it was started since boot, or when its
-rc.conf knob is YES (started at boot) and it was not stopped; this is kept
-in /run, so a reboot resets it. ``status``: ``NAME is running as pid N.`` or
+rc.conf knob was YES at boot (the supervisor records those) and it was not
+stopped since; start/stop are kept in /run, so a reboot resets them.
+``nfsd start`` starts rpcbind and mountd first (rc.d/nfsd's force_depend).
+``status``: ``NAME is running as pid N.`` or
 ``NAME is not running.`` (exit 1). Without the knob, ``start``/``status``/...
 print rc.subr's ``Cannot 'start' NAME. Set NAME_enable to YES in
 /etc/rc.conf or use 'onestart' instead of 'start'.`` and exit 1. The
@@ -33,6 +35,12 @@ RCVARS = {
     "syslogd": "syslogd_enable",
 }
 STATE = Path("/run/freebsd-sim.services")
+DEPENDS = {"nfsd": ("rpcbind", "mountd"), "mountd": ("rpcbind",)}
+
+
+def boot_services(root: Path) -> list[str]:
+    """Services rc(8) starts at boot for the system whose root is ``root``."""
+    return [name for name in RCVARS if _enabled(name, root)]
 
 
 def _load() -> dict[str, bool]:
@@ -47,8 +55,8 @@ def _save(data: dict[str, bool]) -> None:
     STATE.write_text(json.dumps(data) + "\n", encoding="utf-8")
 
 
-def _enabled(name: str) -> bool:
-    value = rc_value(RCVARS[name]) or "NO"
+def _enabled(name: str, root: Path = Path("/")) -> bool:
+    value = rc_value(RCVARS[name], root) or "NO"
     return value.upper() in ("YES", "TRUE", "ON", "1")
 
 
@@ -63,7 +71,10 @@ def _running(host: Host, name: str) -> bool:
     if name == "sshd":
         return True
     started = _load().get(name)
-    return started if started is not None else _enabled(name)
+    if started is not None:
+        return started
+    # Not touched since boot: running if its knob was YES when the host booted.
+    return name in (host.state().get("boot_services") or [])
 
 
 def run(host: Host, prog: str, argv: list[str]) -> int:
@@ -119,6 +130,11 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
         if running:
             print(f"{name} already running?   (pid={_pid(name)}).", file=sys.stderr)
             return 1
+        # rc.d/nfsd's precmd force_depends on rpcbind and mountd.
+        for dependency in DEPENDS.get(name, ()):
+            if not _running(host, dependency):
+                print(f"Starting {dependency}.")
+                services[dependency] = True
         print(f"Starting {name}.")
         services[name] = True
     elif base == "stop":
