@@ -319,3 +319,15 @@ def test_openssh_config_works_from_the_shell(fleet: SimFleet) -> None:
     )
     assert done.stdout == "host2\n"
     assert Path(fleet.client_key).stat().st_mode & 0o077 == 0
+
+
+def test_fstab_nfs_lines_are_mounted_at_boot(fleet: SimFleet) -> None:
+    ok(fleet, "host1", "echo '/usr/src /usr/obj -ro -network 127.0.0.0/8' > /etc/exports")
+    ok(fleet, "host2", "printf 'host1:/usr/src\\t/usr/src\\tnfs\\tro\\t0\\t0\\n' >> /etc/fstab")
+    since = time.time()
+    assert fleet.ssh("host2", "shutdown -r now").returncode == 255
+    fleet.wait_up("host2", 20, since=since)
+    assert ok(
+        fleet, "host2", "mount -p -t nfs; git -C /usr/src rev-parse --is-inside-work-tree"
+    ) == ("host1:/usr/src\t\t/usr/src\t\tnfs\tro\t\t0 0\ntrue\n")
+    ok(fleet, "host2", "umount /usr/src && sed -i '/nfs/d' /etc/fstab")
