@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from reconciler.config.model import Config, Host
-from reconciler.errors import TransportError
+from reconciler.errors import HostUnreachable, TransportError
 from reconciler.facts import (
     boot,
     bootenv,
@@ -124,7 +124,13 @@ def observe_host(
 
 def _observe_one(pool: ConnectionPool, config: Config, host: Host) -> HostFacts:
     try:
-        return observe_host(pool.get(host), config, host)
+        try:
+            return observe_host(pool.get(host), config, host)
+        except HostUnreachable:
+            # Reading is harmless to repeat: one more try over a fresh
+            # connection rides out a dropped link (connect itself retries).
+            pool.drop(host)
+            return observe_host(pool.get(host), config, host)
     except TransportError as exc:
         log.info("%s: not observed: %s", host.name, exc)
         pool.drop(host)

@@ -117,3 +117,13 @@ def load_key_public(name: str):  # type: ignore[no-untyped-def]
 
     keytype, data = hostkeys.public_key_line(name).split()[:2]
     return paramiko.PKey.from_type_string(keytype, base64.b64decode(data))
+
+
+def test_connection_dropped_mid_command_is_unreachable_then_reconnects(sshd: Sshd) -> None:
+    with _connect(sshd) as conn:
+        start = time.monotonic()
+        # The shell's parent is this session's sshd process: killing it drops the link.
+        with pytest.raises(HostUnreachable, match="plain1: connection lost"):
+            conn.run(["sh", "-c", "echo started; kill -9 $PPID; sleep 20"], timeout=15)
+        assert time.monotonic() - start < 10
+        assert conn.run(["echo", "again"]).stdout == "again\n"
