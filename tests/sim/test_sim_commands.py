@@ -73,6 +73,8 @@ def test_reading_commands(fleet: SimFleet) -> None:
     assert (bad.returncode, bad.stderr) == (1, "sysctl: unknown oid 'kern.nonesuch'\n")
     assert ok(fleet, "host1", "git -C /usr/src rev-parse HEAD").strip() == upstream.COMMITS[0]
     assert ok(fleet, "host2", "ls -A /usr/src") == ""  # only the src host has a checkout
+    done = fleet.ssh("host2", "etcupdate")
+    assert (done.returncode, done.stdout) == (1, "Failed to build new tree.\n")
 
 
 def test_paramiko_client(fleet: SimFleet) -> None:

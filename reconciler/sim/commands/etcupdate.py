@@ -88,6 +88,9 @@ def _update(host: Host, src: Path, dest: Path, work: Path, preworld: bool) -> in
     if conflicts.is_dir():
         print("Conflicts remain from previous update, aborting.")
         return 1
+    if not (src / "Makefile.inc1").is_file() or not (src / "etc").is_dir():
+        print("Failed to build new tree.")  # etcupdate's extract_tree, on a missing source
+        return 1
     current, old_tree = work / "current", work / "old"
     if preworld:
         old_tree, new_tree = current, work / "preworld"
