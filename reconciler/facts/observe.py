@@ -95,7 +95,12 @@ def observe_host(
     probes = probes_for(config, host)
     nonce = new_nonce()
     result = conn.run(batch_command(probes, nonce), timeout=timeout)
-    outputs = probe_outputs(probes, split_batch(result.stdout, nonce))
+    framed = split_batch(result.stdout, nonce)
+    if not framed:
+        # Not one probe answered: the shell itself failed; nothing here is a fact.
+        why = result.stderr.strip().splitlines()[-1:] or [f"exit status {result.exit_code}"]
+        raise TransportError(host.name, f"facts could not be read: {why[0][:200]}")
+    outputs = probe_outputs(probes, framed)
     is_src, is_build = roles(config, host)
     job_facts = jobs.parse(outputs)
     kernel_configs = None

@@ -127,3 +127,18 @@ def test_connection_dropped_mid_command_is_unreachable_then_reconnects(sshd: Ssh
             conn.run(["sh", "-c", "echo started; kill -9 $PPID; sleep 20"], timeout=15)
         assert time.monotonic() - start < 10
         assert conn.run(["echo", "again"]).stdout == "again\n"
+
+
+def test_observing_a_host_that_is_not_freebsd_gives_empty_facts(sshd: Sshd) -> None:
+    from reconciler.config.model import BuildSet, Config, RolloutPolicy, Source
+    from reconciler.facts.observe import observe_host
+
+    bs = BuildSet("lab", "amd64", "plain1", 1, (sshd.host,), "", "", RolloutPolicy())
+    config = Config(Source("u", "stable/14", "0" * 40), "plain1", (bs,), (), sshd.known_hosts)
+    with _connect(sshd) as conn:
+        facts = observe_host(conn, config, sshd.host)
+    assert facts.reachable and facts.host == "plain1"
+    assert facts.versions is not None and facts.versions.installed_kernel is None
+    assert facts.boot_envs is not None and not facts.boot_envs.available
+    assert facts.marker is None and facts.objtree is not None and facts.objtree.builds == {}
+    assert facts.source is not None and not facts.source.present
