@@ -15,7 +15,9 @@ Stages and what they hold:
   build reads them) and the build unless ``/usr/obj`` holds this build id
   (``build``; ``await-build`` while one runs).
 - ``test`` / ``production``: per host ``write-config`` (no reboot by itself),
-  then ``install`` (implies a reboot) or ``reboot`` (installed, not booted).
+  then ``install`` (implies a reboot) or ``reboot`` (installed, not booted),
+  or ``activate`` (the new boot environment runs, but only from a one-shot
+  activation: make it permanent).
 
 A host that could not be observed gets one ``unreachable`` step wherever it
 appears, so the rest of the fleet is still planned.
@@ -47,6 +49,7 @@ STEP_KINDS = (
     "await-build",
     "install",
     "reboot",
+    "activate",
 )
 
 
@@ -246,10 +249,23 @@ def _install(config: Config, bs: BuildSet, host: Host, facts: HostFacts, build: 
     pending = facts.boot is not None and facts.boot.reboot_pending
     want = config.source.short
     detail = {"build": build, "revision": config.source.revision, "kernconf": host.kernconf}
-    if installed == build and running == want and ident == host.kernconf and not pending:
-        return []
     be_name = f"rc-{build[:12]}"
     envs = facts.boot_envs
+    if installed == build and running == want and ident == host.kernconf and not pending:
+        booted = envs.booted if envs else None
+        upcoming = envs.next_boot if envs else None
+        if booted is not None and upcoming is not None and upcoming.name != booted.name:
+            # Booted through a one-shot activation that was never made permanent:
+            # the next reboot would return to the old environment.
+            return [
+                Step(
+                    "activate",
+                    f"runs {booted.name} from a one-shot activation; next boot would "
+                    f"return to {upcoming.name}",
+                    {"be": booted.name, **detail},
+                )
+            ]
+        return []
     staged = envs is not None and envs.next_boot is not None and envs.next_boot.name == be_name
     if staged and not (envs and envs.booted and envs.booted.name == be_name):
         return [

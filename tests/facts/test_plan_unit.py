@@ -241,3 +241,22 @@ def test_text_and_markdown_name_every_step_and_the_counts() -> None:
     assert "**2 builds, 5 reboots, 1 unreachable host**" in markdown
     synced = format_text(make_plan(config, fleet_synced(config)))
     assert "web1: in sync" in synced and synced.endswith("Everything is in sync.")
+
+
+def test_one_shot_boot_never_made_permanent_needs_activation() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    build = build_id(config, "lab")
+    envs = BootEnvironments(
+        True,
+        (
+            BootEnvironment("default", "R", None, "1G", "2024-01-01 00:00"),
+            BootEnvironment(f"rc-{build[:12]}", "N", "/", "1G", "2024-11-19 10:00"),
+        ),
+    )
+    facts["web1"] = dataclasses.replace(facts["web1"], boot_envs=envs)
+    plan = make_plan(config, facts)
+    step = next(h for h in plan.buildset("lab").stage("production").hosts if h.host == "web1").steps
+    assert [(s.kind, s.detail["be"]) for s in step] == [("activate", f"rc-{build[:12]}")]
+    assert plan.counts()["reboots"] == 0
+    jsonschema.validate(plan.to_json(), SCHEMA)
