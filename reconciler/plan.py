@@ -176,6 +176,8 @@ class Plan:
         for bs in self.buildsets:
             for key, value in bs.counts().items():
                 totals[key] += value
+        # The src host appears in every set's source stage: count hosts once.
+        totals["unreachable"] = len({name for bs in self.buildsets for name in bs.unreachable})
         return totals
 
     def to_json(self) -> dict[str, Any]:

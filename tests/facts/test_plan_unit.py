@@ -260,3 +260,14 @@ def test_one_shot_boot_never_made_permanent_needs_activation() -> None:
     assert [(s.kind, s.detail["be"]) for s in step] == [("activate", f"rc-{build[:12]}")]
     assert plan.counts()["reboots"] == 0
     jsonschema.validate(plan.to_json(), SCHEMA)
+
+
+def test_unreachable_src_host_counts_once() -> None:
+    config = example_config()
+    facts = fleet_synced(config)
+    facts["builder"] = HostFacts.unreachable("builder", "builder: cannot connect")
+    plan = make_plan(config, facts)
+    assert kinds(plan, "db", "source", "builder") == ["unreachable"]
+    assert kinds(plan, "lab", "source", "builder") == ["unreachable"]
+    assert plan.counts()["unreachable"] == 1
+    assert kinds(plan, "db", "production", "db2") == []
