@@ -140,7 +140,7 @@ class Connection:
             try:
                 self._client = self._connect_once()
                 return self
-            except (HostKeyRejected, TransportError) as exc:
+            except TransportError as exc:
                 if not isinstance(exc, HostUnreachable):
                     raise
                 last = exc
