@@ -252,6 +252,8 @@ def main(argv: list[str]) -> int:
     while not stop.wait(0.5):
         if owner is not None and _start_time(owner) != owner_started:
             stop.set()  # the owning process is gone: power the fleet off
+        if not layout.fleet_json.exists():
+            stop.set()  # the fleet directory was deleted under us: nothing to serve
     for runner in runners:
         runner.join(timeout=15)
     (layout.root / "supervisor.stopped").write_text(json.dumps({"at": time.time()}) + "\n")
