@@ -190,7 +190,9 @@ class SimFleet:
         while pending:
             if proc.poll() is not None:
                 raise SimError(f"the fleet supervisor exited: {fleet._log_tail()}")
-            if time.monotonic() > deadline:
+            failed = [s for s in pending if fleet.state(s.name).get("power") == "failed"]
+            if failed or time.monotonic() > deadline:
+                pending = failed or pending
                 fleet.down()
                 console = layout.host(pending[0].name) / "console.log"
                 try:

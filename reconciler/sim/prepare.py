@@ -7,6 +7,7 @@ the supervisor. See :mod:`reconciler.sim.layout` for the directory layout.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -256,6 +257,7 @@ def prepare(
             "src_host": src,
             "timings": timings._asdict(),
             "commits": commits,
+            "id": secrets.token_hex(8),
             "created": time.time(),
             "python": sys.executable,
             "pid_of_creator": os.getpid(),

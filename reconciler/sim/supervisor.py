@@ -29,6 +29,8 @@ from reconciler.sim.layout import FleetLayout
 from reconciler.sim.spec import HostSpec, Timings, load_fleet
 
 _POLL = 0.05
+_QUICK_DEATH = 3.0  # seconds: an init dying this soon after boot failed to start
+_MAX_QUICK_DEATHS = 3
 _PR_SET_PDEATHSIG = 1
 
 
@@ -96,6 +98,7 @@ class HostRunner(threading.Thread):
     # -- the power cycle -----------------------------------------------------
     def run(self) -> None:
         first = True
+        quick_deaths = 0
         while not self.stop.is_set():
             be, oneshot = self._choose_be()
             if not first:
@@ -123,8 +126,18 @@ class HostRunner(threading.Thread):
             first = False
             if not self._boot(be):
                 break
+            booted = time.monotonic()
             how = self._run_until_shutdown()
             self._power_off()
+            if how == "died" and time.monotonic() - booted < _QUICK_DEATH:
+                quick_deaths += 1
+                if quick_deaths >= _MAX_QUICK_DEATHS:
+                    # sshd cannot start (address taken?): stop retrying, say so.
+                    self._set(power="failed")
+                    self.stop.wait()
+                    break
+            else:
+                quick_deaths = 0
             if self.stop.is_set():
                 break
             self._set(power="off")
@@ -198,7 +211,7 @@ class HostRunner(threading.Thread):
         assert self.proc is not None
         while not self.stop.is_set():
             if self.proc.poll() is not None:
-                return "reboot"  # the host's init died (sshd failed?): it resets
+                return "died"  # the host's init died (sshd failed?): it resets
             if request.exists():
                 try:
                     return str(json.loads(request.read_text()).get("how", "reboot"))
@@ -224,6 +237,13 @@ class HostRunner(threading.Thread):
                 proc.wait(timeout=5)
 
 
+def _fleet_id(layout: FleetLayout) -> str | None:
+    try:
+        return str(json.loads(layout.fleet_json.read_text()).get("id"))
+    except (OSError, ValueError):
+        return None
+
+
 def _start_time(pid: int) -> str | None:
     """The process's start time (field 22 of /proc/PID/stat), to tell a reused pid apart."""
     try:
@@ -242,6 +262,7 @@ def main(argv: list[str]) -> int:
     owner = int(argv[argv.index("--owner") + 1]) if "--owner" in argv else None
     owner_started = _start_time(owner) if owner else None
     specs, timings, _ = load_fleet(layout)
+    fleet_id = _fleet_id(layout)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -252,8 +273,8 @@ def main(argv: list[str]) -> int:
     while not stop.wait(0.5):
         if owner is not None and _start_time(owner) != owner_started:
             stop.set()  # the owning process is gone: power the fleet off
-        if not layout.fleet_json.exists():
-            stop.set()  # the fleet directory was deleted under us: nothing to serve
+        if _fleet_id(layout) != fleet_id:
+            stop.set()  # the fleet directory was deleted (or remade) under us
     for runner in runners:
         runner.join(timeout=15)
     (layout.root / "supervisor.stopped").write_text(json.dumps({"at": time.time()}) + "\n")

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from reconciler.errors import SimError
 from reconciler.sim import upstream
 from reconciler.sim.fleet import SimFleet
+from tests.conftest import fresh_subnet
 
 
 def _namespaces_and_processes(directory: Path) -> list[str]:
@@ -82,3 +87,16 @@ def test_a_fleet_dies_with_its_owner(tmp_path: Path) -> None:
         assert time.monotonic() < deadline, _namespaces_and_processes(directory)
         time.sleep(0.1)
     assert not Path(f"/proc/{ns_pid}").exists()
+
+
+def test_a_host_whose_sshd_cannot_start_is_reported(tmp_path: Path) -> None:
+    subnet = fresh_subnet()
+    with socket.socket() as squatter:  # something else holds the host's address:port
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((f"{subnet}.101", 22))
+        squatter.listen()
+        started = time.monotonic()
+        with pytest.raises(SimError, match=r"hosts did not start: host1; host1's console: .*"):
+            SimFleet.up(tmp_path / "f", hosts=1, subnet=subnet, boot_seconds=0.1)
+        assert time.monotonic() - started < 20
+    assert not _namespaces_and_processes(tmp_path / "f")
