@@ -31,10 +31,6 @@ def fresh_subnet() -> str:
     return reserve_subnet()
 
 
-class ExampleFleet(SimFleet):
-    repo: Path
-
-
 @pytest.fixture
 def sim_fleet_factory(tmp_path: Path) -> Iterator[Callable[..., SimFleet]]:
     fleets: list[SimFleet] = []

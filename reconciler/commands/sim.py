@@ -81,7 +81,8 @@ def _up(args: argparse.Namespace) -> int:
         subnet=args.subnet,
         detached=True,
     )
-    first = fleet.hosts[0]
+    with_bes = [h for h in fleet.hosts if not fleet.spec(h).ufs]
+    first = with_bes[0] if with_bes else fleet.hosts[0]
     print(f"{len(fleet.hosts)} simulated host(s) up in {fleet.directory}")
     print(f"  ssh -F {fleet.ssh_config} {first} 'freebsd-version -ku; uname -i; bectl list -H'")
     print(f"  reconciler sim status --dir {fleet.directory}")

@@ -2,7 +2,8 @@
 
 ``state.json`` (written by the supervisor and by bectl/make/shutdown)::
 
-    power            "on" | "off" | "booting" | "hung" | "panic"
+    power            "on" | "off" | "booting" | "hung" (reboot-hangs) | "panic"
+                     (kernel-panic) | "failed" (its sshd could not start)
     booted_be        the BE the host runs now ("" on a UFS host)
     active_be        the BE marked R (boots next unless a one-shot is set)
     oneshot_be       the BE marked T (next boot only), or null
@@ -11,6 +12,7 @@
     last_good_kernel the running kernel of the last boot that did not panic
     bootfile         kern.bootfile
     ns_pid           this machine's pid of the host's namespace init (for sim down checks)
+    booted_at        time.time() of the current boot; boot_services: rc.conf knobs then
     ufs, obj_in_be   layout flags from ``sim up``
 
 ``faults.json`` is ``{kind: value}``; ``counters.json`` is ``{event: count}``.
