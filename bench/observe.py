@@ -19,6 +19,7 @@ is CPU-bound on small machines).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -31,6 +32,19 @@ from reconciler.facts.observe import observe, observe_host, probes_for
 from reconciler.settings import Settings
 from reconciler.sim.fleet import SimFleet
 from reconciler.transport.ssh import connect
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_cores(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How many cores were busy on average between two cpu_ticks() samples."""
+    busy, total = after[0] - before[0], after[1] - before[1]
+    return os.cpu_count() * busy / total if total else 0.0  # type: ignore[operator]
 
 
 def fleet_config(fleet: SimFleet) -> Config:
@@ -78,20 +92,22 @@ def main() -> int:
             config = fleet_config(fleet)
             settings = Settings(ssh_key=str(fleet.client_key), parallel=args.parallel)
 
-            t0 = time.monotonic()
+            c0, t0 = cpu_ticks(), time.monotonic()
             facts = observe(config, settings)
             parallel = time.monotonic() - t0
+            cores_parallel = busy_cores(c0, cpu_ticks())
             down = [n for n, f in facts.items() if not f.reachable]
             if down:
                 print(f"unreachable: {down}: {facts[down[0]].error}")
 
-            t0 = time.monotonic()
+            c0, t0 = cpu_ticks(), time.monotonic()
             for host in config.hosts:
                 with connect(
                     host, known_hosts=config.known_hosts, key_path=fleet.client_key
                 ) as conn:
                     observe_host(conn, config, host)
             sequential = time.monotonic() - t0
+            cores_sequential = busy_cores(c0, cpu_ticks())
 
             sample = list(config.hosts[: max(1, min(args.sample, len(config.hosts)))])
             t0 = time.monotonic()
@@ -114,6 +130,11 @@ def main() -> int:
         print(f"{label:<44} {wall:8.2f} {n / wall:8.1f}")
     print(f"ratio parallel vs one-by-one batched:   {sequential / parallel:5.1f}x")
     print(f"ratio parallel vs one-by-one unbatched: {unbatched / parallel:5.1f}x (goal >= 8x)")
+    print(
+        f"busy cores: {cores_sequential:.1f} of {os.cpu_count()} one by one, "
+        f"{cores_parallel:.1f} in parallel: the simulated hosts run on this machine's CPUs, "
+        "so once they are saturated more parallelism cannot help"
+    )
     return 0
 
 
