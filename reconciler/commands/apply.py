@@ -24,14 +24,16 @@ from reconciler.rollout.engine_types import Report
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "apply", help="roll the config repo's commit out: source, build, test, production",
+        "apply",
+        help="roll the config repo's commit out: source, build, test, production",
         description="Show the plan, ask, then run one rollout in the foreground. Exit 0 only "
         "if every host converged.",
     )
     add_repo_argument(parser)
     parser.add_argument("--rev", default="HEAD", help="commit to apply (default: HEAD)")
-    parser.add_argument("--buildset", action="append", metavar="S",
-                        help="only this build set (repeatable)")
+    parser.add_argument(
+        "--buildset", action="append", metavar="S", help="only this build set (repeatable)"
+    )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before applying")
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
@@ -43,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         commit = resolve_commit(repo, args.rev)
     except RepoError as exc:
-        raise RepoError(f"{exc}; apply works on a commit of a git repository (the ledger is a "
-                        "branch of it): commit your change, or run `reconciler validate` on a "
-                        "plain directory") from exc
+        raise RepoError(
+            f"{exc}; apply works on a commit of a git repository (the ledger is a "
+            "branch of it): commit your change, or run `reconciler validate` on a "
+            "plain directory"
+        ) from exc
     config = load_config(repo, commit)
     for name in args.buildset or ():
         try:
@@ -63,8 +67,13 @@ def run(args: argparse.Namespace) -> int:
                 print("nothing applied")
                 return 0
         ledger = Ledger(repo, config.policy.status_branch)
-        report = converge(config, settings=settings, ledger=ledger, buildsets=args.buildset,
-                          progress=ProgressPrinter())
+        report = converge(
+            config,
+            settings=settings,
+            ledger=ledger,
+            buildsets=args.buildset,
+            progress=ProgressPrinter(),
+        )
     print_summary(report)
     if not report.converged:
         raise RolloutFailed("not every host converged; `reconciler history` says why")

@@ -14,7 +14,9 @@ from reconciler.settings import Settings, load_settings
 
 def add_repo_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "repo", nargs="?", default=None,
+        "repo",
+        nargs="?",
+        default=None,
         help="config repo path (default: the settings' repo, else the current directory)",
     )
 
@@ -51,6 +53,10 @@ class ProgressPrinter:
 
     def __call__(self, event: Event) -> None:
         where = "/".join(part for part in (event.buildset, event.host) if part)
-        marker = {"stage": "==", "warning": "!!", "build": ">>", "install": ">>"}.get(event.kind, "  ")
-        line = f"{time.strftime('%H:%M:%S')} {marker} {where + ': ' if where else ''}{event.message}"
+        marker = {"stage": "==", "warning": "!!", "build": ">>", "install": ">>"}.get(
+            event.kind, "  "
+        )
+        line = (
+            f"{time.strftime('%H:%M:%S')} {marker} {where + ': ' if where else ''}{event.message}"
+        )
         print(line, file=self.stream, flush=True)

@@ -33,9 +33,12 @@ from reconciler.sim.fleet import SimFleet
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "demo", help="simulated fleet + example repo + a full rollout + the ledger shown",
+        "demo",
+        help="simulated fleet + example repo + a full rollout + the ledger shown",
     )
-    parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one, removed)")
+    parser.add_argument(
+        "--dir", type=Path, help="work directory (default: a temporary one, removed)"
+    )
     parser.add_argument("--subnet", default="127.0.0", help="loopback /24 for the hosts (127.N.M)")
     parser.add_argument("--keep", action="store_true", help="leave the fleet running at the end")
     parser.set_defaults(func=run)
@@ -58,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         print(git(repo, "log", "--oneline", "-1"))
 
         _step("simulated fleet: one sshd per host, each in its own mount namespace")
-        fleet = SimFleet.up(base / "fleet", repo=repo, build_seconds=3.0, install_seconds=1.0,
-                            boot_seconds=1.0)
+        fleet = SimFleet.up(
+            base / "fleet", repo=repo, build_seconds=3.0, install_seconds=1.0, boot_seconds=1.0
+        )
         for host in fleet.hosts:
             out = fleet.ssh(host, "uname -i; freebsd-version -ku | tr '\\n' ' '; uname -v")
             print(f"  {host:8} {' '.join(out.stdout.split()[:3])}  {out.stdout.split()[-1:]}")
@@ -67,8 +71,12 @@ def run(args: argparse.Namespace) -> int:
         newest = upstream.commits()[-1]
         _step(f"the change: source.revision -> {newest[:12]} (a pull request, merged)")
         fleet_yaml = repo / "fleet.yaml"
-        text = re.sub(r"(?m)^(\s*revision:\s*)[0-9a-f]{40}", rf"\g<1>{newest}",
-                      fleet_yaml.read_text(encoding="utf-8"), count=1)
+        text = re.sub(
+            r"(?m)^(\s*revision:\s*)[0-9a-f]{40}",
+            rf"\g<1>{newest}",
+            fleet_yaml.read_text(encoding="utf-8"),
+            count=1,
+        )
         fleet_yaml.write_text(text, encoding="utf-8")
         git(repo, "commit", "-q", "-am", f"Track stable/14 at {newest[:12]}", env=identity_env())
         print(git(repo, "log", "--oneline", "-2"))
@@ -79,15 +87,29 @@ def run(args: argparse.Namespace) -> int:
             _step("plan")
             show_plan(config, settings, None)
             _step("apply: source -> build -> test -> production")
-            report = converge(config, settings=settings,
-                              ledger=Ledger(repo, config.policy.status_branch),
-                              progress=ProgressPrinter())
+            report = converge(
+                config,
+                settings=settings,
+                ledger=Ledger(repo, config.policy.status_branch),
+                progress=ProgressPrinter(),
+            )
         print_summary(report)
 
         _step("the audit: git log reconciler/status")
         log = subprocess.run(
-            ["git", "-C", str(repo), "log", "--reverse", "--format=%h %s",
-             config.policy.status_branch], capture_output=True, text=True, check=False)
+            [
+                "git",
+                "-C",
+                str(repo),
+                "log",
+                "--reverse",
+                "--format=%h %s",
+                config.policy.status_branch,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         print(log.stdout.rstrip())
         _step("hosts now")
         for host in fleet.hosts:

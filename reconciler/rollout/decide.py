@@ -57,7 +57,9 @@ class HostView:
 
 Action = Literal[
     "in-sync",  # runs the build, permanently: nothing to do (config files aside)
-    "confirm",  # runs the build from a one-shot activation (or verification unfinished): verify, health, make permanent
+    # runs the build from a one-shot activation (or its checks are unfinished):
+    # verify, health checks, soak, make the activation permanent
+    "confirm",
     "fell-back",  # a reboot into the new build was asked for and the host is on something else
     "wait-install",  # the install job is running: follow it
     "install-failed",  # the install job ended non-zero: report its log

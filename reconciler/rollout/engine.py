@@ -108,7 +108,7 @@ def _converge_buildset(
     untested = not run.state.tested(b)
     src_behind = include_src and _src_behind(ctx, facts)
     if not installs and not drifted and not untested and not unreachable and not src_behind:
-        ctx.say("info", f"{bs.name}: in sync with generation {gen[:12]} (build {short(b)})", bs)
+        ctx.say("info", f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = [HostResult(h.name, bs.name, h.stage, "success", "in sync") for h in bs.hosts]
         return in_sync, f"{bs.name}: in sync (build {short(b)})", False
 
@@ -130,7 +130,7 @@ def _converge_buildset(
         )
 
     # 1. source
-    ctx.say("stage", f"{bs.name}: source", bs)
+    ctx.say("stage", "source", bs)
     try:
         for what in run_source_stage(ctx, bs, facts, include_src=include_src):
             ctx.say("step", what, bs)
@@ -141,7 +141,7 @@ def _converge_buildset(
 
     # 2. build
     if installs or untested:
-        ctx.say("stage", f"{bs.name}: build {short(b)} on {bs.build_host}", bs)
+        ctx.say("stage", f"build {short(b)} on {bs.build_host}", bs)
         build_facts = observe_with(ctx.pool, ctx.config, [bs.build_host])[bs.build_host]
         if build_facts.obj_own_filesystem is False and bs.rollout.install == "boot-environment":
             ctx.say(
@@ -160,7 +160,7 @@ def _converge_buildset(
 
     results: list[HostResult] = []
     # 3. test
-    ctx.say("stage", f"{bs.name}: test", bs)
+    ctx.say("stage", "test", bs)
     for host in bs.test_hosts:
         results.append(_host_step(run, host, facts, "test", bs.rollout.soak))
         if ctx.stop.is_set():
@@ -206,7 +206,7 @@ def _converge_buildset(
             f"{bs.name}: halted",
             False,
         )
-    ctx.say("stage", f"{bs.name}: production", bs)
+    ctx.say("stage", "production", bs)
     hosts, servers = _production_order(ctx.config, bs)
     failures = 0
     batch = max(1, bs.rollout.batch)
@@ -340,7 +340,7 @@ def _halt(
     run: SetRun, stage: str, why: str, bs: BuildSet, *, stage_results: bool = True
 ) -> list[HostResult]:
     """Record that the build set's rollout stopped, and why; production stays untouched."""
-    run.ctx.say("warning", f"{bs.name}: {why}", bs)
+    run.ctx.say("warning", why, bs)
     subject = f"{bs.name}: rollout halted at the {stage} stage: {why}"
     run.state.record(
         subject if len(subject) <= 200 else subject[:197] + "...",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from reconciler.config.buildid import short
 from reconciler.config.model import Host
 from reconciler.errors import CommandTimeout, TransportError
+from reconciler.facts.observe import observe_host
 from reconciler.rollout import jobs, scripts
 from reconciler.rollout.context import SetRun
 from reconciler.rollout.decide import HostView, decide_be, decide_in_place
@@ -60,13 +61,13 @@ class HostRun:
     def record(
         self, subject: str, outcome: str, phase: str, body: str = "", **extra: object
     ) -> None:
-        changes = None
-        if extra:
-            hosts = dict(self.run.state.data["hosts"])
-            entry = dict(hosts.get(self.host.name) or {})
-            entry.update(extra)
-            hosts[self.host.name] = entry
-            changes = {"hosts": hosts}
+        """A ledger commit for this host; a final outcome carries the host's fresh facts."""
+        facts = None
+        if outcome in ("success", "failure", "rolled-back"):
+            try:
+                facts = observe_host(self.conn(), self.run.ctx.config, self.host).to_json()
+            except TransportError:
+                facts = None  # the host is gone: the previous facts stay
         self.run.state.record(
             f"{self.host.name}: {subject}",
             generation=self.run.ctx.generation,
@@ -76,7 +77,8 @@ class HostRun:
             host=self.host.name,
             phase=phase,
             body=body,
-            changes=changes,
+            host_fields=dict(extra) if extra else None,
+            facts=facts,
             message=subject,
         )
         self.say(subject)
@@ -213,7 +215,8 @@ class HostRun:
             )
         if action == "kernel-fell-back":
             return self._fail(
-                f"after installkernel and reboot it runs {view.running_ident} {view.running_hash12}, "
+                "after installkernel and reboot it runs "
+                f"{view.running_ident} {view.running_hash12}, "
                 f"not {self.host.kernconf} {self.hash12}"
             )
         raise AssertionError(f"unknown action {action}")

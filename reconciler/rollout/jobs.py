@@ -8,7 +8,7 @@ remembered: the exit file says "finished with N", a live pidfile process says
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -97,35 +97,25 @@ def wait(
     timeout: float,
     clock: Clock,
     on_line: Callable[[str], None] = lambda line: None,
-    stop: threading.Event | None = None,
-    follower: LogFollower | None = None,
-    skip_existing_log: bool = False,
 ) -> JobState:
     """Follow ``job`` until it finishes or is gone; bounded by ``timeout``.
 
     Connection drops are ridden out (the job is detached); the wait itself is
-    what is bounded. ``stop`` does not abandon the job: a rollout stopping at a
-    safe point still waits for a running build or install to end.
+    what is bounded. A rollout asked to stop still waits here: a running build
+    or install is let reach its end, which is the safe point.
     """
-    follower = follower or LogFollower(job, on_line)
-    if skip_existing_log:
-        follower.offset = _log_size(conn, job)
+    follower = LogFollower(job, on_line)
     deadline = clock.now() + timeout
-    unreachable_since: float | None = None
     while True:
         try:
             follower.poll(conn)
             state = job_state(conn, job)
-            unreachable_since = None
         except (HostUnreachable, CommandTimeout):
             # The job is detached; a lost connection is not a lost job.
-            unreachable_since = unreachable_since or clock.now()
             state = JobState("running")
         if state.state != "running":
-            try:
+            with contextlib.suppress(HostUnreachable, CommandTimeout):
                 follower.poll(conn)
-            except (HostUnreachable, CommandTimeout):
-                pass
             return state
         if clock.now() >= deadline:
             raise CommandTimeout(
@@ -133,9 +123,3 @@ def wait(
                 f"{job.name} still running after {timeout:g}s",
             )
         clock.sleep(POLL_SECONDS)
-
-
-def _log_size(conn: Runner, job: Job) -> int:
-    result = conn.run(["sh", "-c", '[ -f "$1" ] && wc -c < "$1" || echo 0', "sh", job.log])
-    text = result.stdout.strip()
-    return int(text) if text.isdigit() else 0

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from reconciler.clock import Clock
 from reconciler.config.model import Host
 from reconciler.errors import TransportError
@@ -27,10 +29,8 @@ def reboot_and_wait(
         before = boottime(conn)
     except TransportError:
         before = ""
-    try:
+    with contextlib.suppress(TransportError):  # the session drops with the host: expected
         conn.run(["shutdown", "-r", "now"], timeout=30)
-    except TransportError:
-        pass  # the session drops with the host: expected
     conn.close()
     deadline = clock.now() + timeout
     while clock.now() < deadline:

@@ -94,8 +94,13 @@ def build_command(build_id: str, jobs: int, kernconfs: tuple[str, ...]) -> list[
 # on any failure the half-made BE is destroyed and the log says why.
 _BE_INSTALL = """
 be=$1; obj=$2; kernconf=$3; marker=$4
-cleanup() { status=$?; if [ "$status" -ne 0 ]; then
-  bectl umount -f "$be" >/dev/null 2>&1 || true; bectl destroy -F "$be" >/dev/null 2>&1 || true; fi; }
+cleanup() {
+  status=$?
+  if [ "$status" -ne 0 ]; then
+    bectl umount -f "$be" >/dev/null 2>&1 || true
+    bectl destroy -F "$be" >/dev/null 2>&1 || true
+  fi
+}
 trap cleanup EXIT
 if bectl list -H | cut -f1 | grep -qx "$be"; then bectl destroy -F "$be"; fi
 bectl create "$be"
@@ -169,7 +174,7 @@ def marker_text(*, build_id: str, revision: str, kernconf: str, generation: str,
 
 
 def job_state_command(job: Job) -> list[str]:
-    """Prints ``exit N`` when finished, ``running`` while the pidfile's process lives, else ``gone``."""
+    """Prints ``exit N`` when finished, ``running`` while its process lives, else ``gone``."""
     script = (
         'if [ -f "$1" ]; then echo "exit $(cat "$1")"; '
         'elif pgrep -F "$2" >/dev/null 2>&1; then echo running; else echo gone; fi'

@@ -84,14 +84,17 @@ class RolloutState:
         body: str = "",
         facts: dict[str, Any] | None = None,
         changes: dict[str, Any] | None = None,
+        host_fields: dict[str, Any] | None = None,
         message: str = "",
     ) -> str:
         """One ledger commit: the outcome, the updated rollout.json, the host's status file."""
+        subject, body = one_line(subject, body)
         with self._lock:
             if changes:
                 self.data.update(changes)
             if host is not None and phase is not None:
                 entry = dict(self.data["hosts"].get(host) or {})
+                entry.update(host_fields or {})
                 entry.update({"build": build, "phase": phase, "since": utc_now()})
                 if message:
                     entry["message"] = message
@@ -134,6 +137,18 @@ class RolloutState:
         """The ``changes`` that add ``build_id`` to the tested builds."""
         tested = [b for b in self.data["tested"] if b != build_id] + [build_id]
         return {"tested": tested[-TESTED_KEPT:]}
+
+
+SUBJECT_MAX = 160
+
+
+def one_line(subject: str, body: str = "") -> tuple[str, str]:
+    """A commit subject is one short line; what does not fit moves to the body."""
+    flat = " ".join(subject.split())
+    if flat == subject and len(subject) <= SUBJECT_MAX:
+        return subject, body
+    short = flat if len(flat) <= SUBJECT_MAX else flat[: SUBJECT_MAX - 3] + "..."
+    return short, (subject + ("\n\n" + body if body else "")).strip()
 
 
 def _dump(data: Any) -> str:

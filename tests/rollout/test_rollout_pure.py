@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -27,8 +28,13 @@ RUNNING = JobState("running")
 
 def view(**kw: object) -> HostView:
     base: dict[str, object] = dict(
-        running_ident="GENERIC", running_hash12="aaaaaaaaaaaa", marker_build=None,
-        booted_be="default", next_boot_be="default", permanent_be="default", bes=("default",),
+        running_ident="GENERIC",
+        running_hash12="aaaaaaaaaaaa",
+        marker_build=None,
+        booted_be="default",
+        next_boot_be="default",
+        permanent_be="default",
+        bes=("default",),
     )
     base.update(kw)
     return HostView(**base)  # type: ignore[arg-type]
@@ -61,8 +67,9 @@ class TestDecideBootEnvironment:
         assert be(view(), BAD, "failed") == "install"
 
     def test_booted_one_shot_is_confirmed(self) -> None:
-        v = view(**NEW, booted_be=BE, next_boot_be="default", permanent_be="default",
-                 bes=("default", BE))
+        v = view(
+            **NEW, booted_be=BE, next_boot_be="default", permanent_be="default", bes=("default", BE)
+        )
         assert be(v, OK, "rebooting") == "confirm"
 
     def test_permanent_and_done_is_in_sync(self) -> None:
@@ -80,8 +87,9 @@ class TestDecideBootEnvironment:
 
 
 def ip(v: HostView, kernel: JobState = NONE, world: JobState = NONE, phase: str = "") -> str:
-    return decide_in_place(v, build_id=B, kernconf="WEB", hash12=H12, kernel_job=kernel,
-                           world_job=world, phase=phase)
+    return decide_in_place(
+        v, build_id=B, kernconf="WEB", hash12=H12, kernel_job=kernel, world_job=world, phase=phase
+    )
 
 
 class TestDecideInPlace:
@@ -128,9 +136,14 @@ class TestManagedBlock:
 class TestJobs:
     @pytest.mark.parametrize(
         ("output", "state"),
-        [("exit 0\n", JobState("finished", 0)), ("exit 2", JobState("finished", 2)),
-         ("running\n", JobState("running")), ("gone\n", JobState("gone")),
-         ("exit \n", JobState("finished", 255)), ("", JobState("gone"))],
+        [
+            ("exit 0\n", JobState("finished", 0)),
+            ("exit 2", JobState("finished", 2)),
+            ("running\n", JobState("running")),
+            ("gone\n", JobState("gone")),
+            ("exit \n", JobState("finished", 255)),
+            ("", JobState("gone")),
+        ],
     )
     def test_parse(self, output: str, state: JobState) -> None:
         assert parse_job_state(output) == state
@@ -195,7 +208,7 @@ class TestScriptsQuoteEverything:
     def test_wrapper_records_exit_status_even_on_failure(self, tmp_path: object) -> None:
         job = scripts.Job("t", "/nonexistent.pid", "/dev/null", f"{tmp_path}/exit")
         argv = scripts.detached(job, 'echo "$1"; false; echo never', "hello $(id)")
-        inner = argv[argv.index("sh"):]
+        inner = argv[argv.index("sh") :]
         out = subprocess.run(inner, capture_output=True, text=True, check=False)
         assert out.stdout == "hello $(id)\n"
-        assert open(f"{tmp_path}/exit").read().strip() == "1"
+        assert Path(f"{tmp_path}/exit").read_text().strip() == "1"

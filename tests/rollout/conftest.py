@@ -1,0 +1,107 @@
+"""A private example fleet per test, and helpers to change the config repo and apply it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler.gitutil import git, identity_env
+from reconciler.ledger import Entry, Ledger
+from reconciler.sim.example import copy_example_repo
+from reconciler.sim.fleet import SimFleet
+from tests.conftest import fresh_subnet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Lab:
+    repo: Path
+    fleet: SimFleet
+
+    def edit(self, path: str, pattern: str, replacement: str, message: str) -> str:
+        """Change one file of the config repo with a regex and commit; returns the commit."""
+        file = self.repo / path
+        text, count = re.subn(pattern, replacement, file.read_text(encoding="utf-8"), flags=re.M)
+        assert count, f"{pattern!r} not found in {path}"
+        file.write_text(text, encoding="utf-8")
+        git(self.repo, "commit", "-q", "-am", message, env=identity_env())
+        return git(self.repo, "rev-parse", "HEAD")
+
+    def argv(self, *extra: str) -> list[str]:
+        return ["apply", str(self.repo), "--yes", "--ssh-key", str(self.fleet.client_key), *extra]
+
+    def apply(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        """`reconciler apply` as a user runs it: a process of its own."""
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *self.argv(*extra)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    def start_apply(self, *extra: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "reconciler", *self.argv(*extra)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    @property
+    def ledger(self) -> Ledger:
+        return Ledger(self.repo)
+
+    def entries(self) -> list[Entry]:
+        return list(reversed(self.ledger.entries()))  # oldest first
+
+    def subjects(self) -> list[str]:
+        return [e.subject for e in self.entries()]
+
+    def counts(self, event: str) -> dict[str, int]:
+        return {h: self.fleet.count(h, event) for h in self.fleet.hosts}
+
+    def uname(self, host: str) -> tuple[str, str]:
+        out = self.fleet.ssh(host, "uname -i; uname -v").stdout.splitlines()
+        return out[0].strip(), out[1]
+
+    def booted_be(self, host: str) -> str:
+        for line in self.fleet.ssh(host, "bectl list -H").stdout.splitlines():
+            name, active = line.split("\t")[:2]
+            if "N" in active:
+                return name
+        return ""
+
+
+@pytest.fixture
+def lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab:
+    """example-repo on its own subnet, soaks shortened, and its fleet."""
+    repo = copy_example_repo(tmp_path / "repo", subnet=fresh_subnet())
+    for buildset in ("lab", "db"):
+        path = repo / "buildsets" / buildset / "buildset.yaml"
+        path.write_text(re.sub(r"soak: \d+", "soak: 1", path.read_text()), encoding="utf-8")
+    git(repo, "commit", "-q", "-am", "Short soaks for tests", env=identity_env())
+    return Lab(repo, sim_fleet_factory(repo))
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 120.0, step: float = 0.2) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError("condition not reached in time")
