@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from reconciler.config.model import Config, Host
-from reconciler.errors import HostUnreachable, TransportError
+from reconciler.errors import HostUnreachable, TransportError, UsageError
 from reconciler.facts import (
     boot,
     bootenv,
@@ -150,7 +150,14 @@ def observe_with(
     parallel: int = 16,
 ) -> dict[str, HostFacts]:
     """Observe through an existing pool (its connections stay open for reuse)."""
-    targets = [config.host(name) for name in hosts] if hosts is not None else list(config.hosts)
+    targets = list(config.hosts)
+    if hosts is not None:
+        known = {h.name: h for h in config.hosts}
+        wanted = list(dict.fromkeys(hosts))
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise UsageError(f"no such host(s) in the config: {', '.join(unknown)}")
+        targets = [known[name] for name in wanted]
     if not targets:
         return {}
     workers = max(1, min(parallel, len(targets)))

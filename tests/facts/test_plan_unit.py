@@ -271,3 +271,14 @@ def test_unreachable_src_host_counts_once() -> None:
     assert kinds(plan, "lab", "source", "builder") == ["unreachable"]
     assert plan.counts()["unreachable"] == 1
     assert kinds(plan, "db", "production", "db2") == []
+
+
+def test_observe_refuses_unknown_host_names_before_any_ssh() -> None:
+    import pytest
+
+    from reconciler.errors import UsageError
+    from reconciler.facts.observe import observe
+    from reconciler.settings import Settings
+
+    with pytest.raises(UsageError, match="nosuch"):
+        observe(example_config(), Settings(ssh_key="/nonexistent"), hosts=["web1", "nosuch"])
