@@ -91,15 +91,19 @@ def judge(converged: bool, interrupted: bool, outcomes: Iterable[str]) -> Verdic
 
     - converged: every host is on the generation;
     - interrupted: stopped at a safe point (newer commit, SIGTERM): resume later;
-    - failed: a host failed or was rolled back (or the rollout halted on them):
-      never retried until a new commit;
+    - failed: a host failed or was rolled back, or the rollout halted before
+      any host (source or build stage failed: every host "skipped"): never
+      retried until a new commit (a broken build is not rebuilt every poll);
     - incomplete: nothing failed, but not everything is there (a host was
       unreachable, drift only reported): look again at the next poll.
     """
     if converged:
         return "converged"
+    seen = list(outcomes)
     # A failure counts even when a stop came after it: resuming would retry the failed host.
-    if any(outcome in FAILED_OUTCOMES for outcome in outcomes):
+    if any(outcome in FAILED_OUTCOMES for outcome in seen):
+        return "failed"
+    if not interrupted and seen and all(outcome == "skipped" for outcome in seen):
         return "failed"
     if interrupted:
         return "interrupted"

@@ -239,3 +239,7 @@ def test_drift_groups_and_judge() -> None:
     assert judge(False, True, ["failure"]) == "failed"
     assert judge(False, False, ["rolled-back", "success"]) == "failed"
     assert judge(False, False, ["unreachable", "drift"]) == "incomplete"
+    # Halted at the source or build stage: no host started, none to retry every poll.
+    assert judge(False, False, ["skipped", "skipped"]) == "failed"
+    assert judge(False, False, ["unreachable", "skipped"]) == "incomplete"
+    assert judge(False, True, []) == "interrupted"
