@@ -198,6 +198,7 @@ class ScriptedConverge:
     """A converge stand-in: records calls; behaviour per generation set by the test.
 
     behaviour: "ok" (converged), "fail" (a host failed), "unreachable" (not converged, no failure),
+    "halt" (the build failed: every host skipped),
     "block" (runs until ``stop`` is set, then returns interrupted), "raise" (a bug).
     """
 
@@ -226,7 +227,12 @@ class ScriptedConverge:
             return Report(False, True, (), ("interrupted",))
         if mode == "raise":
             raise RuntimeError("engine bug")
-        outcome = {"ok": "success", "fail": "failure", "unreachable": "unreachable"}[mode]
+        outcome = {
+            "ok": "success",
+            "fail": "failure",
+            "unreachable": "unreachable",
+            "halt": "skipped",  # the engine halted at the source or build stage
+        }[mode]
         results = tuple(HostResult(f"{n}-h1", n, "test", outcome, mode) for n in names)
         return Report(mode == "ok", False, results, (f"{', '.join(names)}: {mode}",))
 

@@ -133,6 +133,17 @@ def test_failed_generation_is_not_retried_until_a_new_commit(h: Harness) -> None
     assert daemon.state.generation == fixed
 
 
+def test_a_broken_build_is_not_rebuilt_every_poll(h: Harness) -> None:
+    sha = h.push("lab heal\n")
+    h.converge.behaviour[sha] = "halt"
+    daemon = h.start()
+    wait_for(lambda: daemon.state.status == "failed", what="failure")
+    before = h.clock.sleeps
+    wait_for(lambda: h.clock.sleeps > before + 20, what="more polls")
+    assert h.stop() == 0
+    assert h.converge.generations() == [sha]
+
+
 def test_failed_generation_stays_failed_across_restart(h: Harness) -> None:
     bad = h.push("lab heal\n")
     h.converge.behaviour[bad] = "fail"
