@@ -63,7 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(
-            level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+            level=logging.DEBUG
+            if args.verbose > 1
+            else logging.INFO
+            if args.verbose
+            else logging.WARNING,
             format="%(levelname)s %(name)s: %(message)s",
         )
         return int(args.func(args))

@@ -60,7 +60,9 @@ class Settings:
     def work_path(self) -> Path:
         if self.work_dir:
             return Path(self.work_dir)
-        return Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "reconciler"
+        return (
+            Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "reconciler"
+        )
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -99,7 +101,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
     values: dict[str, Any] = {}
     for key, value in data.items():
         if key not in _TYPES:
-            raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(sorted(_TYPES))})")
+            raise SettingsError(
+                f"{path}: unknown setting {key!r} (known: {', '.join(sorted(_TYPES))})"
+            )
         allowed = _TYPES[key]
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             names = " or ".join(t.__name__ for t in allowed)

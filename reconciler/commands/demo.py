@@ -44,6 +44,26 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+_SOURCE = re.compile(r"\bn\d+-[0-9a-f]{12}\b")
+
+
+def _show_hosts(fleet: SimFleet) -> None:
+    """One line per host, read over SSH as an administrator would."""
+    print(f"  {'host':8} {'uname -i':9} {'kernel':12} {'userland':12} {'built from':16} BE")
+    for host in fleet.hosts:
+        out = fleet.ssh(
+            host,
+            "uname -i; freebsd-version -k; freebsd-version -u; uname -v; "
+            "bectl list -H 2>/dev/null | awk '$2 ~ /N/ {print $1}'",
+        )
+        lines = out.stdout.splitlines() + [""] * 5
+        source = _SOURCE.search(lines[3])
+        print(
+            f"  {host:8} {lines[0]:9} {lines[1]:12} {lines[2]:12} "
+            f"{source.group(0) if source else '?':16} {lines[4] or '(no ZFS)'}"
+        )
+
+
 def _step(text: str) -> None:
     print(f"\n### {text}", flush=True)
 
@@ -64,9 +84,7 @@ def run(args: argparse.Namespace) -> int:
         fleet = SimFleet.up(
             base / "fleet", repo=repo, build_seconds=3.0, install_seconds=1.0, boot_seconds=1.0
         )
-        for host in fleet.hosts:
-            out = fleet.ssh(host, "uname -i; freebsd-version -ku | tr '\\n' ' '; uname -v")
-            print(f"  {host:8} {' '.join(out.stdout.split()[:3])}  {out.stdout.split()[-1:]}")
+        _show_hosts(fleet)
 
         newest = upstream.commits()[-1]
         _step(f"the change: source.revision -> {newest[:12]} (a pull request, merged)")
@@ -112,9 +130,7 @@ def run(args: argparse.Namespace) -> int:
         )
         print(log.stdout.rstrip())
         _step("hosts now")
-        for host in fleet.hosts:
-            out = fleet.ssh(host, "uname -i; freebsd-version -ku | tr '\\n' ' '; uname -v")
-            print(f"  {host:8} {' '.join(out.stdout.split()[:3])}  {out.stdout.split()[-1:]}")
+        _show_hosts(fleet)
         if not report.converged:
             raise RolloutFailed("the demo rollout did not converge; see the ledger above")
         print(f"\nDone. Try: reconciler history {repo}" if args.keep else "\nDone.")

@@ -24,8 +24,11 @@ class Context:
     progress: Callable[[Event], None]
     stop: threading.Event = field(default_factory=threading.Event)
     heal_drift: bool = True
-    #: Seconds between job polls and reboot probes (the simulated fleet is fast).
+    #: Seconds between reboot probes.
     poll: float = 1.0
+    #: The src host's /usr/src is checked out once per run, whichever build set gets there first.
+    source_lock: threading.Lock = field(default_factory=threading.Lock)
+    source_done: bool = False
 
     @property
     def generation(self) -> str:

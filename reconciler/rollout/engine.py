@@ -73,11 +73,12 @@ def converge(
             heal_drift,
             poll,
         )
-        for index, bs in enumerate(selected):
-            if ctx.stop.is_set():
-                interrupted = True
-                break
-            set_results, line, stopped = _converge_buildset(ctx, bs, ledger, include_src=index == 0)
+        # Build sets are independent but for the src host's /usr/src (checked out
+        # once, under ctx.source_lock): each runs in its own thread, so one set's
+        # soak or slow build does not hold the other back.
+        with ThreadPoolExecutor(max_workers=len(selected) or 1, thread_name_prefix="set") as sets:
+            outcomes = list(sets.map(lambda bs: _converge_buildset(ctx, bs, ledger), selected))
+        for set_results, line, stopped in outcomes:
             results += set_results
             summary.append(line)
             interrupted = interrupted or stopped
@@ -91,7 +92,7 @@ def _needs_install(run: SetRun, host: Host, facts: HostFacts) -> bool:
 
 
 def _converge_buildset(
-    ctx: Context, bs: BuildSet, ledger: Ledger, *, include_src: bool
+    ctx: Context, bs: BuildSet, ledger: Ledger
 ) -> tuple[list[HostResult], str, bool]:
     b = build_id(ctx.config, bs)
     run = SetRun(ctx, bs, b, RolloutState(ledger, bs.name))
@@ -106,7 +107,7 @@ def _converge_buildset(
     installs = [h for h in reachable_hosts if _needs_install(run, h, facts[h.name])]
     drifted = [h for h in reachable_hosts if h not in installs and differing(run, h, facts[h.name])]
     untested = not run.state.tested(b)
-    src_behind = include_src and _src_behind(ctx, facts)
+    src_behind = _src_behind(ctx, facts)
     if not installs and not drifted and not untested and not unreachable and not src_behind:
         ctx.say("info", f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = [HostResult(h.name, bs.name, h.stage, "success", "in sync") for h in bs.hosts]
@@ -132,7 +133,7 @@ def _converge_buildset(
     # 1. source
     ctx.say("stage", "source", bs)
     try:
-        for what in run_source_stage(ctx, bs, facts, include_src=include_src):
+        for what in run_source_stage(ctx, bs, facts):
             ctx.say("step", what, bs)
     except SourceFailed as exc:
         return _halt(run, "source", f"source stage failed: {exc}", bs), f"{bs.name}: {exc}", False

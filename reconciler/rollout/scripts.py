@@ -65,7 +65,10 @@ def install_job(build_id: str, part: str = "") -> Job:
 # The wrapper every detached job runs in: the body in a `set -e` subshell, its
 # status written last, so "exit file present" means "finished" whatever killed
 # the connection in between.
-_WRAPPER = 'exitfile=$1; shift; rm -f "$exitfile"; ( set -e; %s ); echo $? > "$exitfile"'
+_WRAPPER = (
+    'exitfile=$1; shift; rm -f "$exitfile"; ( set -e; %s ); '
+    'echo $? > "$exitfile.new" && mv "$exitfile.new" "$exitfile"'
+)
 
 
 def detached(job: Job, body: str, *args: str) -> list[str]:
@@ -175,9 +178,12 @@ def marker_text(*, build_id: str, revision: str, kernconf: str, generation: str,
 
 def job_state_command(job: Job) -> list[str]:
     """Prints ``exit N`` when finished, ``running`` while its process lives, else ``gone``."""
+    # The exit file is looked at again after pgrep: a job that ended between
+    # the two looks wrote it just before its process went away.
     script = (
         'if [ -f "$1" ]; then echo "exit $(cat "$1")"; '
-        'elif pgrep -F "$2" >/dev/null 2>&1; then echo running; else echo gone; fi'
+        'elif pgrep -F "$2" >/dev/null 2>&1; then echo running; '
+        'elif [ -f "$1" ]; then echo "exit $(cat "$1")"; else echo gone; fi'
     )
     return sh(script, job.exitfile, job.pidfile)
 

@@ -137,28 +137,26 @@ def mounts(ctx: Context, host: Host, facts: HostFacts) -> list[str]:
     return done
 
 
-def run_source_stage(
-    ctx: Context, buildset: BuildSet, facts: dict[str, HostFacts], *, include_src: bool
-) -> list[str]:
+def run_source_stage(ctx: Context, buildset: BuildSet, facts: dict[str, HostFacts]) -> list[str]:
     """Everything stage 1 does for one build set; raises SourceFailed."""
     config: Config = ctx.config
     done: list[str] = []
     src_facts = facts.get(config.src_host)
     try:
-        if include_src:
-            if src_facts is None or not src_facts.reachable:
-                raise SourceFailed(
-                    f"src host {config.src_host} is unreachable: "
-                    f"{src_facts.error if src_facts else 'not observed'}"
-                )
-            done += checkout(ctx, src_facts)
         if src_facts is None or not src_facts.reachable:
-            raise SourceFailed(f"src host {config.src_host} is unreachable")
-        done += kernel_configs(ctx, buildset, src_facts)
-        servers = [config.src] + (
-            [buildset.build] if buildset.build_host != config.src_host else []
-        )
-        done += exports(ctx, servers)
+            raise SourceFailed(
+                f"src host {config.src_host} is unreachable: "
+                f"{src_facts.error if src_facts else 'not observed'}"
+            )
+        with ctx.source_lock:  # one checkout for every build set of this run
+            if not ctx.source_done:
+                done += checkout(ctx, src_facts)
+                ctx.source_done = True
+            done += kernel_configs(ctx, buildset, src_facts)
+            servers = [config.src] + (
+                [buildset.build] if buildset.build_host != config.src_host else []
+            )
+            done += exports(ctx, servers)
         for host in buildset.hosts:
             host_facts = facts.get(host.name)
             if host_facts is None or not host_facts.reachable:

@@ -70,8 +70,11 @@ class Lab:
     def subjects(self) -> list[str]:
         return [e.subject for e in self.entries()]
 
-    def counts(self, event: str) -> dict[str, int]:
-        return {h: self.fleet.count(h, event) for h in self.fleet.hosts}
+    def counts(
+        self, event: str, hosts: tuple[str, ...] = ("builder", "tester", "web1", "web2")
+    ) -> dict[str, int]:
+        """Per-host counters of the lab build set (the one most tests roll out)."""
+        return {h: self.fleet.count(h, event) for h in hosts}
 
     def uname(self, host: str) -> tuple[str, str]:
         out = self.fleet.ssh(host, "uname -i; uname -v").stdout.splitlines()

@@ -212,3 +212,32 @@ class TestScriptsQuoteEverything:
         out = subprocess.run(inner, capture_output=True, text=True, check=False)
         assert out.stdout == "hello $(id)\n"
         assert Path(f"{tmp_path}/exit").read_text().strip() == "1"
+
+
+class TestJobStateScript:
+    """The state script itself, run by this machine's sh and procps pgrep."""
+
+    def _state(self, job: scripts.Job) -> JobState:
+        out = subprocess.run(scripts.job_state_command(job), capture_output=True, text=True)
+        return parse_job_state(out.stdout)
+
+    def test_finished_running_and_gone(self, tmp_path: Path) -> None:
+        job = scripts.Job("t", str(tmp_path / "pid"), str(tmp_path / "log"), str(tmp_path / "exit"))
+        assert self._state(job) == JobState("gone")
+        sleeper = subprocess.Popen(["sleep", "30"])
+        try:
+            Path(job.pidfile).write_text(f"{sleeper.pid}\n")
+            assert self._state(job) == JobState("running")
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+        assert self._state(job) == JobState("gone")
+        Path(job.exitfile).write_text("0\n")
+        assert self._state(job) == JobState("finished", 0)
+
+    def test_wrapper_writes_the_exit_file_whole(self, tmp_path: Path) -> None:
+        job = scripts.Job("t", str(tmp_path / "pid"), "/dev/null", str(tmp_path / "exit"))
+        argv = scripts.detached(job, "exit 7")
+        subprocess.run(argv[argv.index("sh") :], check=False)
+        assert Path(job.exitfile).read_text() == "7\n"
+        assert not Path(job.exitfile + ".new").exists()
