@@ -25,7 +25,7 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     heal_drift: bool = True
     #: Seconds between reboot probes.
-    poll: float = 1.0
+    poll: float = 0.5
     #: The src host's /usr/src is checked out once per run, whichever build set gets there first.
     source_lock: threading.Lock = field(default_factory=threading.Lock)
     source_done: bool = False

@@ -93,6 +93,10 @@ def decide_be(
     if job.state == "running":
         return "wait-install"
     if phase == "rebooting":
+        if view.next_boot_be == be and view.booted_be != be:
+            # The one-shot activation is still pending: the reboot never
+            # happened (the reconciler died between recording it and asking).
+            return "reboot"
         return "fell-back"
     if job.state == "finished" and job.exit_code != 0 and phase == "installing":
         return "install-failed"
@@ -126,7 +130,8 @@ def decide_in_place(
         if kernel_job.state == "running":
             return "wait-install"
         if phase == "rebooting-kernel":
-            return "kernel-fell-back"
+            # kern.bootfile under kernel.old: installed, not booted yet.
+            return "reboot-kernel" if view.kernel_pending else "kernel-fell-back"
         if kernel_job.state == "finished" and kernel_job.exit_code != 0 and phase == "installing":
             return "install-failed"
         if view.kernel_pending and kernel_job.state == "finished" and kernel_job.exit_code == 0:

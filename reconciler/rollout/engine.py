@@ -45,7 +45,7 @@ def converge(
     stop: threading.Event | None = None,
     heal_drift: bool = True,
     clock: Clock | None = None,
-    poll: float = 1.0,
+    poll: float = 0.5,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -287,6 +287,18 @@ def _host_step(
             message=message,
         )
         return HostResult(host.name, run.buildset.name, stage, "unreachable", message)
+
+    def record(subject: str, outcome: str) -> None:
+        run.state.record(
+            f"{host.name}: {subject}",
+            generation=ctx.generation,
+            stage=stage,
+            outcome=outcome,
+            build=run.build_id,
+            host=host.name,
+            facts=host_facts.to_json(),
+        )
+
     try:
         needs_install = _needs_install(run, host, host_facts)
         changed = differing(run, host, host_facts)
@@ -295,28 +307,12 @@ def _host_step(
                 f"{p} differs: {diff_lines(_old(host_facts, p), t)} lines"
                 for p, t in changed.items()
             )
-            run.state.record(
-                f"{host.name}: drift: {what} (drift: report, left as is)",
-                generation=ctx.generation,
-                stage=stage,
-                outcome="drift",
-                build=run.build_id,
-                host=host.name,
-                facts=host_facts.to_json(),
-            )
+            record(f"drift: {what} (drift: report, left as is)", "drift")
             return HostResult(host.name, run.buildset.name, stage, "drift", what)
         written = write_configs(run, host, host_facts, reason="desired state")
         if written and not needs_install:
             what = ", ".join(written)
-            run.state.record(
-                f"{host.name}: rewrote {what} (build {short(run.build_id)} unchanged: no reboot)",
-                generation=ctx.generation,
-                stage=stage,
-                outcome="healed",
-                build=run.build_id,
-                host=host.name,
-                facts=host_facts.to_json(),
-            )
+            record(f"rewrote {what} (build {short(run.build_id)} unchanged: no reboot)", "healed")
     except TransportError as exc:
         return HostResult(host.name, run.buildset.name, stage, "unreachable", str(exc))
     result = HostRun(run, host, stage, soak).converge()

@@ -300,14 +300,7 @@ class HostRun:
 
     def _confirm(self, conn: Connection, *, permanent: bool) -> HostResult:
         """Verify, health-check, soak (test stage), then make the activation permanent."""
-        view = read_view(conn, self.run.ctx.config, self.host)
-        problems = verify_problems(
-            view,
-            build_id=self.b,
-            kernconf=self.host.kernconf,
-            hash12=self.hash12,
-            be=None if self._in_place() else self.be,
-        )
+        problems = self._verify(conn)
         if problems:
             return self._roll_back(conn, "verification failed: " + "; ".join(problems))
         self.record("verified; running health checks", "started", "verifying")
@@ -331,17 +324,20 @@ class HostRun:
         self.record(f"installed {self.describe_build()} and healthy", "success", "done")
         return self.result("success", f"installed {self.describe_build()}")
 
-    def _soak_round(self) -> list[str]:
-        conn = self.conn()
-        view = read_view(conn, self.run.ctx.config, self.host)
-        problems = verify_problems(
-            view,
+    def _verify(self, conn: Connection) -> list[str]:
+        """What differs between the running host and the build (uname -i, uname -v, marker, BE)."""
+        return verify_problems(
+            read_view(conn, self.run.ctx.config, self.host),
             build_id=self.b,
             kernconf=self.host.kernconf,
             hash12=self.hash12,
             be=None if self._in_place() else self.be,
         )
-        return problems + run_health_checks(conn, self.run.buildset.rollout.health_checks)
+
+    def _soak_round(self) -> list[str]:
+        """One soak check: still running the build (no reboot in between), and healthy."""
+        conn = self.conn()
+        return self._verify(conn) + run_health_checks(conn, self.run.buildset.rollout.health_checks)
 
     def _roll_back(self, conn: Connection, why: str) -> HostResult:
         if self._in_place():

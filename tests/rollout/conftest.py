@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.config.load import load_config
 from reconciler.gitutil import git, identity_env
 from reconciler.ledger import Entry, Ledger
 from reconciler.sim.example import copy_example_repo
@@ -70,11 +71,10 @@ class Lab:
     def subjects(self) -> list[str]:
         return [e.subject for e in self.entries()]
 
-    def counts(
-        self, event: str, hosts: tuple[str, ...] = ("builder", "tester", "web1", "web2")
-    ) -> dict[str, int]:
+    def counts(self, event: str) -> dict[str, int]:
         """Per-host counters of the lab build set (the one most tests roll out)."""
-        return {h: self.fleet.count(h, event) for h in hosts}
+        lab = load_config(self.repo, "HEAD").buildset("lab")
+        return {h.name: self.fleet.count(h.name, event) for h in lab.hosts}
 
     def uname(self, host: str) -> tuple[str, str]:
         out = self.fleet.ssh(host, "uname -i; uname -v").stdout.splitlines()
@@ -88,15 +88,29 @@ class Lab:
         return ""
 
 
-@pytest.fixture
-def lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab:
-    """example-repo on its own subnet, soaks shortened, and its fleet."""
-    repo = copy_example_repo(tmp_path / "repo", subnet=fresh_subnet())
+def _lab(factory: Callable[..., SimFleet], base: Path, *, drop: tuple[str, ...] = ()) -> Lab:
+    """example-repo on its own subnet, short soaks, without the ``drop`` hosts; and its fleet."""
+    repo = copy_example_repo(base / "repo", subnet=fresh_subnet())
     for buildset in ("lab", "db"):
         path = repo / "buildsets" / buildset / "buildset.yaml"
-        path.write_text(re.sub(r"soak: \d+", "soak: 1", path.read_text()), encoding="utf-8")
+        text = re.sub(r"soak: \d+", "soak: 1", path.read_text())
+        for host in drop:
+            text = re.sub(rf"(?m)^  {host}:.*\n", "", text)
+        path.write_text(text, encoding="utf-8")
     git(repo, "commit", "-q", "-am", "Short soaks for tests", env=identity_env())
-    return Lab(repo, sim_fleet_factory(repo))
+    return Lab(repo, factory(repo))
+
+
+@pytest.fixture
+def lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab:
+    """The whole example fleet."""
+    return _lab(sim_fleet_factory, tmp_path)
+
+
+@pytest.fixture
+def small_lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab:
+    """The lab build set with its build host and its test host only (faster rollouts)."""
+    return _lab(sim_fleet_factory, tmp_path, drop=("web1", "web2"))
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 120.0, step: float = 0.2) -> None:

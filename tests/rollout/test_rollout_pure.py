@@ -85,6 +85,11 @@ class TestDecideBootEnvironment:
         v = view(bes=("default", BE))
         assert be(v, OK, "rebooting") == "fell-back"
 
+    def test_reboot_recorded_but_never_asked_for_is_asked_for(self) -> None:
+        # Killed between the ledger commit and `shutdown -r now`: the one-shot is still set.
+        v = view(bes=("default", BE), next_boot_be=BE)
+        assert be(v, OK, "rebooting") == "reboot"
+
 
 def ip(v: HostView, kernel: JobState = NONE, world: JobState = NONE, phase: str = "") -> str:
     return decide_in_place(
@@ -108,6 +113,10 @@ class TestDecideInPlace:
 
     def test_kernel_that_did_not_take(self) -> None:
         assert ip(view(), OK, phase="rebooting-kernel") == "kernel-fell-back"
+
+    def test_kernel_reboot_recorded_but_never_asked_for(self) -> None:
+        pending = view(kernel_pending=True)
+        assert ip(pending, OK, phase="rebooting-kernel") == "reboot-kernel"
 
     def test_failures(self) -> None:
         assert ip(view(), BAD, phase="installing") == "install-failed"
