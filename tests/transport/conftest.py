@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fresh_subnet
 from tests.transport.sshd import Sshd, make_client_key, start_sshd
 
 
@@ -15,6 +16,8 @@ def client_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: tuple[Path, str]) -> Iterator[Sshd]:
-    server = start_sshd(tmp_path_factory.mktemp("sshd"), "plain1", "127.0.252.1", *client_key)
+    # A leased subnet, so parallel test workers never fight over one address.
+    address = f"{fresh_subnet()}.1"
+    server = start_sshd(tmp_path_factory.mktemp("sshd"), "plain1", address, *client_key)
     yield server
     server.stop()
