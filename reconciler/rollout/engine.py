@@ -108,10 +108,18 @@ def _converge_buildset(
     drifted = [h for h in reachable_hosts if h not in installs and differing(run, h, facts[h.name])]
     untested = not run.state.tested(b)
     src_behind = _src_behind(ctx, facts)
-    if not installs and not drifted and not untested and not unreachable and not src_behind:
+    if not installs and not drifted and not untested and not src_behind:
+        # Nothing to change on any host it can reach: no ledger commit (a
+        # daemon polling a fleet with one host down must not write every poll).
         ctx.say("info", f"in sync with generation {gen[:12]} (build {short(b)})", bs)
-        in_sync = [HostResult(h.name, bs.name, h.stage, "success", "in sync") for h in bs.hosts]
-        return in_sync, f"{bs.name}: in sync (build {short(b)})", False
+        in_sync = [
+            HostResult(h.name, bs.name, h.stage, "success", "in sync")
+            if facts[h.name].reachable
+            else HostResult(h.name, bs.name, h.stage, "unreachable", str(facts[h.name].error))
+            for h in bs.hosts
+        ]
+        down = f"; unreachable: {', '.join(unreachable)}" if unreachable else ""
+        return in_sync, f"{bs.name}: in sync (build {short(b)}){down}", False
 
     if run.state.generation != gen or run.state.build != b or run.state.outcome != "running":
         run.state.record(

@@ -303,11 +303,13 @@ class HostRun:
         problems = self._verify(conn)
         if problems:
             return self._roll_back(conn, "verification failed: " + "; ".join(problems))
-        self.record("verified; running health checks", "started", "verifying")
+        # Progress, not outcomes: no ledger commit. A restart finds the host on
+        # its one-shot activation (or its phase says rebooting) and confirms again.
+        self.say("verified; running health checks")
         checks = self.run.buildset.rollout.health_checks
         failures = run_health_checks(conn, checks)
         if not failures and self.soak_seconds > 0:
-            self.record(f"healthy; soaking for {self.soak_seconds}s", "started", "soaking")
+            self.say(f"healthy; soaking for {self.soak_seconds}s")
             failures = soak(
                 lambda: self._soak_round(),
                 seconds=float(self.soak_seconds),

@@ -43,6 +43,7 @@ class RolloutState:
         self.data: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
         self.data.setdefault("hosts", {})
         self.data.setdefault("tested", [])
+        self._facts: dict[str, dict[str, Any] | None] = {}
 
     # -- reading ----------------------------------------------------------
 
@@ -113,11 +114,11 @@ class RolloutState:
                     "message": message or subject,
                     "at": utc_now(),
                 }
-                previous = self.ledger.read_json(host_path(self.buildset, host))
+                if facts is None:
+                    facts = self._last_facts(host)
+                self._facts[host] = facts
                 if facts is not None:
-                    status["facts"] = facts
-                elif isinstance(previous, dict) and "facts" in previous:
-                    status["facts"] = previous["facts"]
+                    status["facts"] = facts  # `plan --offline` reads these
                 files[host_path(self.buildset, host)] = _dump(status)
             return self.ledger.record(
                 Record(
@@ -132,6 +133,14 @@ class RolloutState:
                     files=files,
                 )
             )
+
+    def _last_facts(self, host: str) -> dict[str, Any] | None:
+        """The facts the host's status file carries (read from the ledger once per run)."""
+        if host not in self._facts:
+            previous = self.ledger.read_json(host_path(self.buildset, host))
+            found = previous.get("facts") if isinstance(previous, dict) else None
+            self._facts[host] = found if isinstance(found, dict) else None
+        return self._facts[host]
 
     def mark_tested(self, build_id: str) -> dict[str, Any]:
         """The ``changes`` that add ``build_id`` to the tested builds."""
