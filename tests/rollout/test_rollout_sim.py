@@ -140,7 +140,9 @@ def test_config_only_change_rebuild_and_return_to_a_previous_build(small_lab: La
     _assert_runs(lab, first)
 
 
-def test_build_failure_installs_nothing(small_lab: Lab) -> None:
+def test_build_failure_installs_nothing_and_an_etcupdate_conflict_fails_the_host(
+    small_lab: Lab,
+) -> None:
     lab = small_lab
     lab.fleet.set_fault("builder", "build-fails")
     done = lab.apply("--buildset", "lab")
@@ -150,6 +152,18 @@ def test_build_failure_installs_nothing(small_lab: Lab) -> None:
     failures = _outcomes(lab, outcome="failure")
     assert any("build" in s and "failed on builder" in s for s in failures), failures
     assert any("halted at the build stage" in s for s in _outcomes(lab, outcome="halted"))
+
+    # The build works again; etcupdate leaves a conflict in the test host's new BE.
+    lab.fleet.clear_fault("builder", "build-fails")
+    lab.fleet.set_fault("tester", "etcupdate-conflict")
+    done = lab.apply("--buildset", "lab")
+    assert done.returncode == 1
+    failed = _outcomes(lab, "tester", "failure")
+    assert failed and "etcupdate conflicts in /etc/rc.conf" in failed[-1], failed
+    # beinstall.sh's promise: the running system untouched, the half-made BE gone.
+    assert lab.booted_be("tester") == "default"
+    assert be_name(_build(lab)) not in lab.fleet.ssh("tester", "bectl list -H").stdout
+    assert lab.fleet.count("builder", "installkernel") == 0
 
 
 def test_failing_health_check_on_the_test_host_rolls_it_back(small_lab: Lab) -> None:
