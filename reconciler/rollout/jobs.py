@@ -8,14 +8,13 @@ remembered: the exit file says "finished with N", a live pidfile process says
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from reconciler.clock import Clock
 from reconciler.errors import CommandTimeout, HostUnreachable
-from reconciler.rollout.scripts import Job, job_state_command, prepare_dirs, read_log_command
+from reconciler.rollout.scripts import Job, job_state_command, poll_command, prepare_dirs
 from reconciler.transport.ssh import Result
 
 POLL_SECONDS = 0.5
@@ -74,16 +73,22 @@ class LogFollower:
     offset: int = 0
     _partial: str = ""
 
-    def poll(self, conn: Runner) -> None:
-        result = conn.run(read_log_command(self.job, self.offset), timeout=60)
-        chunk = result.stdout
+    def feed(self, chunk: str) -> None:
+        """Take the next piece of the log; complete lines go to ``on_line``."""
         if not chunk:
             return
-        self.offset += len(chunk.encode("utf-8"))
+        self.offset += len(chunk.encode("utf-8", errors="surrogateescape"))
         lines = (self._partial + chunk).split("\n")
         self._partial = lines.pop()
         for line in lines:
             self.on_line(line)
+
+    def poll(self, conn: Runner) -> JobState:
+        """One round trip: the job's state, and what its log gained since the last poll."""
+        result = conn.run(poll_command(self.job, self.offset), timeout=60)
+        state_line, _, chunk = result.stdout.partition("\n")
+        self.feed(chunk)
+        return parse_job_state(state_line)
 
     def tail(self, conn: Runner, count: int = 20) -> list[str]:
         result = conn.run(["tail", "-n", str(count), self.job.log], timeout=60)
@@ -108,14 +113,11 @@ def wait(
     deadline = clock.now() + timeout
     while True:
         try:
-            follower.poll(conn)
-            state = job_state(conn, job)
+            state = follower.poll(conn)
         except (HostUnreachable, CommandTimeout):
             # The job is detached; a lost connection is not a lost job.
             state = JobState("running")
         if state.state != "running":
-            with contextlib.suppress(HostUnreachable, CommandTimeout):
-                follower.poll(conn)
             return state
         if clock.now() >= deadline:
             raise CommandTimeout(

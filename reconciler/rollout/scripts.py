@@ -188,9 +188,15 @@ def job_state_command(job: Job) -> list[str]:
     return sh(script, job.exitfile, job.pidfile)
 
 
-def read_log_command(job: Job, offset: int) -> list[str]:
-    """The log from byte ``offset`` on (tail -c +N counts from 1)."""
-    return sh('[ -f "$1" ] && tail -c "+$2" "$1" || true', job.log, str(offset + 1))
+def poll_command(job: Job, offset: int) -> list[str]:
+    """The job's state line (as job_state_command), then its log from byte ``offset`` on.
+
+    One round trip per poll: state first, so a "finished" state comes with
+    the whole log (the exit file is written after the last log line).
+    """
+    state = job_state_command(job)[2]
+    script = f'{state}; [ -f "$3" ] && tail -c "+$4" "$3" || true'
+    return sh(script, job.exitfile, job.pidfile, job.log, str(offset + 1))
 
 
 def health_command(check: str) -> list[str]:

@@ -13,9 +13,10 @@ from reconciler.rollout import scripts
 from reconciler.rollout.decide import HostView, decide_be, decide_in_place
 from reconciler.rollout.files import BEGIN, END, merge_block
 from reconciler.rollout.health import soak, soak_schedule
-from reconciler.rollout.jobs import JobState, parse_job_state
+from reconciler.rollout.jobs import JobState, LogFollower, parse_job_state
 from reconciler.rollout.view import verify_problems
 from reconciler.transport.command import quote
+from reconciler.transport.ssh import Result
 
 B = "3f2a9c1e0b7d" + "0" * 52
 BE = scripts.be_name(B)
@@ -250,3 +251,29 @@ class TestJobStateScript:
         subprocess.run(argv[argv.index("sh") :], check=False)
         assert Path(job.exitfile).read_text() == "7\n"
         assert not Path(job.exitfile + ".new").exists()
+
+
+class TestPoll:
+    """One round trip per poll: state line, then the log's new bytes, read by this machine's sh."""
+
+    def test_state_and_log_increments(self, tmp_path: Path) -> None:
+        job = scripts.Job("t", str(tmp_path / "pid"), str(tmp_path / "log"), str(tmp_path / "exit"))
+        seen: list[str] = []
+        follower = LogFollower(job, seen.append)
+
+        class Local:
+            def run(self, argv: list[str], **_: object) -> Result:
+                out = subprocess.run(argv, capture_output=True, text=True)
+                return Result(out.returncode, out.stdout, out.stderr)
+
+        assert follower.poll(Local()) == JobState("gone")  # no log yet, no job
+        Path(job.log).write_text(">>> World build started\n>>> stage 1")
+        assert follower.poll(Local()) == JobState("gone")
+        assert seen == [">>> World build started"]
+        with Path(job.log).open("a") as log:
+            log.write(".1: shims\ndone\n")
+        Path(job.exitfile).write_text("0\n")
+        assert follower.poll(Local()) == JobState("finished", 0)
+        assert seen == [">>> World build started", ">>> stage 1.1: shims", "done"]
+        assert follower.poll(Local()) == JobState("finished", 0)
+        assert len(seen) == 3
