@@ -52,9 +52,8 @@ def sim_fleet_factory(tmp_path: Path) -> Iterator[Callable[..., SimFleet]]:
                 fleet.down()
 
 
-@pytest.fixture(scope="session")
-def example_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
-    base = tmp_path_factory.mktemp("example-fleet")
+def example_fleet_in(base: Path) -> Iterator[SimFleet]:
+    """A copy of example-repo on a fresh subnet and its running fleet (``.repo``), then down."""
     repo = copy_example_repo(base / "repo", subnet=fresh_subnet())
     fleet = SimFleet.up(base / "fleet", repo=repo, **FAST)
     fleet.repo = repo  # type: ignore[attr-defined]
@@ -62,3 +61,8 @@ def example_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet
         yield fleet
     finally:
         fleet.down()
+
+
+@pytest.fixture(scope="session")
+def example_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
+    yield from example_fleet_in(tmp_path_factory.mktemp("example-fleet"))

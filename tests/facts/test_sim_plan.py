@@ -21,10 +21,9 @@ from reconciler.facts.observe import observe
 from reconciler.plan import make_plan
 from reconciler.settings import Settings
 from reconciler.sim import hostkeys
-from reconciler.sim.example import copy_example_repo
 from reconciler.sim.fleet import SimFleet
 from reconciler.transport.ssh import connect, fingerprint
-from tests.conftest import FAST, fresh_subnet
+from tests.conftest import example_fleet_in
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "schema" / "plan.schema.json").read_text()
@@ -33,14 +32,8 @@ SCHEMA = json.loads(
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
-    base = tmp_path_factory.mktemp("facts-fleet")
-    repo = copy_example_repo(base / "repo", subnet=fresh_subnet())
-    started = SimFleet.up(base / "fleet", repo=repo, **FAST)
-    started.repo = repo  # type: ignore[attr-defined]
-    try:
-        yield started
-    finally:
-        started.down()
+    # Its own fleet, not the session's: these tests edit and stop hosts.
+    yield from example_fleet_in(tmp_path_factory.mktemp("facts-fleet"))
 
 
 @pytest.fixture(scope="module")
