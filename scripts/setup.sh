@@ -1,7 +1,8 @@
 #!/bin/sh
 # Set up what `make demo` and `make test` need on a Debian-like machine:
 # OpenSSH's server (the simulated hosts run real sshd), git, util-linux's
-# unshare, and the package in a virtual environment at .venv.
+# unshare, procps' pgrep, systemd-analyze, and the package in a virtual
+# environment at .venv.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ command -v git >/dev/null 2>&1 || need="$need git"
 command -v ssh >/dev/null 2>&1 || need="$need openssh-client"
 command -v unshare >/dev/null 2>&1 || need="$need util-linux"
 command -v pgrep >/dev/null 2>&1 || need="$need procps"
+# The unit file's test runs `systemd-analyze verify`.
+[ -x /usr/bin/systemd-analyze ] || need="$need systemd"
 if [ -n "$need" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup: missing Debian packages:$need; run as root or: sudo apt-get install$need" >&2
