@@ -116,8 +116,15 @@ def decide_in_place(
     kernel_job: JobState,
     world_job: JobState,
     phase: str,
+    rebooted: bool = True,
 ) -> Action:
-    """Next step of the handbook's in-place sequence (kernel, reboot, world, reboot)."""
+    """Next step of the handbook's in-place sequence (kernel, reboot, world, reboot).
+
+    ``rebooted`` is False when the ledger recorded a reboot but the host's boot
+    time did not change: the reboot was never asked for.
+    """
+    if phase == "rebooting-world" and not rebooted:
+        return "reboot-world"
     if view.runs(build_id, kernconf, hash12):
         if phase in ("kernel-installed", "world-installed"):
             # The world job finished (its marker is there) but the reboot the

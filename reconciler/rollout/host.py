@@ -21,7 +21,7 @@ from reconciler.rollout.context import SetRun
 from reconciler.rollout.decide import HostView, decide_be, decide_in_place
 from reconciler.rollout.engine_types import HostResult
 from reconciler.rollout.health import run_health_checks, soak
-from reconciler.rollout.reboot import reboot_and_wait
+from reconciler.rollout.reboot import boottime, reboot_and_wait
 from reconciler.rollout.state import utc_now
 from reconciler.rollout.view import read_view, verify_problems
 from reconciler.transport.ssh import Connection
@@ -121,6 +121,7 @@ class HostRun:
                     kernel_job=jobs.job_state(conn, scripts.install_job(self.b, "kernel")),
                     world_job=jobs.job_state(conn, scripts.install_job(self.b, "world")),
                     phase=phase,
+                    rebooted=self._rebooted_since_phase(conn, phase),
                 )
             else:
                 action = decide_be(
@@ -274,13 +275,21 @@ class HostRun:
         return self.result(outcome, message)
 
     def _reboot(self, conn: Connection, phase: str, after: str | None = None) -> HostResult | None:
-        self.record(f"rebooting ({phase})", "started", phase)
+        # The boot time goes into the ledger with the phase: a reconciler killed
+        # between this record and the shutdown sees on restart that the host
+        # never went down (the one case no other fact shows, after installworld).
+        try:
+            before = boottime(conn)
+        except TransportError:
+            before = ""
+        self.record(f"rebooting ({phase})", "started", phase, boottime=before)
         came_back = reboot_and_wait(
             conn,
             self.host,
             timeout=float(self.run.buildset.rollout.reboot_timeout),
             clock=self.run.ctx.clock,
             poll=self.run.ctx.poll,
+            before=before,
         )
         if not came_back:
             return self._fail(
@@ -325,6 +334,13 @@ class HostRun:
                 )
         self.record(f"installed {self.describe_build()} and healthy", "success", "done")
         return self.result("success", f"installed {self.describe_build()}")
+
+    def _rebooted_since_phase(self, conn: Connection, phase: str) -> bool:
+        """False when a reboot was recorded and the boot time has not changed since."""
+        if not phase.startswith("rebooting"):
+            return True
+        recorded = self.run.state.host_entry(self.host.name).get("boottime")
+        return not recorded or boottime(conn) != recorded
 
     def _verify(self, conn: Connection) -> list[str]:
         """What differs between the running host and the build (uname -i, uname -v, marker, BE)."""

@@ -22,13 +22,24 @@ def boottime(conn: Connection) -> str:
 
 
 def reboot_and_wait(
-    conn: Connection, host: Host, *, timeout: float, clock: Clock, poll: float = 1.0
+    conn: Connection,
+    host: Host,
+    *,
+    timeout: float,
+    clock: Clock,
+    poll: float = 1.0,
+    before: str | None = None,
 ) -> bool:
-    """True when the host booted again within ``timeout`` seconds."""
-    try:
-        before = boottime(conn)
-    except TransportError:
-        before = ""
+    """True when the host booted again within ``timeout`` seconds.
+
+    ``before`` is the kern.boottime read before the reboot was recorded (read
+    here when not given).
+    """
+    if before is None:
+        try:
+            before = boottime(conn)
+        except TransportError:
+            before = ""
     with contextlib.suppress(TransportError):  # the session drops with the host: expected
         conn.run(["shutdown", "-r", "now"], timeout=30)
     conn.close()

@@ -109,6 +109,24 @@ class TestDecideInPlace:
         assert ip(world_done, OK, OK, phase="rebooting-world") == "confirm"
         assert ip(world_done, OK, OK, phase="done") == "in-sync"
 
+    def test_world_reboot_recorded_but_never_asked_for(self) -> None:
+        # Same boot time as when "rebooting-world" was recorded: the host never went down.
+        world_done = view(**NEW)
+        assert ip(world_done, OK, OK, phase="rebooting-world") == "confirm"
+        assert (
+            decide_in_place(
+                world_done,
+                build_id=B,
+                kernconf="WEB",
+                hash12=H12,
+                kernel_job=OK,
+                world_job=OK,
+                phase="rebooting-world",
+                rebooted=False,
+            )
+            == "reboot-world"
+        )
+
     def test_world_finished_but_phase_not_recorded_still_reboots(self) -> None:
         assert ip(view(**NEW), OK, OK, phase="kernel-installed") == "reboot-world"
 
