@@ -113,6 +113,27 @@ def small_lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab
     return _lab(sim_fleet_factory, tmp_path, drop=("web1", "web2"))
 
 
+def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 120.0) -> str:
+    """What ``proc`` printed up to the line containing ``text`` (bounded wait)."""
+    import select
+    import time
+
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if not ready:
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            break  # the process ended
+        seen.append(line)
+        if text in line:
+            return "".join(seen)
+    raise AssertionError(f"{text!r} not printed in time; printed:\n{''.join(seen)[-3000:]}")
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 120.0, step: float = 0.2) -> None:
     import time
 

@@ -12,6 +12,10 @@ from reconciler.errors import SimError
 from reconciler.sim.fleet import SimFleet
 from tests.conftest import FAST, fresh_subnet
 
+# The tests share one module-scoped fleet and build on each other's state: keep
+# them on one pytest-xdist worker, in order (Makefile: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("test_sim_faults")
+
 OBJ = "/usr/obj/f1"
 ENV = f"env MAKEOBJDIRPREFIX={OBJ}"
 META = f"{OBJ}/usr/src/amd64.amd64/toolchain-metadata.mk"
