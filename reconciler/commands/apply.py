@@ -14,12 +14,16 @@ from reconciler.commands.common import (
     settings_from,
 )
 from reconciler.config.load import load_config
+from reconciler.config.model import Config
 from reconciler.config.repofiles import resolve_commit
 from reconciler.errors import RepoError, RolloutFailed, UsageError
+from reconciler.facts.observe import observe
 from reconciler.ledger import Ledger
 from reconciler.lock import RepoLock
+from reconciler.plan import format_text, make_plan
 from reconciler.rollout.engine import converge
 from reconciler.rollout.engine_types import Report
+from reconciler.settings import Settings
 
 
 def register(subparsers: Any) -> None:
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             known = ", ".join(bs.name for bs in config.buildsets)
             raise UsageError(f"no build set {name!r} (known: {known})") from None
     with RepoLock(repo, command="apply"):
-        show_plan(config, settings, args.buildset)
+        show_plan(config, settings)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("not a terminal: pass --yes to apply without asking")
@@ -80,12 +84,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_plan(config: Any, settings: Any, buildsets: list[str] | None) -> None:
-    from reconciler.facts.observe import observe
-    from reconciler.plan import format_text, make_plan
-
-    facts = observe(config, settings)
-    print(format_text(make_plan(config, facts)))
+def show_plan(config: Config, settings: Settings) -> None:
+    """The plan for every build set, from fresh facts (what `reconciler plan` prints)."""
+    print(format_text(make_plan(config, observe(config, settings))))
 
 
 def print_summary(report: Report) -> None:

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(repo, git(repo, "rev-parse", "HEAD"))
         with RepoLock(repo, command="demo"):
             _step("plan")
-            show_plan(config, settings, None)
+            show_plan(config, settings)
             _step("apply: source -> build -> test -> production")
             report = converge(
                 config,
