@@ -12,4 +12,4 @@ lint: setup
 	.venv/bin/mypy
 
 test: lint
-	.venv/bin/pytest -q -n 2 --dist loadgroup
+	.venv/bin/pytest -q -n 2 --dist loadfile

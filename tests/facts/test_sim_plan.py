@@ -25,9 +25,8 @@ from reconciler.sim.fleet import SimFleet
 from reconciler.transport.ssh import connect, fingerprint
 from tests.conftest import example_fleet_in
 
-# The tests share one module-scoped fleet and build on each other's state: keep
-# them on one pytest-xdist worker, in order (Makefile: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_sim_plan")
+# The tests share one module-scoped fleet, started once: Makefile's --dist
+# loadfile keeps a file on one pytest-xdist worker. Each test stands alone.
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "schema" / "plan.schema.json").read_text()

@@ -15,9 +15,8 @@ from reconciler.sim import upstream
 from reconciler.sim.fleet import SimFleet
 from tests.conftest import FAST, fresh_subnet
 
-# The tests share one module-scoped fleet and build on each other's state: keep
-# them on one pytest-xdist worker, in order (Makefile: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_sim_commands")
+# The tests share one module-scoped fleet, started once: Makefile's --dist
+# loadfile keeps a file on one pytest-xdist worker. Each test stands alone.
 
 OBJ = "/usr/obj/t1"
 ENV = f"env MAKEOBJDIRPREFIX={OBJ}"

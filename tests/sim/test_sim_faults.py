@@ -12,10 +12,8 @@ from reconciler.errors import SimError
 from reconciler.sim.fleet import SimFleet
 from tests.conftest import FAST, fresh_subnet
 
-# The tests share one module-scoped fleet and build on each other's state: keep
-# them on one pytest-xdist worker, in order (Makefile: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("test_sim_faults")
-
+# The tests share one module-scoped fleet (one pytest-xdist worker per file:
+# Makefile's --dist loadfile); each brings about the state it needs itself.
 OBJ = "/usr/obj/f1"
 ENV = f"env MAKEOBJDIRPREFIX={OBJ}"
 META = f"{OBJ}/usr/src/amd64.amd64/toolchain-metadata.mk"
@@ -37,6 +35,14 @@ def ok(fleet: SimFleet, host: str, command: str) -> str:
     return done.stdout
 
 
+@pytest.fixture
+def built(fleet: SimFleet) -> SimFleet:
+    """host1 with a world and a MINIMAL kernel built in OBJ (built once per fleet)."""
+    if fleet.read_file("host1", META) is None:
+        ok(fleet, "host1", f"{ENV} make -C /usr/src buildworld buildkernel KERNCONF=MINIMAL")
+    return fleet
+
+
 def reboot(fleet: SimFleet, host: str) -> float:
     since = time.time()
     assert fleet.ssh(host, "shutdown -r now").returncode == 255
@@ -44,21 +50,23 @@ def reboot(fleet: SimFleet, host: str) -> float:
 
 
 def test_build_fails(fleet: SimFleet) -> None:
+    env, meta = f"{ENV}-fail", META.replace(OBJ, f"{OBJ}-fail")
     fleet.set_fault("host1", "build-fails")
-    done = fleet.ssh("host1", f"{ENV} make -C /usr/src buildworld")
+    done = fleet.ssh("host1", f"{env} make -C /usr/src buildworld")
     assert done.returncode == 2
     assert ">>> World build started on " in done.stdout
     assert ">>> World build completed" not in done.stdout
     assert "*** Error code 1" in done.stderr and done.stderr.rstrip().endswith(
         "make: stopped in /usr/src"
     )
-    assert fleet.read_file("host1", META) is None
+    assert fleet.read_file("host1", meta) is None
     fleet.clear_fault("host1", "build-fails")
-    ok(fleet, "host1", f"{ENV} make -C /usr/src buildworld buildkernel KERNCONF=MINIMAL")
-    assert fleet.read_file("host1", META)
+    ok(fleet, "host1", f"{env} make -C /usr/src buildworld")
+    assert fleet.read_file("host1", meta)
 
 
-def test_install_fails_midway(fleet: SimFleet) -> None:
+def test_install_fails_midway(built: SimFleet) -> None:
+    fleet = built
     fleet.set_fault("host1", "install-fails")
     done = fleet.ssh("host1", f"{ENV} make -C /usr/src installworld")
     assert done.returncode == 2 and "*** Error code 71" in done.stderr
@@ -97,7 +105,8 @@ def _new_kernel_in_be(fleet: SimFleet, be: str) -> None:
     )
 
 
-def test_kernel_panic_one_shot_falls_back(fleet: SimFleet) -> None:
+def test_kernel_panic_one_shot_falls_back(built: SimFleet) -> None:
+    fleet = built
     _new_kernel_in_be(fleet, "panicky")
     fleet.set_fault("host1", "kernel-panic")
     ok(fleet, "host1", "bectl activate -t panicky")
