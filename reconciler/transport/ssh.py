@@ -26,9 +26,10 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 
@@ -104,6 +105,38 @@ class _RejectUnknown(paramiko.MissingHostKeyPolicy):
         )
 
 
+#: Preferred first when the server offers them (OpenSSH has since 6.2): their
+#: integrity check runs inside ``cryptography``, while the MAC of the other
+#: ciphers is compared byte by byte in Python by paramiko, a third of the
+#: reconciler's SSH CPU time when it polls jobs.
+_AEAD_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _transport(
+    sock: Any,
+    /,
+    *,
+    gss_kex: bool = False,
+    gss_deleg_creds: bool = True,
+    disabled_algorithms: Mapping[str, Iterable[str]] | None = None,
+) -> paramiko.Transport:
+    """paramiko's Transport with TCP_NODELAY and AEAD ciphers first.
+
+    Without TCP_NODELAY every command waits for the delayed ACK of its own
+    small requests (Nagle): about 40 ms a command on Linux, against about 5.
+    """
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    del gss_kex, gss_deleg_creds  # named by the type stubs only: paramiko 5 has no GSS-API
+    transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
+    options = transport.get_security_options()
+    offered = tuple(options.ciphers)
+    options.ciphers = tuple(c for c in _AEAD_CIPHERS if c in offered) + tuple(
+        c for c in offered if c not in _AEAD_CIPHERS
+    )
+    return transport
+
+
 class Connection:
     """One SSH client per host, reused across commands; reconnects when dropped."""
 
@@ -169,6 +202,7 @@ class Connection:
                 auth_timeout=self._connect_timeout,
                 allow_agent=False,
                 look_for_keys=False,
+                transport_factory=_transport,
             )
         except HostKeyRejected:
             client.close()

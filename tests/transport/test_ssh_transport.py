@@ -24,6 +24,21 @@ def test_run_returns_exit_status_and_both_streams(sshd: Sshd) -> None:
         assert again.ok and again.stdout == "reused\n"
 
 
+def test_session_uses_aead_cipher_and_tcp_nodelay(sshd: Sshd) -> None:
+    # Both are what keeps a command at a few ms of CPU and latency (see _transport).
+    import socket
+
+    with _connect(sshd) as conn:
+        assert conn.run(["true"]).ok
+        transport = conn._client.get_transport() if conn._client else None
+        assert transport is not None
+        assert transport.remote_cipher.endswith("-gcm@openssh.com")
+        assert transport.local_cipher == transport.remote_cipher
+        sock = transport.sock
+        assert isinstance(sock, socket.socket)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
 def test_values_stay_values_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = f"$(touch {marker}); `touch {marker}`"
