@@ -22,7 +22,9 @@ trail, and ``git log --author=reconciler`` must find all of it and nothing else.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -165,7 +167,7 @@ def require_repo(path: Path, error: type[UserError] = RepoError) -> None:
         raise error(f"{path} is not a git repository ({result.message()})")
 
 
-# --- index-free tree building -------------------------------------------------------
+# --- index-free commits --------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -186,77 +188,92 @@ def check_tree_path(path: str, error: type[UserError] = RepoError) -> list[str]:
     return parts
 
 
-def build_tree(
+def new_commit(
     repo: Path,
-    base: str | None,
+    parent: str | None,
     changes: Mapping[str, bytes | BlobRef | None],
+    message: str,
+    env: Mapping[str, str],
     *,
     error: type[UserError] = RepoError,
 ) -> str:
-    """A new tree: ``base`` (a tree-ish, or None for empty) with ``changes`` applied.
+    """A new commit object: ``parent``'s tree with ``changes`` applied; no ref moves.
 
-    Uses only ``hash-object -w``, ``ls-tree`` and ``mktree``: no index, no work
-    tree. A change is content to store (bytes), an existing blob to reuse
-    (:class:`BlobRef`) or None to delete. Entries not named in ``changes`` are
-    kept as they are; a directory left empty by deletions disappears.
+    A change is content to store (bytes), an existing blob to reuse
+    (:class:`BlobRef`) or None to delete; entries not named are kept, and a
+    directory left empty disappears. Author and committer come from the
+    ``GIT_AUTHOR_*``/``GIT_COMMITTER_*`` entries of ``env`` (dates in git's raw
+    format), the message is stored as given.
+
+    One ``git fast-import`` does it all, where a tree walk with hash-object,
+    ls-tree and mktree took a process per file and per directory level (the
+    ledger commits several times per host and step). No index or work tree is
+    touched. fast-import must name a branch; it gets a unique scratch ref that
+    is reset to the null id before the end, so no ref is ever written, and
+    ``feature done`` makes a cut-short stream fail instead of committing half.
     """
-    grouped: dict[str, dict[str, bytes | BlobRef | None]] = {}
-    direct: dict[str, bytes | BlobRef | None] = {}
+    for path in changes:
+        check_tree_path(path, error)
+    name, email = IDENTITY
+    scratch = f"refs/reconciler-scratch/{uuid.uuid4().hex}"
+    stream = bytearray()
+
+    def line(text: str) -> None:
+        stream.extend(text.encode("utf-8", errors="surrogateescape") + b"\n")
+
+    def data(payload: bytes) -> None:
+        line(f"data {len(payload)}")
+        stream.extend(payload + b"\n")
+
+    line("feature done")
+    line(f"commit {scratch}")
+    line("mark :1")
+    for role in ("AUTHOR", "COMMITTER"):
+        who = env.get(f"GIT_{role}_NAME", name)
+        mail = env.get(f"GIT_{role}_EMAIL", email)
+        when = env.get(f"GIT_{role}_DATE") or identity_env()[f"GIT_{role}_DATE"]
+        line(f"{role.lower()} {who} <{mail}> {when}")
+    data(message.encode("utf-8"))
+    if parent:
+        line(f"from {parent}")
     for path, change in changes.items():
-        parts = check_tree_path(path, error)
-        if len(parts) == 1:
-            direct[parts[0]] = change
-        else:
-            grouped.setdefault(parts[0], {})["/".join(parts[1:])] = change
-    entries = _ls_tree(repo, base, error) if base else {}
-    for name, change in direct.items():
+        quoted = _quote_path(path)
         if change is None:
-            entries.pop(name, None)
+            line(f"D {quoted}")
         elif isinstance(change, BlobRef):
-            entries[name] = (change.mode, "blob", change.oid)
+            line(f"M {change.mode} {change.oid} {quoted}")
         else:
-            oid = git(repo, "hash-object", "-w", "--stdin", input=change, error=error)
-            entries[name] = ("100644", "blob", oid)
-    for name, sub in grouped.items():
-        current = entries.get(name)
-        sub_base = current[2] if current and current[1] == "tree" else None
-        tree = build_tree(repo, sub_base, sub, error=error)
-        if tree == _empty_tree(repo, error):
-            entries.pop(name, None)
-        else:
-            entries[name] = ("040000", "tree", tree)
-    listing = b"".join(
-        f"{mode} {kind} {oid}\t".encode() + name.encode("utf-8", errors="surrogateescape") + b"\0"
-        for name, (mode, kind, oid) in entries.items()
-    )
-    # mktree sorts the entries itself (git's tree order), so dict order does not matter.
-    return git(repo, "mktree", "-z", input=listing, error=error)
+            line(f"M 100644 inline {quoted}")
+            data(change)
+    line("")
+    line("get-mark :1")
+    line(f"reset {scratch}")
+    line(f"from {_null_oid(repo, parent, error)}")
+    line("")
+    line("done")
+    result = run_git(repo, ("fast-import", "--quiet", "--done"), input=bytes(stream), error=error)
+    oid = result.text.strip()
+    if result.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", oid):
+        raise error(f"git fast-import failed in {repo}: {result.message()}")
+    return oid
 
 
-def _ls_tree(repo: Path, treeish: str, error: type[UserError]) -> dict[str, tuple[str, str, str]]:
-    out = run_git(repo, ("ls-tree", "-z", "--full-tree", treeish), error=error)
-    if out.returncode != 0:
-        raise error(f"git ls-tree failed in {repo}: {out.message()}")
-    entries: dict[str, tuple[str, str, str]] = {}
-    for item in out.stdout.split(b"\0"):
-        if not item:
-            continue
-        meta, _, name = item.partition(b"\t")
-        mode, kind, oid = meta.decode().split(" ")
-        entries[name.decode("utf-8", errors="surrogateescape")] = (mode, kind, oid)
-    return entries
+def _quote_path(path: str) -> str:
+    # fast-import's C-style quoting; check_tree_path has refused NUL and LF.
+    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-_EMPTY_TREES: dict[Path, str] = {}
+_NULL_OIDS: dict[Path, str] = {}
 
 
-def _empty_tree(repo: Path, error: type[UserError]) -> str:
-    # The empty tree's id depends on the repository's hash (sha1 or sha256).
-    if repo not in _EMPTY_TREES:
-        _EMPTY_TREES[repo] = git(
-            repo, "hash-object", "-t", "tree", "--stdin", input=b"", error=error
-        )
-    return _EMPTY_TREES[repo]
+def _null_oid(repo: Path, known: str | None, error: type[UserError]) -> str:
+    # The null id is as long as the repository's hash (sha1 or sha256).
+    if known and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", known):
+        return "0" * len(known)
+    if repo not in _NULL_OIDS:
+        form = git(repo, "rev-parse", "--show-object-format", error=error)
+        _NULL_OIDS[repo] = "0" * (64 if form == "sha256" else 40)
+    return _NULL_OIDS[repo]
 
 
 def commit_changes(
@@ -264,7 +281,7 @@ def commit_changes(
 ) -> dict[str, BlobRef | None]:
     """What ``commit`` changed against its first parent (everything, for a root commit).
 
-    Path -> the new blob, or None for a deletion; in the form :func:`build_tree` takes.
+    Path -> the new blob, or None for a deletion; in the form :func:`new_commit` takes.
     """
     raw = run_git(
         repo, ("diff-tree", "-r", "-z", "--no-renames", "--root", "--no-commit-id", commit),

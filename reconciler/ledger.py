@@ -1,7 +1,7 @@
 """The ledger: one commit per outcome on the config repo's status branch.
 
-Written with git plumbing only (``hash-object``, ``ls-tree``/``mktree``,
-``commit-tree``, ``update-ref NEW OLD``), so no work tree and no index is ever
+Written with git plumbing only (one ``fast-import`` per commit object, then
+``update-ref NEW OLD``), so no work tree and no index is ever
 touched: the ledger works on bare repositories and on checkouts with
 uncommitted changes alike. ``update-ref`` with the old value is a
 compare-and-swap; a writer that loses re-reads the tip and commits again on
@@ -52,12 +52,12 @@ from reconciler.errors import LedgerConflict, LedgerError
 from reconciler.gitutil import (
     BlobRef,
     GitResult,
-    build_tree,
     check_tree_path,
     commit_changes,
     git,
     identity_env,
     is_ancestor,
+    new_commit,
     require_repo,
     run_git,
 )
@@ -188,6 +188,10 @@ class Ledger:
         self._synced = False
         self._track: str | None = None
         self._sync_lock = threading.Lock()
+        # What this instance last moved the branch to: the likely parent of its
+        # next record, which saves a rev-parse per record; the CAS catches it
+        # when another writer has moved the branch since.
+        self._last_set: str | None = None
 
     # --- reading -------------------------------------------------------------------
 
@@ -365,22 +369,12 @@ class Ledger:
         message: str,
         env: Mapping[str, str],
     ) -> str:
-        base = f"{parent}^{{tree}}" if parent else None
-        tree = build_tree(self.repo, base, changes, error=LedgerError)
-        args = [
-            "commit-tree",
-            "--no-gpg-sign",
-            tree,
-            *(["-p", parent] if parent else []),
-            "-F",
-            "-",
-        ]
-        return self._git(*args, input=message.encode("utf-8"), env=env)
+        return new_commit(self.repo, parent, changes, message, env, error=LedgerError)
 
     def _commit_cas(self, make: Callable[[str | None], str]) -> str:
         """Build a commit on the current tip with ``make`` and move the branch to it (CAS)."""
         for attempt in range(self.attempts):
-            old = self._tip()
+            old = self._last_set if attempt == 0 and self._last_set else self._tip()
             new = make(old)
             if self._update_ref(new, old):
                 return new
@@ -393,7 +387,9 @@ class Ledger:
         # An empty old value means "must not exist yet": a concurrent creator loses.
         out = self._git_result("update-ref", "-m", "reconciler: ledger", self.ref, new, old or "")
         if out.returncode == 0:
+            self._last_set = new
             return True
+        self._last_set = None
         if self._tip() != old or "File exists" in out.stderr:
             return False  # someone else moved the branch, or holds its lock right now
         raise LedgerError(f"cannot update {self.branch} in {self.repo}: {out.message()}")

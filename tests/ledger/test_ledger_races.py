@@ -56,18 +56,18 @@ def test_lost_cas_is_retried_on_the_new_tip(bare: Path, monkeypatch: pytest.Monk
     """Another writer moves the branch between our tree build and our update-ref."""
     other = Ledger(bare)
     other.record(rec("base"))
-    real_build_tree = ledger_module.build_tree
+    real_new_commit = ledger_module.new_commit
     calls: list[str | None] = []
 
-    def interleaved(repo: Path, base: str | None, changes: object, **kw: object) -> str:
+    def interleaved(repo: Path, base: str | None, *args: object, **kw: object) -> str:
         calls.append(base)
         if len(calls) == 1:
-            monkeypatch.setattr(ledger_module, "build_tree", real_build_tree)
+            monkeypatch.setattr(ledger_module, "new_commit", real_new_commit)
             other.record(rec("intruder"))  # moves the tip: our CAS must fail
-            monkeypatch.setattr(ledger_module, "build_tree", interleaved)
-        return real_build_tree(repo, base, changes, **kw)  # type: ignore[arg-type]
+            monkeypatch.setattr(ledger_module, "new_commit", interleaved)
+        return real_new_commit(repo, base, *args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ledger_module, "build_tree", interleaved)
+    monkeypatch.setattr(ledger_module, "new_commit", interleaved)
     ours = Ledger(bare, sleep=lambda s: None).record(rec("ours"))
     assert len(calls) == 2 and calls[0] != calls[1]  # rebuilt on the moved tip
     assert sh_git(bare, "log", "--format=%s", "reconciler/status").split() == [
@@ -83,15 +83,15 @@ def test_lost_cas_is_retried_on_the_new_tip(bare: Path, monkeypatch: pytest.Monk
 def test_first_commit_race_creator_loses_then_retries(
     bare: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_build_tree = ledger_module.build_tree
+    real_new_commit = ledger_module.new_commit
     state = {"armed": True}
 
-    def interleaved(repo: Path, base: str | None, changes: object, **kw: object) -> str:
+    def interleaved(repo: Path, base: str | None, *args: object, **kw: object) -> str:
         if state.pop("armed", False):
             Ledger(bare).record(rec("creator"))
-        return real_build_tree(repo, base, changes, **kw)  # type: ignore[arg-type]
+        return real_new_commit(repo, base, *args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ledger_module, "build_tree", interleaved)
+    monkeypatch.setattr(ledger_module, "new_commit", interleaved)
     Ledger(bare, sleep=lambda s: None).record(rec("second"))
     assert sh_git(bare, "log", "--format=%s", "reconciler/status").split() == ["second", "creator"]
 
@@ -99,18 +99,18 @@ def test_first_commit_race_creator_loses_then_retries(
 def test_bounded_retries_end_in_ledger_conflict(
     bare: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_build_tree = ledger_module.build_tree
+    real_new_commit = ledger_module.new_commit
     intruder = Ledger(bare)
     count = {"n": 0}
 
-    def always_moved(repo: Path, base: str | None, changes: object, **kw: object) -> str:
+    def always_moved(repo: Path, base: str | None, *args: object, **kw: object) -> str:
         count["n"] += 1
-        monkeypatch.setattr(ledger_module, "build_tree", real_build_tree)
+        monkeypatch.setattr(ledger_module, "new_commit", real_new_commit)
         intruder.record(rec(f"intruder-{count['n']}"))
-        monkeypatch.setattr(ledger_module, "build_tree", always_moved)
-        return real_build_tree(repo, base, changes, **kw)  # type: ignore[arg-type]
+        monkeypatch.setattr(ledger_module, "new_commit", always_moved)
+        return real_new_commit(repo, base, *args, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(ledger_module, "build_tree", always_moved)
+    monkeypatch.setattr(ledger_module, "new_commit", always_moved)
     sleeps: list[float] = []
     with pytest.raises(LedgerConflict, match="lost the race 3 times"):
         Ledger(bare, attempts=3, sleep=sleeps.append).record(rec("never"))
@@ -281,3 +281,18 @@ def test_remote_given_as_a_url(origin: Path, tmp_path: Path) -> None:
         returned,
         sh_git(origin, "rev-parse", "reconciler/status~1").strip(),
     )
+
+
+def test_writer_whose_last_tip_went_stale_builds_on_the_new_one(bare: Path) -> None:
+    """A Ledger starts from the tip it last wrote; another writer's commit in between is kept."""
+    mine, other = Ledger(bare, sleep=lambda s: None), Ledger(bare)
+    mine.record(rec("first"))
+    other.record(rec("between"))
+    last = mine.record(rec("third"))
+    assert sh_git(bare, "log", "--format=%s", "reconciler/status").split() == [
+        "third",
+        "between",
+        "first",
+    ]
+    assert sh_git(bare, "rev-parse", "reconciler/status").strip() == last
+    assert Ledger(bare).read("status/lab/between.json") == '"between"'

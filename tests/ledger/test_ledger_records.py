@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import LedgerError
-from reconciler.gitutil import BlobRef, build_tree, git, scrubbed_env
+from reconciler.errors import LedgerError, RepoError
+from reconciler.gitutil import BlobRef, git, identity_env, new_commit, scrubbed_env
 from reconciler.ledger import Ledger, Record
 
 from .conftest import sh_git
@@ -272,13 +272,28 @@ def test_custom_branch_and_existing_branch_name_is_respected(checkout: Path) -> 
     assert Ledger(checkout).head() is None
 
 
-def test_build_tree_deletes_and_prunes_empty_directories(bare: Path) -> None:
-    tree = build_tree(bare, None, {"a/b/c.json": b"1", "a/d.json": b"2", "top": b"3"})
-    blob = git(bare, "rev-parse", f"{tree}:top")
-    tree2 = build_tree(bare, tree, {"a/b/c.json": None, "x/y": BlobRef(blob)})
-    names = git(bare, "ls-tree", "-r", "-t", "--name-only", tree2).split()
-    assert names == ["a", "a/d.json", "top", "x", "x/y"]
-    assert git(bare, "cat-file", "blob", f"{tree2}:x/y") == "3"
+def test_new_commit_deletes_prunes_and_moves_no_ref(bare: Path) -> None:
+    env = identity_env()
+    first = new_commit(bare, None, {"a/b/c.json": b"1", "a/d.json": b"2", "top": b"3"}, "m1\n", env)
+    blob = git(bare, "rev-parse", f"{first}:top")
+    odd = 'we"ird\\name \tx'
+    second = new_commit(
+        bare, first, {"a/b/c.json": None, "x/y": BlobRef(blob), odd: b"q"}, "two\nlines", env
+    )
+    names = git(bare, "ls-tree", "-r", "-t", "--name-only", "-z", second).split("\0")[:-1]
+    assert names == ["a", "a/d.json", "top", odd, "x", "x/y"]
+    assert git(bare, "cat-file", "blob", f"{second}:x/y") == "3"
+    assert git(bare, "rev-parse", f"{second}^") == first
+    # The message is stored as given; author and committer are the reconciler's.
+    body = git(bare, "cat-file", "commit", second)
+    assert body.endswith("\n\ntwo\nlines")
+    assert "author reconciler <reconciler@localhost> " in body
+    assert git(bare, "for-each-ref") == ""  # fast-import's scratch ref never lands
+    assert git(bare, "fsck", "--strict", "--no-dangling") == ""
+    with pytest.raises(RepoError, match="invalid path"):
+        new_commit(bare, second, {"../escape": b""}, "x", env)
+    with pytest.raises(RepoError, match="fast-import failed"):
+        new_commit(bare, "1" * 40, {"f": b""}, "x", env)  # no such parent
 
 
 def test_sha256_repository(tmp_path: Path) -> None:
