@@ -254,6 +254,10 @@ def new_commit(
     result = run_git(repo, ("fast-import", "--quiet", "--done"), input=bytes(stream), error=error)
     oid = result.text.strip()
     if result.returncode != 0 or not re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", oid):
+        # fast-import leaves a crash report in the git directory; the error says it all.
+        report = re.search(r"dumping crash report to (\S+)", result.stderr)
+        if report:
+            (repo / report.group(1)).unlink(missing_ok=True)
         raise error(f"git fast-import failed in {repo}: {result.message()}")
     return oid
 

@@ -294,6 +294,7 @@ def test_new_commit_deletes_prunes_and_moves_no_ref(bare: Path) -> None:
         new_commit(bare, second, {"../escape": b""}, "x", env)
     with pytest.raises(RepoError, match="fast-import failed"):
         new_commit(bare, "1" * 40, {"f": b""}, "x", env)  # no such parent
+    assert not list(bare.glob("fast_import_crash_*"))
 
 
 def test_sha256_repository(tmp_path: Path) -> None:
