@@ -31,6 +31,13 @@ def fresh_subnet() -> str:
     return reserve_subnet()
 
 
+def ssh_ok(fleet: SimFleet, host: str, command: str, timeout: float = 60) -> str:
+    """stdout of ``command`` on a simulated host over real SSH; fails the test unless it exits 0."""
+    done = fleet.ssh(host, command, timeout=timeout)
+    assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
 @pytest.fixture
 def sim_fleet_factory(tmp_path: Path) -> Iterator[Callable[..., SimFleet]]:
     fleets: list[SimFleet] = []

@@ -13,7 +13,7 @@ import pytest
 
 from reconciler.sim import upstream
 from reconciler.sim.fleet import SimFleet
-from tests.conftest import FAST, fresh_subnet
+from tests.conftest import FAST, fresh_subnet, ssh_ok
 
 # The tests share one module-scoped fleet, started once: Makefile's --dist
 # loadfile keeps a file on one pytest-xdist worker. Each test stands alone.
@@ -32,15 +32,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
         fleet.down()
 
 
-def ok(fleet: SimFleet, host: str, command: str, timeout: float = 60) -> str:
-    done = fleet.ssh(host, command, timeout=timeout)
-    assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 def checkout(fleet: SimFleet, host: str, index: int) -> str:
     rev = upstream.COMMITS[index]
-    ok(
+    ssh_ok(
         fleet,
         host,
         f"git -C /usr/src fetch -q origin stable/14 && git -C /usr/src checkout -q --detach {rev}",
@@ -49,7 +43,7 @@ def checkout(fleet: SimFleet, host: str, index: int) -> str:
 
 
 def test_reading_commands(fleet: SimFleet) -> None:
-    out = ok(
+    out = ssh_ok(
         fleet,
         "host1",
         "freebsd-version -urk; uname -v; uname -iKU; uname -a; sysctl kern.bootfile; "
@@ -74,8 +68,8 @@ def test_reading_commands(fleet: SimFleet) -> None:
     ]
     bad = fleet.ssh("host1", "sysctl -n kern.nonesuch")
     assert (bad.returncode, bad.stderr) == (1, "sysctl: unknown oid 'kern.nonesuch'\n")
-    assert ok(fleet, "host1", "git -C /usr/src rev-parse HEAD").strip() == upstream.COMMITS[0]
-    assert ok(fleet, "host2", "ls -A /usr/src") == ""  # only the src host has a checkout
+    assert ssh_ok(fleet, "host1", "git -C /usr/src rev-parse HEAD").strip() == upstream.COMMITS[0]
+    assert ssh_ok(fleet, "host2", "ls -A /usr/src") == ""  # only the src host has a checkout
     done = fleet.ssh("host2", "etcupdate")
     assert (done.returncode, done.stdout) == (1, "Failed to build new tree.\n")
 
@@ -122,8 +116,8 @@ def test_make_errors_like_freebsd(fleet: SimFleet) -> None:
 
 def test_build_install_into_be_and_one_shot_boot(fleet: SimFleet) -> None:
     rev = checkout(fleet, "host1", 2)
-    ok(fleet, "host1", "printf 'KERNCONF=MINIMAL GENERIC\\n' > /etc/make.conf")
-    out = ok(fleet, "host1", f"{ENV} make -C /usr/src -j 2 buildworld buildkernel")
+    ssh_ok(fleet, "host1", "printf 'KERNCONF=MINIMAL GENERIC\\n' > /etc/make.conf")
+    out = ssh_ok(fleet, "host1", f"{ENV} make -C /usr/src -j 2 buildworld buildkernel")
     stages = [line for line in out.splitlines() if line.startswith(">>> ")]
     assert stages[0].startswith(">>> World build started on ")
     assert ">>> stage 4.2: building libraries" in stages
@@ -132,10 +126,10 @@ def test_build_install_into_be_and_one_shot_boot(fleet: SimFleet) -> None:
     assert fleet.read_file("host1", f"{OBJ}/usr/src/amd64.amd64/toolchain-metadata.mk")
     assert (fleet.count("host1", "buildworld"), fleet.count("host1", "buildkernel")) == (1, 1)
 
-    ok(fleet, "host1", "bectl create rc-new")
-    mnt = ok(fleet, "host1", "bectl mount rc-new /mnt/be").strip()
+    ssh_ok(fleet, "host1", "bectl create rc-new")
+    mnt = ssh_ok(fleet, "host1", "bectl mount rc-new /mnt/be").strip()
     assert mnt == "/mnt/be"
-    ok(
+    ssh_ok(
         fleet,
         "host1",
         f"{ENV} make -C /usr/src installkernel DESTDIR=/mnt/be && "
@@ -144,23 +138,24 @@ def test_build_install_into_be_and_one_shot_boot(fleet: SimFleet) -> None:
         "etcupdate -s /usr/src -D /mnt/be -F && etcupdate status -D /mnt/be && "
         f"{ENV} make -C /usr/src delete-old DESTDIR=/mnt/be BATCH_DELETE_OLD_FILES=yes",
     )
-    listing = ok(fleet, "host1", "bectl list -H; mount -p | grep rc-new")
+    listing = ssh_ok(fleet, "host1", "bectl list -H; mount -p | grep rc-new")
     assert "rc-new\t-\t/mnt/be\t" in listing
     assert "zroot/ROOT/rc-new\t/mnt/be\t\t\tzfs\trw,nfsv4acls \t0 0" in listing
     # The running system is untouched until the reboot.
     assert (
-        ok(fleet, "host1", "uname -i; freebsd-version -ku") == "GENERIC\n14.1-STABLE\n14.1-STABLE\n"
+        ssh_ok(fleet, "host1", "uname -i; freebsd-version -ku")
+        == "GENERIC\n14.1-STABLE\n14.1-STABLE\n"
     )
-    assert ok(fleet, "host1", "bectl umount rc-new && bectl activate -t rc-new") == (
+    assert ssh_ok(fleet, "host1", "bectl umount rc-new && bectl activate -t rc-new") == (
         "Successfully activated boot environment rc-new for next boot\n"
     )
-    assert "rc-new\tT\t-\t" in ok(fleet, "host1", "bectl list -H")
+    assert "rc-new\tT\t-\t" in ssh_ok(fleet, "host1", "bectl list -H")
 
     since = time.time()
     done = fleet.ssh("host1", "shutdown -r now")
     assert done.returncode == 255 and done.stdout.startswith("Shutdown NOW!\n")
     fleet.wait_up("host1", 20, since=since)
-    out = ok(fleet, "host1", "uname -i; uname -v; freebsd-version -kru; bectl list -H")
+    out = ssh_ok(fleet, "host1", "uname -i; uname -v; freebsd-version -kru; bectl list -H")
     lines = out.splitlines()
     assert lines[0] == "MINIMAL"
     assert f"n3-{rev[:12]}:" in lines[1] and f"{OBJ}/usr/src/amd64.amd64/sys/MINIMAL" in lines[1]
@@ -173,7 +168,7 @@ def test_build_install_into_be_and_one_shot_boot(fleet: SimFleet) -> None:
     since = time.time()
     fleet.ssh("host1", "shutdown -r now")
     fleet.wait_up("host1", 20, since=since)
-    assert ok(fleet, "host1", "uname -i; bectl list -H").splitlines()[:2] == [
+    assert ssh_ok(fleet, "host1", "uname -i; bectl list -H").splitlines()[:2] == [
         "GENERIC",
         lines[5].replace("R", "NR", 1).replace("\t-\t", "\t/\t", 1),
     ]
@@ -181,21 +176,21 @@ def test_build_install_into_be_and_one_shot_boot(fleet: SimFleet) -> None:
 
 
 def test_bectl_errors(fleet: SimFleet) -> None:
-    ok(fleet, "host2", "bectl create spare")
+    ssh_ok(fleet, "host2", "bectl create spare")
     done = fleet.ssh("host2", "bectl destroy default")
     assert (done.returncode, done.stderr) == (5, "cannot destroy active boot environment\n")
     done = fleet.ssh("host2", "bectl create spare")
     assert done.returncode == 2 and "boot environment name already taken" in done.stderr
     done = fleet.ssh("host2", "bectl mount nope")
     assert done.returncode == 3 and "specified boot environment does not exist" in done.stderr
-    assert ok(
+    assert ssh_ok(
         fleet, "host2", "bectl activate -t spare; bectl activate -T; bectl list -H | cut -f1,2"
     ) == (
         "Successfully activated boot environment spare for next boot\n"
         "Temporary activation removed\ndefault\tNR\nspare\t-\n"
     )
     assert (
-        ok(fleet, "host2", "bectl check; bectl destroy -F spare; bectl list -H | wc -l").strip()
+        ssh_ok(fleet, "host2", "bectl check; bectl destroy -F spare; bectl list -H | wc -l").strip()
         == "1"
     )
     done = fleet.ssh("host3", "bectl list -H")
@@ -205,22 +200,22 @@ def test_bectl_errors(fleet: SimFleet) -> None:
 
 def test_in_place_over_nfs_and_kernel_old(fleet: SimFleet) -> None:
     checkout(fleet, "host1", 3)
-    ok(fleet, "host1", f"{ENV}-new make -C /usr/src buildworld buildkernel KERNCONF=GENERIC")
+    ssh_ok(fleet, "host1", f"{ENV}-new make -C /usr/src buildworld buildkernel KERNCONF=GENERIC")
     mount = f"mount -t nfs -o ro {fleet.address('host1')}:/usr/src /usr/src"
     done = fleet.ssh("host3", mount)
     assert done.returncode == 1 and "Permission denied" in done.stderr  # not exported yet
-    ok(
+    ssh_ok(
         fleet,
         "host1",
         "echo '/usr/src /usr/obj -ro -maproot=root -network 127.0.0.0/8' > /etc/exports",
     )
-    ok(fleet, "host3", f"{mount} && mount -t nfs -o ro host1:/usr/obj /usr/obj")
-    assert ok(fleet, "host3", "mount -p | grep nfs") == (
+    ssh_ok(fleet, "host3", f"{mount} && mount -t nfs -o ro host1:/usr/obj /usr/obj")
+    assert ssh_ok(fleet, "host3", "mount -p | grep nfs") == (
         f"{fleet.address('host1')}:/usr/src\t/usr/src\t\tnfs\tro\t\t0 0\n"
         "host1:/usr/obj\t\t/usr/obj\t\tnfs\tro\t\t0 0\n"
     )
     assert fleet.ssh("host3", "touch /usr/obj/x").returncode != 0  # read-only
-    out = ok(
+    out = ssh_ok(
         fleet,
         "host3",
         f"{ENV}-new make -C /usr/src installkernel KERNCONF=GENERIC >/dev/null && "
@@ -233,7 +228,7 @@ def test_in_place_over_nfs_and_kernel_old(fleet: SimFleet) -> None:
     done = fleet.ssh("host3", f"{ENV}-new make -C /usr/src installworld")
     assert done.returncode == 2
     assert "ERROR: Required _sim user is missing, see /usr/src/UPDATING." in done.stderr
-    out = ok(
+    out = ssh_ok(
         fleet,
         "host3",
         f"etcupdate -p && {ENV}-new make -C /usr/src installworld | tail -2 && "
@@ -246,31 +241,31 @@ def test_in_place_over_nfs_and_kernel_old(fleet: SimFleet) -> None:
     since = time.time()
     assert fleet.ssh("host3", "shutdown -r now").returncode == 255
     fleet.wait_up("host3", 20, since=since)
-    out = ok(fleet, "host3", "sysctl -n kern.bootfile; freebsd-version -kru; uname -v")
+    out = ssh_ok(fleet, "host3", "sysctl -n kern.bootfile; freebsd-version -kru; uname -v")
     assert out.splitlines()[:4] == ["/boot/kernel/kernel"] + ["14.2-STABLE"] * 3
     assert f"n4-{upstream.COMMITS[3][:12]}:" in out
 
 
 def test_etcupdate_conflicts(fleet: SimFleet) -> None:
     checkout(fleet, "host1", 0)
-    ok(fleet, "host1", "echo 'local motd' > /etc/motd.template")
+    ssh_ok(fleet, "host1", "echo 'local motd' > /etc/motd.template")
     checkout(fleet, "host1", 2)
-    out = ok(fleet, "host1", "etcupdate; etcupdate status")
+    out = ssh_ok(fleet, "host1", "etcupdate; etcupdate status")
     assert out == "  C /etc/motd.template\n  C /etc/motd.template\n"
     done = fleet.ssh("host1", "etcupdate")
     assert (done.returncode, done.stdout) == (
         1,
         "Conflicts remain from previous update, aborting.\n",
     )
-    ok(fleet, "host1", "rm -r /var/db/etcupdate/conflicts")
+    ssh_ok(fleet, "host1", "rm -r /var/db/etcupdate/conflicts")
     fleet.set_fault("host1", "etcupdate-conflict")
-    assert "  C /etc/rc.conf" in ok(fleet, "host1", "etcupdate -B")
-    assert ok(fleet, "host1", "etcupdate status") == "  C /etc/rc.conf\n"
+    assert "  C /etc/rc.conf" in ssh_ok(fleet, "host1", "etcupdate -B")
+    assert ssh_ok(fleet, "host1", "etcupdate status") == "  C /etc/rc.conf\n"
     assert "etcupdate-conflict" not in fleet.faults("host1")
 
 
 def test_service_sysrc_daemon(fleet: SimFleet) -> None:
-    out = ok(
+    out = ssh_ok(
         fleet,
         "host2",
         "service sshd status; sysrc -n sshd_enable; sysrc nfs_client_enable=YES; "
@@ -287,26 +282,29 @@ def test_service_sysrc_daemon(fleet: SimFleet) -> None:
         "'onestart' instead of 'start'.\n"
     )
     # Enabling is not starting (until the next boot): the rollout's exports sequence.
-    out = ok(
+    out = ssh_ok(
         fleet,
         "host2",
         "sysrc -q nfs_server_enable=YES mountd_enable=YES rpcbind_enable=YES; "
         "service mountd reload; echo $?; service nfsd start",
     )
     assert out == "1\nStarting rpcbind.\nStarting mountd.\nStarting nfsd.\n"
-    assert ok(fleet, "host2", "service mountd reload; service mountd status").startswith(
+    assert ssh_ok(fleet, "host2", "service mountd reload; service mountd status").startswith(
         "mountd is running as pid "
     )
-    ok(fleet, "host2", "sysrc -x nfs_server_enable; service nfsd onestop")
-    out = ok(fleet, "host2", "service nfsd onestart; service nfsd onestatus")
+    ssh_ok(fleet, "host2", "sysrc -x nfs_server_enable; service nfsd onestop")
+    out = ssh_ok(fleet, "host2", "service nfsd onestart; service nfsd onestatus")
     assert out.startswith("Starting nfsd.\nnfsd is running as pid ")
     # daemon(8): detached from the session, pidfile while it runs, output to the log.
-    ok(
+    ssh_ok(
         fleet,
         "host2",
         "daemon -f -p /var/run/job.pid -o /var/log/job.log sh -c 'sleep 1.5; echo finished'",
     )
-    assert ok(fleet, "host2", "pgrep -F /var/run/job.pid >/dev/null && echo running") == "running\n"
+    assert (
+        ssh_ok(fleet, "host2", "pgrep -F /var/run/job.pid >/dev/null && echo running")
+        == "running\n"
+    )
     deadline = time.monotonic() + 10
     while fleet.read_file("host2", "/var/log/job.log") != "finished\n":
         assert time.monotonic() < deadline
@@ -327,12 +325,12 @@ def test_openssh_config_works_from_the_shell(fleet: SimFleet) -> None:
 
 
 def test_fstab_nfs_lines_are_mounted_at_boot(fleet: SimFleet) -> None:
-    ok(fleet, "host1", "echo '/usr/src /usr/obj -ro -network 127.0.0.0/8' > /etc/exports")
-    ok(fleet, "host2", "printf 'host1:/usr/src\\t/usr/src\\tnfs\\tro\\t0\\t0\\n' >> /etc/fstab")
+    ssh_ok(fleet, "host1", "echo '/usr/src /usr/obj -ro -network 127.0.0.0/8' > /etc/exports")
+    ssh_ok(fleet, "host2", "printf 'host1:/usr/src\\t/usr/src\\tnfs\\tro\\t0\\t0\\n' >> /etc/fstab")
     since = time.time()
     assert fleet.ssh("host2", "shutdown -r now").returncode == 255
     fleet.wait_up("host2", 20, since=since)
-    assert ok(
+    assert ssh_ok(
         fleet, "host2", "mount -p -t nfs; git -C /usr/src rev-parse --is-inside-work-tree"
     ) == ("host1:/usr/src\t\t/usr/src\t\tnfs\tro\t\t0 0\ntrue\n")
-    ok(fleet, "host2", "umount /usr/src && sed -i '/nfs/d' /etc/fstab")
+    ssh_ok(fleet, "host2", "umount /usr/src && sed -i '/nfs/d' /etc/fstab")

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.errors import SimError
 from reconciler.sim.fleet import SimFleet
-from tests.conftest import FAST, fresh_subnet
+from tests.conftest import FAST, fresh_subnet, ssh_ok
 
 # The tests share one module-scoped fleet (one pytest-xdist worker per file:
 # Makefile's --dist loadfile); each brings about the state it needs itself.
@@ -29,17 +29,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
         fleet.down()
 
 
-def ok(fleet: SimFleet, host: str, command: str) -> str:
-    done = fleet.ssh(host, command, timeout=60)
-    assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done.stdout
-
-
 @pytest.fixture
 def built(fleet: SimFleet) -> SimFleet:
     """host1 with a world and a MINIMAL kernel built in OBJ (built once per fleet)."""
     if fleet.read_file("host1", META) is None:
-        ok(fleet, "host1", f"{ENV} make -C /usr/src buildworld buildkernel KERNCONF=MINIMAL")
+        ssh_ok(fleet, "host1", f"{ENV} make -C /usr/src buildworld buildkernel KERNCONF=MINIMAL")
     return fleet
 
 
@@ -61,7 +55,7 @@ def test_build_fails(fleet: SimFleet) -> None:
     )
     assert fleet.read_file("host1", meta) is None
     fleet.clear_fault("host1", "build-fails")
-    ok(fleet, "host1", f"{env} make -C /usr/src buildworld")
+    ssh_ok(fleet, "host1", f"{env} make -C /usr/src buildworld")
     assert fleet.read_file("host1", meta)
 
 
@@ -80,7 +74,7 @@ def test_health_fails(fleet: SimFleet) -> None:
     done = fleet.ssh("host2", "service sshd status")
     assert (done.returncode, done.stdout) == (1, "sshd is not running.\n")
     fleet.set_fault("host2", "health-fails", "nfsd")  # only that service
-    assert ok(fleet, "host2", "service sshd status") == "sshd is running as pid 1.\n"
+    assert ssh_ok(fleet, "host2", "service sshd status") == "sshd is running as pid 1.\n"
     fleet.clear_fault("host2", "health-fails")
 
 
@@ -96,7 +90,7 @@ def test_reboot_hangs_until_cleared(fleet: SimFleet) -> None:
 
 
 def _new_kernel_in_be(fleet: SimFleet, be: str) -> None:
-    ok(
+    ssh_ok(
         fleet,
         "host1",
         f"bectl create {be} && bectl mount {be} /mnt/{be} >/dev/null && "
@@ -109,16 +103,16 @@ def test_kernel_panic_one_shot_falls_back(built: SimFleet) -> None:
     fleet = built
     _new_kernel_in_be(fleet, "panicky")
     fleet.set_fault("host1", "kernel-panic")
-    ok(fleet, "host1", "bectl activate -t panicky")
+    ssh_ok(fleet, "host1", "bectl activate -t panicky")
     since = reboot(fleet, "host1")
     fleet.wait_up("host1", 20, since=since)
-    assert ok(fleet, "host1", "uname -i; bectl list -H | cut -f1,2") == (
+    assert ssh_ok(fleet, "host1", "uname -i; bectl list -H | cut -f1,2") == (
         "GENERIC\ndefault\tNR\npanicky\t-\n"
     )
     assert fleet.count("host1", "panic") == 1
 
     # Permanently activated, the panicking kernel never comes back until the fault goes.
-    ok(fleet, "host1", "bectl activate panicky")
+    ssh_ok(fleet, "host1", "bectl activate panicky")
     since = reboot(fleet, "host1")
     deadline = time.monotonic() + 10
     while fleet.state("host1")["power"] != "panic":
@@ -126,11 +120,11 @@ def test_kernel_panic_one_shot_falls_back(built: SimFleet) -> None:
         time.sleep(0.05)
     fleet.clear_fault("host1", "kernel-panic")
     fleet.wait_up("host1", 20, since=since)
-    assert ok(fleet, "host1", "uname -i") == "MINIMAL\n"
-    ok(fleet, "host1", "bectl activate default")
+    assert ssh_ok(fleet, "host1", "uname -i") == "MINIMAL\n"
+    ssh_ok(fleet, "host1", "bectl activate default")
     since = reboot(fleet, "host1")
     fleet.wait_up("host1", 20, since=since)
-    ok(fleet, "host1", "bectl destroy panicky")
+    ssh_ok(fleet, "host1", "bectl destroy panicky")
 
 
 def test_connection_drop_attached_and_detached(fleet: SimFleet) -> None:
@@ -152,7 +146,7 @@ def test_connection_drop_attached_and_detached(fleet: SimFleet) -> None:
     try:
         time.sleep(0.5)
         fleet.set_fault("host1", "connection-drop")
-        ok(
+        ssh_ok(
             fleet,
             "host1",
             f"daemon -f -p /var/run/b.pid -o /var/log/b.log sh -c "
@@ -172,11 +166,11 @@ def test_connection_drop_attached_and_detached(fleet: SimFleet) -> None:
 
 def test_slow_host(fleet: SimFleet) -> None:
     started = time.monotonic()
-    ok(fleet, "host1", f"{ENV}-s make -C /usr/src buildworld >/dev/null")
+    ssh_ok(fleet, "host1", f"{ENV}-s make -C /usr/src buildworld >/dev/null")
     normal = time.monotonic() - started
     fleet.set_fault("host1", "slow", 4)
     started = time.monotonic()
-    ok(fleet, "host1", f"{ENV}-s make -C /usr/src buildworld >/dev/null")
+    ssh_ok(fleet, "host1", f"{ENV}-s make -C /usr/src buildworld >/dev/null")
     slow = time.monotonic() - started
     fleet.clear_fault("host1", "slow")
     assert slow >= 4 * FAST["build_seconds"] * 0.9
@@ -185,20 +179,20 @@ def test_slow_host(fleet: SimFleet) -> None:
 
 def test_obj_in_be_is_lost_on_a_be_switch(fleet: SimFleet) -> None:
     # bsdinstall's default: /usr/obj is no dataset of its own, so it lives in the BE.
-    listing = ok(fleet, "host2", "mount -p | cut -f1")
+    listing = ssh_ok(fleet, "host2", "mount -p | cut -f1")
     assert "zroot/usr/obj" not in listing and "zroot/usr/src" in listing
-    ok(
+    ssh_ok(
         fleet,
         "host2",
         "mkdir -p /usr/obj/before && bectl create b2 && mkdir /usr/obj/after && bectl activate b2",
     )
     since = reboot(fleet, "host2")
     fleet.wait_up("host2", 20, since=since)
-    assert ok(fleet, "host2", "ls /usr/obj") == "before\n"
-    ok(fleet, "host2", "bectl activate default")
+    assert ssh_ok(fleet, "host2", "ls /usr/obj") == "before\n"
+    ssh_ok(fleet, "host2", "bectl activate default")
     since = reboot(fleet, "host2")
     fleet.wait_up("host2", 20, since=since)
-    assert ok(fleet, "host2", "ls /usr/obj") == "after\nbefore\n"
+    assert ssh_ok(fleet, "host2", "ls /usr/obj") == "after\nbefore\n"
     assert fleet.count("host2", "boot") >= 3
 
 
