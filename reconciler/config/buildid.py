@@ -35,6 +35,7 @@ import hashlib
 
 from reconciler.config import kernels as kconf
 from reconciler.config.model import BuildSet, Config
+from reconciler.remote import short as short
 
 VERSION = b"reconciler-build-id-v1"
 
@@ -70,8 +71,3 @@ def build_id(config: Config, buildset: BuildSet | str) -> str:
     for name, data in inputs(config, buildset):
         digest.update(_record(name, data))
     return digest.hexdigest()
-
-
-def short(build_id: str) -> str:
-    """The 12-hex form used in messages and boot environment names."""
-    return build_id[:12]

@@ -30,11 +30,10 @@ from __future__ import annotations
 import ipaddress
 
 from reconciler.config.model import BuildSet, Config, Host
+from reconciler.remote import OBJ as OBJ
+from reconciler.remote import SRC as SRC
 
 MANAGED_HEADER_PREFIX = "# Managed by reconciler"
-
-SRC = "/usr/src"
-OBJ = "/usr/obj"
 
 
 def header(config: Config, source: str) -> str:

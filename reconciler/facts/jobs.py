@@ -10,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.facts.probe import Output, Probe
-
-BUILD_PIDFILE = "/var/run/reconciler-build.pid"
-INSTALL_PIDFILE = "/var/run/reconciler-install.pid"
+from reconciler.remote import BUILD_PIDFILE, INSTALL_PIDFILE
 
 PROBES = (
     Probe("job-build", ("pgrep", "-F", BUILD_PIDFILE)),

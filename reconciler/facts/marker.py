@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reconciler.facts.probe import Output, Probe
+from reconciler.remote import MARKER
 
-PATH = "/var/db/reconciler/installed"
-PROBES = (Probe("marker", ("cat", PATH)),)
+PROBES = (Probe("marker", ("cat", MARKER)),)
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from reconciler.facts.probe import Output, Probe
+from reconciler.remote import BUILD_EXIT, BUILD_INPUTS, OBJ
 from reconciler.transport.command import sh
-
-OBJ = "/usr/obj"
-BUILD_PIDFILE = "/var/run/reconciler-build.pid"
 
 _SCRIPT = (
     'for d in "$1"/*/; do [ -d "$d" ] || continue; id=${d%/}; id=${id##*/}; '
-    'if [ -f "$d.reconciler/exit" ]; then '
-    'printf "%s exit %s\\n" "$id" "$(head -n 1 "$d.reconciler/exit")"; '
-    'elif [ -f "$d.reconciler/inputs" ]; then printf "%s started\\n" "$id"; '
+    'if [ -f "$d$2" ]; then '
+    'printf "%s exit %s\\n" "$id" "$(head -n 1 "$d$2")"; '
+    'elif [ -f "$d$3" ]; then printf "%s started\\n" "$id"; '
     'else printf "%s unknown\\n" "$id"; fi; done'
 )
 
-PROBES = (Probe("objtree", tuple(sh(_SCRIPT, OBJ))),)
+PROBES = (Probe("objtree", tuple(sh(_SCRIPT, OBJ, BUILD_EXIT, BUILD_INPUTS))),)
 
 BuildState = Literal["done", "failed", "running", "interrupted"]
 _ID = re.compile(r"^[0-9a-f]{64}$")

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 
 from reconciler.facts.probe import Output, Probe
+from reconciler.remote import SRC
 
-SRC = "/usr/src"
 PROBES = (
     Probe("src-head", ("git", "-C", SRC, "rev-parse", "HEAD")),
     Probe("src-status", ("git", "-C", SRC, "status", "--porcelain")),

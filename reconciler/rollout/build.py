@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reconciler import remote
 from reconciler.config.buildid import short
 from reconciler.errors import CommandTimeout, TransportError
 from reconciler.facts.host import HostFacts
@@ -43,8 +44,10 @@ def run_build_stage(run: SetRun, facts: HostFacts) -> bool:
                 f"build={b}\nrevision={ctx.config.source.revision}\narch={bs.arch}\n"
                 f"kernconfs={' '.join(bs.kernconfs)}\nstarted={utc_now()}\n"
             )
-            conn.run(scripts.prepare_dirs(f"{scripts.objdir(b)}/.reconciler"), timeout=60)
-            conn.write_file(f"{scripts.objdir(b)}/.reconciler/inputs", inputs)
+            conn.run(
+                scripts.prepare_dirs(f"{remote.objdir(b)}/{remote.BUILD_META}"), timeout=60
+            )
+            conn.write_file(f"{remote.objdir(b)}/{remote.BUILD_INPUTS}", inputs)
             run.state.record(
                 f"{bs.name}: build {short(b)} started on {host.name} "
                 f"(KERNCONF={' '.join(bs.kernconfs)})",
@@ -99,7 +102,7 @@ def _failed(run: SetRun, host: str, why: str, body: str) -> None:
 def prune(run: SetRun) -> None:
     """Keep the newest ``keep_builds`` builds (always the current one) in /usr/obj."""
     conn = run.ctx.conn(run.buildset.build)
-    listing = conn.run(["ls", "-1t", "/usr/obj"], timeout=60)
+    listing = conn.run(["ls", "-1t", remote.OBJ], timeout=60)
     builds = [n for n in listing.stdout.split() if len(n) == 64 and set(n) <= _HEX]
     keep = [run.build_id] + [b for b in builds if b != run.build_id]
     keep = keep[: max(1, run.buildset.rollout.keep_builds)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler import remote
 from reconciler.config.buildid import short
 from reconciler.config.model import Host
 from reconciler.errors import CommandTimeout, TransportError
@@ -237,7 +238,7 @@ class HostRun:
         )
 
     def _write_marker_dirs(self, conn: Connection) -> None:
-        conn.run(scripts.prepare_dirs(scripts.RECONCILER_DB, scripts.LOG_DIR), timeout=60)
+        conn.run(scripts.prepare_dirs(remote.DB_DIR, remote.LOG_DIR), timeout=60)
 
     def _follow(self, conn: Connection, job: scripts.Job) -> HostResult | None:
         def line(text: str) -> None:

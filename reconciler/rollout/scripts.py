@@ -12,24 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reconciler.config.buildid import short
+from reconciler import remote
+from reconciler.remote import be_name as be_name
+from reconciler.remote import objdir as objdir
+from reconciler.remote import short
 from reconciler.transport.command import sh
-
-RECONCILER_DB = "/var/db/reconciler"
-MARKER = f"{RECONCILER_DB}/installed"
-LOG_DIR = "/var/log/reconciler"
-BUILD_PIDFILE = "/var/run/reconciler-build.pid"
-INSTALL_PIDFILE = "/var/run/reconciler-install.pid"
-
-
-def be_name(build_id: str) -> str:
-    """The boot environment a build is installed into."""
-    return f"rc-{short(build_id)}"
-
-
-def objdir(build_id: str) -> str:
-    """MAKEOBJDIRPREFIX of one build: builds never overwrite each other."""
-    return f"/usr/obj/{build_id}"
 
 
 @dataclass(frozen=True)
@@ -45,9 +32,9 @@ class Job:
 def build_job(build_id: str) -> Job:
     return Job(
         name=f"build {short(build_id)}",
-        pidfile=BUILD_PIDFILE,
-        log=f"{LOG_DIR}/build-{build_id}.log",
-        exitfile=f"{objdir(build_id)}/.reconciler/exit",
+        pidfile=remote.BUILD_PIDFILE,
+        log=remote.build_log(build_id),
+        exitfile=remote.build_exit(build_id),
     )
 
 
@@ -56,9 +43,9 @@ def install_job(build_id: str, part: str = "") -> Job:
     suffix = f"-{part}" if part else ""
     return Job(
         name=f"install{suffix} {short(build_id)}",
-        pidfile=INSTALL_PIDFILE,
-        log=f"{LOG_DIR}/install-{build_id}{suffix}.log",
-        exitfile=f"{RECONCILER_DB}/install-{build_id}{suffix}.exit",
+        pidfile=remote.INSTALL_PIDFILE,
+        log=remote.install_log(build_id, part),
+        exitfile=remote.install_exit(build_id, part),
     )
 
 
@@ -96,7 +83,7 @@ def build_command(build_id: str, jobs: int, kernconfs: tuple[str, ...]) -> list[
 # tools/build/beinstall.sh's sequence: the running system is left untouched;
 # on any failure the half-made BE is destroyed and the log says why.
 _BE_INSTALL = """
-be=$1; obj=$2; kernconf=$3; marker=$4
+be=$1; obj=$2; kernconf=$3; marker=$4; markerpath=$5
 cleanup() {
   status=$?
   if [ "$status" -ne 0 ]; then
@@ -122,8 +109,8 @@ if etcupdate status -D "$mnt" | grep -q '^  *C '; then
 fi
 echo ">>> reconciler: delete-old"
 make -C /usr/src delete-old DESTDIR="$mnt" BATCH_DELETE_OLD_FILES=yes
-mkdir -p "$mnt/var/db/reconciler"
-printf '%s' "$marker" > "$mnt/var/db/reconciler/installed"
+mkdir -p "$mnt${markerpath%/*}"
+printf '%s' "$marker" > "$mnt$markerpath"
 bectl umount "$be"
 echo ">>> reconciler: installed into $be"
 """
@@ -131,7 +118,13 @@ echo ">>> reconciler: installed into $be"
 
 def be_install_command(build_id: str, kernconf: str, marker: str) -> list[str]:
     return detached(
-        install_job(build_id), _BE_INSTALL, be_name(build_id), objdir(build_id), kernconf, marker
+        install_job(build_id),
+        _BE_INSTALL,
+        be_name(build_id),
+        objdir(build_id),
+        kernconf,
+        marker,
+        remote.MARKER,
     )
 
 
@@ -143,7 +136,7 @@ env MAKEOBJDIRPREFIX="$obj" make -C /usr/src installkernel KERNCONF="$kernconf"
 """
 
 _INPLACE_WORLD = """
-obj=$1; marker=$2
+obj=$1; marker=$2; markerpath=$3
 export MAKEOBJDIRPREFIX="$obj"
 echo ">>> reconciler: etcupdate -p"
 etcupdate -p
@@ -156,8 +149,8 @@ if etcupdate status | grep -q '^  *C '; then
 fi
 echo ">>> reconciler: delete-old"
 make -C /usr/src delete-old BATCH_DELETE_OLD_FILES=yes
-mkdir -p /var/db/reconciler
-printf '%s' "$marker" > /var/db/reconciler/installed
+mkdir -p "${markerpath%/*}"
+printf '%s' "$marker" > "$markerpath"
 """
 
 
@@ -166,7 +159,9 @@ def inplace_kernel_command(build_id: str, kernconf: str) -> list[str]:
 
 
 def inplace_world_command(build_id: str, marker: str) -> list[str]:
-    return detached(install_job(build_id, "world"), _INPLACE_WORLD, objdir(build_id), marker)
+    return detached(
+        install_job(build_id, "world"), _INPLACE_WORLD, objdir(build_id), marker, remote.MARKER
+    )
 
 
 def marker_text(*, build_id: str, revision: str, kernconf: str, generation: str, when: str) -> str:
@@ -207,9 +202,9 @@ def health_command(check: str) -> list[str]:
 def prune_builds_command(keep: list[str]) -> list[str]:
     """Remove every /usr/obj/<build id> not in ``keep`` (64-hex names only)."""
     script = (
-        "cd /usr/obj || exit 0; for d in *; do "
+        'obj=$1; shift; cd "$obj" || exit 0; for d in *; do '
         'case "$d" in *[!0-9a-f]*) continue;; esac; [ ${#d} -eq 64 ] || continue; '
         'keep=no; for k in "$@"; do [ "$d" = "$k" ] && keep=yes; done; '
-        '[ "$keep" = yes ] || { echo "removing /usr/obj/$d"; rm -rf "/usr/obj/$d"; }; done'
+        '[ "$keep" = yes ] || { echo "removing $obj/$d"; rm -rf "${obj:?}/$d"; }; done'
     )
-    return sh(script, *keep)
+    return sh(script, remote.OBJ, *keep)

@@ -1,0 +1,66 @@
+"""The remote contract: every path and name the reconciler owns on a host.
+
+The facts readers, the planner, the rollout and the simulated fleet all
+import these, so a path is spelled once (docs/remote-contract.md describes
+each). Pure constants and small pure functions: no I/O, no imports from the
+rest of the package.
+"""
+
+from __future__ import annotations
+
+#: /usr/src on the src host; NFS-mounted at the same path on every other host.
+SRC = "/usr/src"
+#: /usr/obj on a build host; NFS-mounted at the same path by its set's hosts.
+OBJ = "/usr/obj"
+
+#: The reconciler's state directory on a host (inside each boot environment).
+DB_DIR = "/var/db/reconciler"
+#: ``key=value`` lines naming the build a root file system carries.
+MARKER = f"{DB_DIR}/installed"
+#: Logs of detached jobs.
+LOG_DIR = "/var/log/reconciler"
+#: daemon(8) pidfiles of the detached jobs (one build and one install at a time).
+BUILD_PIDFILE = "/var/run/reconciler-build.pid"
+INSTALL_PIDFILE = "/var/run/reconciler-install.pid"
+
+#: Per build: the inputs written before make starts, the exit status when it ends.
+BUILD_META = ".reconciler"
+BUILD_INPUTS = f"{BUILD_META}/inputs"
+BUILD_EXIT = f"{BUILD_META}/exit"
+
+#: Prefix of the boot environments the reconciler makes.
+BE_PREFIX = "rc-"
+#: How many hex digits of a build id name it for people (BE names, subjects).
+SHORT = 12
+
+
+def short(build_id: str) -> str:
+    """The first 12 hex digits of a build id: how people and BE names refer to it."""
+    return build_id[:SHORT]
+
+
+def be_name(build_id: str) -> str:
+    """The boot environment a build is installed into."""
+    return f"{BE_PREFIX}{short(build_id)}"
+
+
+def objdir(build_id: str) -> str:
+    """MAKEOBJDIRPREFIX of one build: builds never overwrite each other."""
+    return f"{OBJ}/{build_id}"
+
+
+def build_log(build_id: str) -> str:
+    return f"{LOG_DIR}/build-{build_id}.log"
+
+
+def build_exit(build_id: str) -> str:
+    return f"{objdir(build_id)}/{BUILD_EXIT}"
+
+
+def install_log(build_id: str, part: str = "") -> str:
+    """``part`` tells apart the two in-place jobs (kernel, world)."""
+    return f"{LOG_DIR}/install-{build_id}{'-' + part if part else ''}.log"
+
+
+def install_exit(build_id: str, part: str = "") -> str:
+    return f"{DB_DIR}/install-{build_id}{'-' + part if part else ''}.exit"
