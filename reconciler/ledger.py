@@ -74,6 +74,7 @@ TRAILERS = (
     ("stage", "Reconciler-Stage"),
     ("outcome", "Reconciler-Outcome"),
     ("build", "Reconciler-Build"),
+    ("step", "Reconciler-Step"),
 )
 _PREFIX = "reconciler-"
 _NETWORK_TIMEOUT = 120.0
@@ -93,6 +94,7 @@ class Record:
     build: str | None = None
     body: str = ""
     files: Mapping[str, str] = field(default_factory=dict, hash=False)  # tree path -> text
+    step: str | None = None  # the plan step kind this outcome belongs to
 
     def message(self) -> str:
         """The commit message: subject, optional body, trailers."""
@@ -150,6 +152,10 @@ class Entry:
     @property
     def build(self) -> str | None:
         return self.trailers.get("build")
+
+    @property
+    def step(self) -> str | None:
+        return self.trailers.get("step")
 
 
 _BAD_REF = re.compile(r"(^[-/.]|[/.]$|\.\.|//|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|/\.)")

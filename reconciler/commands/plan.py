@@ -21,10 +21,13 @@ from reconciler.commands.common import (
 )
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
-from reconciler.errors import LedgerError
+from reconciler.errors import LedgerError, RepoError
 from reconciler.facts.host import HostFacts
+from reconciler.ledger import Ledger
 from reconciler.plan import format_markdown, format_text, make_plan
+from reconciler.progress import SetProgress
 from reconciler.settings import Settings
+from reconciler.statusstore import StatusStore
 
 
 def register(subparsers: Any) -> None:
@@ -50,28 +53,31 @@ def register(subparsers: Any) -> None:
 
 def ledger_facts(repo: Path, config: Config) -> dict[str, HostFacts]:
     """The facts the ledger recorded last for every host (raises when there is no ledger)."""
-    from reconciler.ledger import Ledger
-
-    ledger = Ledger(repo, config.policy.status_branch)
-    if ledger.head() is None:
+    store = StatusStore(Ledger(repo, config.policy.status_branch))
+    if store.ledger.head() is None:
         raise LedgerError(
             f"no ledger yet: branch {config.policy.status_branch!r} of {repo} has no commits, "
             "so there are no recorded facts; run `reconciler apply` (or plan without --offline)"
         )
     found: dict[str, HostFacts] = {}
     for host in config.hosts:
-        record = ledger.read_json(f"status/{host.buildset}/{host.name}.json")
-        data = record.get("facts") if isinstance(record, dict) else None
-        if not isinstance(data, dict):
-            found[host.name] = HostFacts.unreachable(host.name, "no facts recorded in the ledger")
-            continue
         try:
-            found[host.name] = HostFacts.from_json(data)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise LedgerError(
-                f"status/{host.buildset}/{host.name}.json: facts in an unknown format: {exc}"
-            ) from exc
+            recorded = store.recorded_facts(host.buildset, host.name)
+        except ValueError as exc:
+            raise LedgerError(str(exc)) from exc
+        found[host.name] = recorded or HostFacts.unreachable(
+            host.name, "no facts recorded in the ledger"
+        )
     return found
+
+
+def recorded_progress(repo: Path, config: Config) -> dict[str, SetProgress]:
+    """Each build set's recorded progress (the planner's second input); none without a ledger."""
+    try:
+        store = StatusStore(Ledger(repo, config.policy.status_branch))
+        return store.all_progress(bs.name for bs in config.buildsets)
+    except RepoError:
+        return {}  # a plain directory: nothing recorded
 
 
 def gather_facts(
@@ -89,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     repo = repo_path(settings)
     config = load_config(repo, args.rev)
     facts = gather_facts(config, settings, repo, args.offline)
-    plan = make_plan(config, facts)
+    plan = make_plan(config, facts, recorded_progress(repo, config))
     if args.format == "json":
         print(json.dumps(plan.to_json(), indent=2))
     elif args.format == "markdown":

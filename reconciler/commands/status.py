@@ -19,12 +19,14 @@ from reconciler.commands.common import (
     repo_path,
     settings_from,
 )
-from reconciler.commands.plan import gather_facts
+from reconciler.commands.plan import gather_facts, recorded_progress
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
 from reconciler.errors import ReconcilerError
 from reconciler.facts.host import HostFacts
+from reconciler.ledger import Ledger
 from reconciler.plan import Plan, make_plan
+from reconciler.statusstore import StatusStore
 
 COLUMNS = (
     "host",
@@ -69,16 +71,14 @@ def register(subparsers: Any) -> None:
 def _last_outcomes(repo: Path, config: Config) -> dict[str, str]:
     """host -> last outcome in the ledger; empty when there is none (status still works)."""
     try:
-        from reconciler.ledger import Ledger
-
-        ledger = Ledger(repo, config.policy.status_branch)
-        if ledger.head() is None:
+        store = StatusStore(Ledger(repo, config.policy.status_branch))
+        if store.ledger.head() is None:
             return {}
         found = {}
         for host in config.hosts:
-            record = ledger.read_json(f"status/{host.buildset}/{host.name}.json")
-            if isinstance(record, dict) and record.get("outcome"):
-                found[host.name] = str(record["outcome"])
+            outcome = store.last_outcome(host.buildset, host.name)
+            if outcome:
+                found[host.name] = outcome
         return found
     except ReconcilerError:
         return {}
@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     repo = repo_path(settings)
     config = load_config(repo, args.rev)
     facts = gather_facts(config, settings, repo, args.offline)
-    table = rows(config, facts, make_plan(config, facts), _last_outcomes(repo, config))
+    plan = make_plan(config, facts, recorded_progress(repo, config))
+    table = rows(config, facts, plan, _last_outcomes(repo, config))
     if args.format == "json":
         print(json.dumps({"hosts": table}, indent=2))
     else:

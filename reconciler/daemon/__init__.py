@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from reconciler.config.model import ReconcilerPolicy
-from reconciler.daemon.jobs import Hooks, Job, drift_groups
+from reconciler.daemon.jobs import Hooks, Job
 from reconciler.daemon.logs import EventLog, setup_logging
 from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, Origin, resolve_origin
@@ -42,7 +42,6 @@ __all__ = [
     "Origin",
     "RefWatcher",
     "Verdict",
-    "drift_groups",
     "open_daemon",
     "resolve_origin",
     "run_daemon",

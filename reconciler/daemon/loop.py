@@ -40,6 +40,7 @@ from reconciler.errors import ConfigInvalid, RepoError, UserError
 from reconciler.ledger import Record
 from reconciler.rollout.engine_types import Event, HostResult
 from reconciler.settings import Settings
+from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
@@ -342,8 +343,8 @@ class Daemon:
             self.wake.set()
 
     def _progress(self, job: Job, event: Event) -> None:
-        level = self.log.warning if event.kind == "warning" else self.log.info
-        if job.kind == "drift" and event.kind == "info":
+        level = self.log.warning if event.kind == EventKind.WARNING else self.log.info
+        if job.kind == "drift" and event.kind == EventKind.INFO:
             level = self.log.debug  # "in sync" every poll is noise; changes still show
         level(
             f"rollout.{event.kind}",
@@ -378,7 +379,7 @@ class Daemon:
         for line in report.summary:
             self.log.info("rollout.summary", line, generation=job.generation)
         verdict = judge(report.converged, report.interrupted, (r.outcome for r in report.results))
-        failed = [r for r in report.results if r.outcome in ("failure", "rolled-back")]
+        failed = [r for r in report.results if r.outcome in FAILED_HOST_OUTCOMES]
         if verdict == "failed":
             reason = "; ".join(f"{r.host}: {r.outcome}: {r.message}" for r in failed)
             self.log.error(
@@ -390,16 +391,20 @@ class Daemon:
             self._save(self.state.with_status("failed", reason))
         elif verdict == "converged":
             if job.kind == "apply" or self.state.status != "converged":
+                drifted = ", ".join(report.drifted)
+                drift = f"; drift left as is on {drifted}" if drifted else ""
                 self.log.info(
                     "generation.converged",
-                    f"every host is on {_short(job.generation)}",
+                    f"every host is on {_short(job.generation)}{drift}",
                     generation=job.generation,
                 )
             self._save(self.state.with_status("converged"))
             self.mirror.housekeeping()
         elif verdict == "incomplete":
             waiting = _describe(
-                r for r in report.results if r.outcome not in ("success", "skipped")
+                r
+                for r in report.results
+                if r.outcome not in (HostOutcome.SUCCESS, HostOutcome.SKIPPED)
             )
             self.log.warning(
                 "generation.incomplete",

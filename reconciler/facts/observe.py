@@ -20,7 +20,9 @@ from reconciler.errors import HostUnreachable, TransportError, UsageError
 from reconciler.facts import (
     boot,
     bootenv,
+    boottime,
     etcfiles,
+    installjobs,
     jobs,
     kernconf,
     marker,
@@ -47,6 +49,8 @@ COMMON = (
     *etcfiles.PROBES,
     *mounts.PROBES,
     *jobs.PROBES,
+    *boottime.PROBES,
+    *installjobs.PROBES,
 )
 
 
@@ -124,6 +128,8 @@ def observe_host(
         source=source.parse(outputs) if is_src else None,
         kernel_configs=kernel_configs,
         objtree=objtree.parse(outputs, job_facts.build_running) if is_build else None,
+        boottime=boottime.parse(outputs),
+        install_jobs=installjobs.parse(outputs),
     )
 
 

@@ -63,14 +63,17 @@ def test_fresh_fleet_plans_the_full_pipeline(
     assert builder.source is not None and builder.source.present
     assert builder.boot_envs is not None and builder.boot_envs.booted is not None
     plan = make_plan(config, facts)
-    assert "checkout-source" in kinds(plan, "lab", "source", "builder")
-    assert "copy-kernel-configs" in kinds(plan, "lab", "source", "builder")
+    shared = [s.kind for s in plan.shared.steps]
+    assert "checkout-source" in shared and "copy-kernel-configs" in shared
     assert "mount-nfs" in kinds(plan, "lab", "source", "web1")
     assert kinds(plan, "lab", "build", "builder")[-1] == "build"
-    assert kinds(plan, "lab", "test", "tester")[-1] == "install"
-    assert kinds(plan, "lab", "production", "web2")[-1] == "install"
+    assert kinds(plan, "lab", "test", "tester")[-3:] == ["install", "reboot", "confirm"]
+    assert kinds(plan, "lab", "production", "web2")[-3:] == ["install", "reboot", "confirm"]
     assert plan.buildset("lab").builds == 1 and plan.buildset("db").builds == 1
-    assert plan.counts()["reboots"] == len(config.hosts)
+    # one reboot per boot-environment host, two per in-place host (kernel, then world)
+    reboots = sum(2 if config.buildset(h.buildset).rollout.install == "in-place" else 1
+                  for h in config.hosts)
+    assert plan.counts()["reboots"] == reboots == 8
     jsonschema.validate(plan.to_json(), SCHEMA)
     # The facts survive the ledger's JSON.
     assert HostFacts.from_json(json.loads(json.dumps(builder.to_json()))) == builder
@@ -165,7 +168,7 @@ def test_stopped_host_is_unreachable_while_others_are_planned(
     assert all(f.reachable for name, f in facts.items() if name != "web2")
     plan = make_plan(config, facts)
     assert kinds(plan, "lab", "production", "web2") == ["unreachable"]
-    assert kinds(plan, "lab", "production", "web1")[-1] == "install"
+    assert kinds(plan, "lab", "production", "web1")[-3:] == ["install", "reboot", "confirm"]
     assert plan.counts()["unreachable"] == 1
     assert main(["status", str(fleet.repo), "--ssh-key", settings.ssh_key, "--format", "json"]) == 0  # type: ignore[attr-defined]
     rows = {r["host"]: r for r in json.loads(capsys.readouterr().out)["hosts"]}
