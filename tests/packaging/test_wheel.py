@@ -3,7 +3,8 @@
 The module's fixture copies this tree's files (tracked and new, as git lists
 them) to a scratch directory, builds the sdist and the wheel from the copy with
 ``python -m build`` (the wheel from the sdist, as a release and a FreeBSD port
-build it), and installs the wheel into a new virtual environment with pip.
+build it), and installs the wheel into a new virtual environment with pip
+(dependencies from the index, quick from pip's cache).
 Nothing of the checkout is on that environment's path, so a file the wheel
 lacks fails here as it fails for a user.
 
@@ -16,11 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tarfile
 import tomllib
 import zipfile
 from collections.abc import Iterator
@@ -31,8 +30,8 @@ import pytest
 
 from reconciler.sim.fleet import SimFleet
 from tests.conftest import fresh_subnet
+from tests.packaging.tree import ROOT, build, copy_tree
 
-ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 DEMO_TIMEOUT = 300
 
@@ -40,7 +39,6 @@ DEMO_TIMEOUT = 300
 @dataclass(frozen=True)
 class Installed:
     base: Path
-    sdist: Path
     wheel: Path
     venv: Path
 
@@ -70,25 +68,6 @@ class Installed:
         )
 
 
-def _copy_tree(dest: Path) -> None:
-    """The files git would commit from this tree (symbolic links kept as links)."""
-    listed = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-files", "-z", "-co", "--exclude-standard"],
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for rel in filter(None, listed.split("\0")):
-        source = ROOT / rel
-        target = dest / rel
-        if not source.is_symlink() and not source.is_file():
-            continue  # deleted in the work tree, or a directory reached through a link
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_symlink():
-            target.symlink_to(os.readlink(source))
-        else:
-            shutil.copy2(source, target)
-
-
 def _check(done: subprocess.CompletedProcess[str]) -> str:
     assert done.returncode == 0, f"{done.args}: {done.returncode}\n{done.stdout}\n{done.stderr}"
     return done.stdout
@@ -97,18 +76,8 @@ def _check(done: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     base = tmp_path_factory.mktemp("packaging")
-    tree = base / "tree"
-    _copy_tree(tree)
     dist = base / "dist"
-    _check(
-        subprocess.run(
-            [sys.executable, "-m", "build", "--outdir", str(dist), str(tree)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    )
-    (sdist,) = dist.glob("reconciler-*.tar.gz")
+    build(copy_tree(base / "tree"), dist)
     (wheel,) = dist.glob("reconciler-*.whl")
     venv = base / "venv"
     _check(
@@ -116,7 +85,6 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             [sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True, timeout=300
         )
     )
-    # Dependencies come from the index as for a user (pip's cache makes it quick).
     _check(
         subprocess.run(
             [str(venv / "bin" / "pip"), "install", "-q", str(wheel)],
@@ -126,7 +94,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
             cwd=base,
         )
     )
-    return Installed(base=base, sdist=sdist, wheel=wheel, venv=venv)
+    return Installed(base=base, wheel=wheel, venv=venv)
 
 
 def test_version_is_the_one_in_pyproject(installed: Installed) -> None:
@@ -162,16 +130,6 @@ def test_wheel_carries_the_example_repo_schemas_and_sample(installed: Installed)
     assert copy.read_bytes() == (ROOT / "example-repo" / "fleet.yaml").read_bytes()
     sample = installed.site_packages / "reconciler" / "reconciler.toml.sample"
     assert sample.read_bytes() == (ROOT / "reconciler.toml.sample").read_bytes()
-
-
-def test_sdist_carries_what_the_freebsd_port_installs(installed: Installed) -> None:
-    makefile = (ROOT / "packaging" / "freebsd" / "Makefile").read_text()
-    wanted = set(re.findall(r"\$\{WRKSRC\}/(\S+)", makefile))
-    assert {"systemd-and-rc/reconciler", "reconciler.toml.sample"} <= wanted
-    with tarfile.open(installed.sdist) as sdist:
-        top = f"reconciler-{VERSION}/"
-        members = {m.name.removeprefix(top) for m in sdist.getmembers() if m.isfile()}
-    assert wanted <= members, wanted - members
 
 
 def test_validate_a_copy_of_the_installed_example_repo(installed: Installed) -> None:
