@@ -25,7 +25,7 @@ from typing import Any
 from reconciler.commands.apply import print_summary, show_plan
 from reconciler.commands.common import ProgressPrinter
 from reconciler.config.load import load_config
-from reconciler.errors import RolloutFailed
+from reconciler.errors import RolloutFailed, SimError
 from reconciler.gitutil import git, identity_env, run_git
 from reconciler.ledger import Ledger
 from reconciler.lock import RepoLock
@@ -69,6 +69,19 @@ def _show_hosts(fleet: SimFleet) -> None:
         )
 
 
+def _refuse_earlier_fleet(base: Path) -> None:
+    """Stop before an earlier demo's config repo in ``base`` is replaced (its fleet may run)."""
+    earlier = base / "fleet"
+    if not earlier.exists():
+        return
+    if (earlier / "fleet.json").is_file() and SimFleet.attach(earlier).running():
+        raise SimError(
+            f"{earlier}: an earlier demo's fleet is still running there; stop it with "
+            f"'reconciler sim down --dir {earlier}', or give another --dir"
+        )
+    raise SimError(f"{earlier} exists (an earlier demo's fleet): remove it or give another --dir")
+
+
 def _step(text: str) -> None:
     print(f"\n### {text}", flush=True)
 
@@ -97,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
     base = args.dir or Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     repo = base / "config"
+    _refuse_earlier_fleet(base)
     fleet: SimFleet | None = None
     finished = False
     try:

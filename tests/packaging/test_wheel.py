@@ -256,6 +256,12 @@ def test_demo_keep_leaves_the_fleet_running_and_says_how_to_stop_it(
     assert "converged" in outputs[2]
     assert outputs[3].splitlines()[:2] == ["14.2-STABLE", "14.2-STABLE"]
 
+    # A second demo in the same directory refuses before it touches the kept config repo.
+    again = installed.run("demo", "--dir", str(run.work), "--subnet", fresh_subnet(), cwd=run.tmp)
+    assert again.returncode == 1
+    assert "still running" in again.stderr and "reconciler sim down --dir" in again.stderr
+    assert "converged" in _check(installed.run("history", str(run.work / "config"), cwd=run.tmp))
+
     _check(
         subprocess.run(
             ["sh", "-c", lines[stop + 1]], cwd=run.tmp, env=installed.env(),
