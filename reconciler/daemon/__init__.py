@@ -30,6 +30,7 @@ from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, Origin, resolve_origin
 from reconciler.daemon.trust import Verdict, check_allowed_signers, verify_commit
 from reconciler.daemon.watch import RefWatcher
+from reconciler.errors import SettingsError
 from reconciler.lock import RepoLock
 from reconciler.settings import Settings
 
@@ -86,9 +87,18 @@ def open_daemon(
     unusable signing policy.
     """
     origin = resolve_origin(settings.repo)
-    allowed = check_allowed_signers(settings.allowed_signers)
+    # allowed_signers has a default path; it must exist only when signatures are checked.
+    allowed = (
+        check_allowed_signers(settings.allowed_signers) if settings.require_signed_commits else None
+    )
     work = settings.work_path
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"work_dir {work}: cannot create it: {exc.strerror} "
+            "(set work_dir in the settings file, or --work-dir)"
+        ) from exc
     mirror = Mirror(work, origin, settings.branch)
     with contextlib.ExitStack() as stack:
         if origin.local is not None:
