@@ -64,7 +64,8 @@ def run_build_stage(run: SetRun, facts: HostFacts) -> bool:
         result = jobs.wait(conn, job, timeout=BUILD_TIMEOUT, clock=ctx.clock, on_line=line)
     except (CommandTimeout, TransportError, jobs.JobError) as exc:
         _failed(run, host.name, str(exc), "")
-        raise BuildFailed(str(exc)) from exc
+        # The halt message names no host otherwise; a transport error's text does not.
+        raise BuildFailed(exc.described if isinstance(exc, TransportError) else str(exc)) from exc
     if result.state == "finished" and result.exit_code == 0:
         run.state.record(
             f"{bs.name}: build {short(b)} finished on {host.name}",

@@ -163,5 +163,5 @@ def run_source_stage(ctx: Context, buildset: BuildSet, facts: dict[str, HostFact
                 continue  # its install step will find it unreachable and count it
             done += [f"{host.name}: {what}" for what in mounts(ctx, host, host_facts)]
     except TransportError as exc:
-        raise SourceFailed(str(exc)) from exc
+        raise SourceFailed(exc.described) from exc  # several hosts: say which
     return done
