@@ -30,7 +30,7 @@ from reconciler.errors import (
     UserError,
 )
 
-COMMANDS = ("validate", "plan", "status", "apply", "history", "run", "sim", "demo")
+COMMANDS = ("init", "validate", "plan", "status", "apply", "history", "run", "sim", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
