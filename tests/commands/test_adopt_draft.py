@@ -210,9 +210,10 @@ def test_revision_must_be_one() -> None:
 
 
 def test_rendered_files_validate(tmp_path: Path) -> None:
+    web2 = host("web2", 22, ident="WEB", conftxt=CONFTXT)
     readings = [
         host("web1", 21, port=2222, ident="WEB", src_head=REV, conftxt=CONFTXT),
-        host("web2", 22, ident="WEB", conftxt=CONFTXT),
+        dataclasses.replace(web2, target=dataclasses.replace(web2.target, user="admin")),
     ]
     draft, _ = make_draft(readings, Choices())
     assert draft is not None
@@ -224,6 +225,7 @@ def test_rendered_files_validate(tmp_path: Path) -> None:
         (tmp_path / path).write_text(text)
     config = load_config(tmp_path)
     assert config.host("web1").port == 2222 and config.host("web1").address == "192.0.2.21"
+    assert (config.host("web1").user, config.host("web2").user) == ("root", "admin")
     assert config.kernel("WEB") is not None
     assert config.kernel("WEB").text.endswith(CONFTXT)  # type: ignore[union-attr]
     assert f"[web1]:2222,[192.0.2.21]:2222 {hostkeys.public_key_line('web1')}" in files[
