@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from reconciler.adopt.reading import HostReading
 from reconciler.config import render
-from reconciler.config.model import STOCK_KERNCONFS
+from reconciler.config.model import STOCK_KERNCONFS, InstallMethod
 from reconciler.config.rules import OWNED_VARS, owned_assignments
 
 ARCHES = ("amd64", "arm64", "i386", "arm", "powerpc", "riscv")  # schema/buildset.schema.json
@@ -64,7 +64,7 @@ class SetDraft:
     test_why: str
     make_conf: str
     src_conf: str
-    install: str
+    install: InstallMethod
     install_why: str
     jobs: int
     jobs_why: str
@@ -189,6 +189,7 @@ def _sets(readings: Sequence[HostReading], choices: Choices) -> tuple[list[SetDr
             )
         build, build_why = _build_host(hosts, wanted_build)
         tests, test_why = _test_hosts(hosts, build, wanted_test)
+        install: InstallMethod
         if all(h.boot_environments for h in hosts):
             install, install_why = "boot-environment", "every host lists boot environments"
         else:
