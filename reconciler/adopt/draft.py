@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from reconciler import remote
 from reconciler.adopt.reading import HostReading
 from reconciler.config import render
 from reconciler.config.model import STOCK_KERNCONFS, InstallMethod
@@ -352,7 +353,7 @@ def make_draft(readings: Sequence[HostReading], choices: Choices) -> tuple[Draft
     managed = [r.name for r in readings if r.managed]
     if managed:
         warnings.append(
-            f"{', '.join(managed)}: /var/db/reconciler/installed is there: a reconciler "
+            f"{', '.join(managed)}: {remote.MARKER} is there: a reconciler "
             "installed these hosts before"
         )
     return (

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import paramiko
 
+from reconciler import remote
 from reconciler.config.knownhosts import host_strings
 from reconciler.config.model import Host
 from reconciler.errors import TransportError
@@ -45,7 +46,7 @@ from reconciler.transport.ssh import Connection
 READ_TIMEOUT = 120.0
 
 #: The script reads only files, names come from uname itself: no value of ours in it.
-_OWN_CONF = 'exec cat "/usr/src/sys/$(uname -m)/conf/$(uname -i)"'
+_OWN_CONF = f'exec cat "{remote.SRC}/sys/$(uname -m)/conf/$(uname -i)"'
 
 PROBES: tuple[Probe, ...] = (
     *versions.PROBES,
@@ -59,7 +60,7 @@ PROBES: tuple[Probe, ...] = (
     Probe("own-conf", ("sh", "-c", _OWN_CONF)),
     Probe("ncpu", ("sysctl", "-n", "hw.ncpu")),
     # The URL as configured: get-url would apply url.<base>.insteadOf rewrites.
-    Probe("src-origin", ("git", "-C", source.SRC, "config", "--get", "remote.origin.url")),
+    Probe("src-origin", ("git", "-C", remote.SRC, "config", "--get", "remote.origin.url")),
 )
 
 
@@ -118,7 +119,7 @@ class HostReading:
     @property
     def local_source(self) -> bool:
         """/usr/src is a git checkout of this host's own (not an NFS mount of another's)."""
-        mount = self.mounts.at(source.SRC)
+        mount = self.mounts.at(remote.SRC)
         return self.source.present and not (mount is not None and mount.fstype == "nfs")
 
 

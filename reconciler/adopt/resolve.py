@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reconciler import remote
 from reconciler.adopt.reading import HostReading
 from reconciler.transport.ssh import Connection
 
@@ -48,7 +49,7 @@ class Wanted:
 
 
 def _git(conn: Connection, *args: str) -> str | None:
-    result = conn.run(["git", "-C", "/usr/src", *args], timeout=_TIMEOUT)
+    result = conn.run(["git", "-C", remote.SRC, *args], timeout=_TIMEOUT)
     return result.stdout if result.ok else None
 
 
