@@ -22,9 +22,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.errors import ConfigInvalid, ReconcilerError, UsageError, UserError
+from reconciler.errors import (
+    ConfigInvalid,
+    ReconcilerError,
+    TransportError,
+    UsageError,
+    UserError,
+)
 
-COMMANDS = ("validate", "plan", "status", "apply", "history", "run", "sim", "demo")
+COMMANDS = ("init", "validate", "plan", "status", "apply", "history", "run", "sim", "demo")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,7 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reconciler: {exc}", file=sys.stderr)
         return exc.exit_code
     except (UserError, UsageError) as exc:
-        print(f"reconciler: error: {exc}", file=sys.stderr)
+        # A transport error's text leaves out the host, which callers add once.
+        text = exc.described if isinstance(exc, TransportError) else str(exc)
+        print(f"reconciler: error: {text}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("reconciler: interrupted", file=sys.stderr)

@@ -4,6 +4,9 @@ Columns: host, build set, stage, desired build (12 hex), what runs (kernel
 revision from ``uname -v``, userland version, booted boot environment),
 whether the host is in sync (no step planned for it) and reachable, and the
 last outcome the ledger recorded for it.
+
+Exit 0, or 1 when a host could not be reached or trusted (the table is printed
+all the same, each reason on stderr), as ``plan`` does.
 """
 
 from __future__ import annotations
@@ -19,7 +22,13 @@ from reconciler.commands.common import (
     repo_path,
     settings_from,
 )
-from reconciler.commands.plan import gather_facts, recorded_progress
+from reconciler.commands.plan import (
+    exit_status,
+    gather_facts,
+    not_observed,
+    recorded_progress,
+    report_not_observed,
+)
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
 from reconciler.errors import ReconcilerError
@@ -58,7 +67,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
         help="one row per host: desired and actual build, in sync, reachable",
-        description="Observe every host and show, per host, the desired build and what it runs.",
+        description="Observe every host and show, per host, the desired build and what it runs. "
+        "Exit 1 when a host cannot be reached or trusted.",
     )
     add_repo_argument(parser)
     parser.add_argument("--rev", help="compare with this commit (default: the files on disk)")
@@ -144,4 +154,6 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"hosts": table}, indent=2))
     else:
         print(format_table(table))
-    return 0
+    missing = not_observed(plan, facts)
+    report_not_observed(missing, args.offline)
+    return exit_status(plan, missing, offline=args.offline)

@@ -10,10 +10,11 @@ Policy, in one place:
 - The client key comes from the reconciler's local settings.
 - Connect errors (refused, timed out, banner never came) are retried a bounded
   number of times with exponential backoff; authentication and host-key
-  failures are not, since retrying cannot fix them.
+  failures are not, since retrying cannot fix them. :mod:`.failures` puts
+  each into words (``connection refused (is sshd running ...)``).
 - A command never raises for its exit status; transport trouble becomes
   :class:`HostUnreachable` or :class:`CommandTimeout`, chained ``from`` the
-  paramiko exception.
+  paramiko exception. Errors carry the host's name in ``.host``, not in their text.
 """
 
 from __future__ import annotations
@@ -41,9 +42,21 @@ from reconciler.errors import (
     SettingsError,
     TransportError,
 )
+from reconciler.transport import failures
 from reconciler.transport.command import quote, sh
 
 log = logging.getLogger(__name__)
+
+
+class _QuietHandshakes(logging.Filter):
+    """paramiko logs each failed handshake as an ERROR with a traceback from its
+    thread; the reconciler raises it in words instead, so that noise shows with -vv only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("paramiko.transport").addFilter(_QuietHandshakes())
 
 KEEPALIVE_SECONDS = 15
 _CHUNK = 65536
@@ -100,8 +113,8 @@ class _RejectUnknown(paramiko.MissingHostKeyPolicy):
         raise HostKeyRejected(
             self.host.name,
             f"host key {key.get_name()} {fingerprint(key)} offered by {host_pattern(self.host)} "
-            "is not in the config repo's known_hosts; add it there after checking it "
-            "(ssh-keyscan, or the host's console)",
+            "is not in the config repo's known_hosts; add it there after checking it on the "
+            "host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)",
         )
 
 
@@ -213,19 +226,17 @@ class Connection:
                 host.name,
                 f"host key CHANGED: {host_pattern(host)} offered {exc.key.get_name()} "
                 f"{fingerprint(exc.key)}, the config repo's known_hosts pins "
-                f"{fingerprint(exc.expected_key)}; refusing to connect",
+                f"{fingerprint(exc.expected_key)}; refusing to connect (reinstalled? check "
+                "the new key on its console, then replace its known_hosts line)",
             ) from exc
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise TransportError(
-                host.name, f"authentication as {self.user!r} at {where} failed: {exc}"
+            raise failures.authentication_failed(
+                host.name, where, self.user, exc, fingerprint(self._key)
             ) from exc
-        except (OSError, EOFError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, UnicodeError, paramiko.SSHException) as exc:
             client.close()
-            reason = str(exc) or type(exc).__name__
-            if isinstance(exc, socket.timeout | TimeoutError):
-                reason = f"timed out after {self._connect_timeout:g}s"
-            raise HostUnreachable(host.name, f"cannot connect to {where}: {reason}") from exc
+            raise failures.unreachable(host.name, where, exc, self._connect_timeout) from exc
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(KEEPALIVE_SECONDS)
