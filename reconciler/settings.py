@@ -17,6 +17,15 @@ command line. Example::
     require_signed_commits = false
     allowed_signers = ""                       # path, outside the config repo
     log_format = "text"                        # or "json"
+    status_listen = "127.0.0.1:8440"           # status page, /api/status, /metrics ("" = off)
+    commit_url = "https://git.example.org/ops/fleet-config/commit/{commit}"
+    webhooks = ["https://hooks.example.org/reconciler"]
+    webhook_secret = "..."                     # HMAC-SHA256 key for X-Reconciler-Signature
+    notify_command = ["/usr/local/bin/page-oncall"]   # gets each notification on stdin
+    notify_attempts = 5                        # tries per notification and target
+    notify_timeout = 10                        # seconds per try
+
+The observability settings are checked by :mod:`reconciler.observe_settings`.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import SettingsError
+from reconciler.observe_settings import check_observability
 
 DEFAULT_PATHS = (Path("/usr/local/etc/reconciler.toml"), Path("/etc/reconciler/reconciler.toml"))
 
@@ -46,6 +56,14 @@ class Settings:
     require_signed_commits: bool = False
     allowed_signers: str = ""
     log_format: str = "text"
+    # Observability (docs/service.md "Status page, metrics, notifications").
+    status_listen: str = ""  # "HOST:PORT"; "" = no status server
+    commit_url: str = ""  # template with {commit}; "" = ledger commits shown as ids only
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    notify_command: tuple[str, ...] = ()
+    notify_attempts: int = 5
+    notify_timeout: float = 10.0
     source: str = "defaults"  # where these settings came from, for messages
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -78,6 +96,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "require_signed_commits": (bool,),
     "allowed_signers": (str,),
     "log_format": (str,),
+    "status_listen": (str,),
+    "commit_url": (str,),
+    "webhooks": (list,),
+    "webhook_secret": (str,),
+    "notify_command": (list,),
+    "notify_attempts": (int,),
+    "notify_timeout": (int, float),
 }
 
 
@@ -113,4 +138,5 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise SettingsError(f"{path}: log_format must be 'text' or 'json'")
     if int(values.get("parallel", 1)) < 1:
         raise SettingsError(f"{path}: parallel must be at least 1")
+    values.update(check_observability(path, values))
     return Settings(source=str(path), **values)
