@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.daemon.logs import EventLog
 from reconciler.errors import ReconcilerError
 from reconciler.ledger import Entry, Ledger
+from reconciler.logsink import Log, PlainLog
 from reconciler.notify.events import Notice, classify, delivery_id, payload
 from reconciler.notify.position import Position, load_position, pending, save_position
 from reconciler.notify.targets import DeliveryFailed, Target
@@ -35,7 +35,7 @@ class Notifier:
         ledger: Callable[[], Ledger],
         positions: Path,
         settings: Any,
-        log: EventLog | None = None,
+        log: Log | None = None,
         attempts: int = 5,
         counted: Callable[[str, str], None] = lambda kind, result: None,
         poll: float = 2.0,
@@ -46,7 +46,7 @@ class Notifier:
         self._ledger = ledger
         self.positions = positions
         self._settings = settings
-        self.log = log or EventLog()
+        self.log: Log = log or PlainLog()
         self._attempts = max(1, attempts)
         self._counted = counted
         self._poll = poll

@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler.daemon.logs import EventLog
 from reconciler.errors import SettingsError
+from reconciler.logsink import Log, PlainLog
 from reconciler.observe_settings import parse_listen
 from reconciler.readmodel.views import StatusView, to_json
 from reconciler.web.render import render_page
@@ -110,12 +110,12 @@ class StatusApp:
         view: Callable[[], StatusView],
         *,
         metrics: Callable[[], tuple[str, bytes]] | None = None,
-        log: EventLog | None = None,
+        log: Log | None = None,
         refresh: int = REFRESH,
     ) -> None:
         self.view = view
         self.metrics = metrics
-        self.log = log or EventLog()
+        self.log: Log = log or PlainLog()
         self.refresh = refresh
 
 
