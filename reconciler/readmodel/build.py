@@ -55,7 +55,7 @@ _NOT_IN_SYNC = frozenset({LedgerOutcome.FAILURE, LedgerOutcome.ROLLED_BACK, Ledg
 class DesiredSet:
     name: str
     build: str
-    revision12: str
+    revision12: str | None
     hosts: tuple[tuple[str, str], ...]  # (host, stage)
 
 
@@ -83,6 +83,7 @@ class LedgerSnapshot:
     entries: tuple[Entry, ...] = ()  # the recent window, newest first
     host_last: Mapping[str, Entry] = field(default_factory=dict)  # host -> its newest commit
     quarantine: tuple[Any, ...] = ()  # quarantine documents as found
+    members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # set -> hosts read
     error: str | None = None
 
 
@@ -143,8 +144,10 @@ def _host(
     running_revision = _str(_dig(facts, "versions", "source", "revision12"))
     recorded_reachable = _dig(facts, "reachable")
     reachable = recorded_reachable if isinstance(recorded_reachable, bool) else None
-    outcome = _str(doc.get("outcome"))
-    last_at = parse_time(doc.get("at"))
+    # Without a status file (a record written by hand, say), the host's newest commit says it.
+    outcome = _str(doc.get("outcome")) or (last.outcome if last else None)
+    last_at = parse_time(doc.get("at")) or (last.time if last else None)
+    message = _str(doc.get("message")) or (last.subject if last else None)
     desired_build = desired.build if desired else None
     desired_revision = desired.revision12 if desired else None
     in_sync = (
@@ -171,7 +174,7 @@ def _host(
         reachable=reachable,
         phase=_str(doc.get("phase")),
         last_outcome=outcome,
-        last_message=_str(doc.get("message")),
+        last_message=message,
         last_at=last_at,
         last_commit=_ref(last.commit if last else None, template),
         observed_at=parse_time(_dig(facts, "observed_at")),
@@ -292,7 +295,7 @@ def build_view(
     template = str(getattr(settings, "commit_url", "") or "")
     desired = {d.name: d for d in desired_of(config)} if config else {}
     generation = config.commit if config else None
-    names = list(desired) or sorted(k for k, v in ledger.rollouts.items() if v is not None)
+    names = list(desired) or list(ledger.members)
     sets = []
     for name in names:
         doc = ledger.rollouts.get(name)
@@ -300,12 +303,14 @@ def build_view(
         want = desired.get(name)
         if want is not None:
             members = want.hosts
-        else:
-            recorded = doc.get("hosts")
+        else:  # no config: the hosts the ledger names, with the stage they recorded
             members = tuple(
-                (host, str(_dig(ledger.host_files.get(host), "stage") or ""))
-                for host in (sorted(recorded) if isinstance(recorded, Mapping) else [])
+                (host, str(_dig(ledger.host_files.get(host), "stage") or "-"))
+                for host in ledger.members.get(name, ())
             )
+            build, revision = _str(doc.get("build")), _str(doc.get("revision"))
+            if build is not None:  # what the recorded rollout was bringing the hosts to
+                want = DesiredSet(name, build, revision[:12] if revision else None, members)
         hosts = tuple(
             _host(
                 host, name, stage, want, ledger.host_files.get(host), ledger.host_last.get(host),

@@ -85,6 +85,7 @@ def read_snapshot(ledger: Ledger, config: Config | None, window: int = WINDOW) -
         entries=entries,
         host_last=host_last,
         quarantine=quarantine,
+        members={name: tuple(hosts) for name, hosts in members.items()},
         error="; ".join(problems) or None,
     )
 

@@ -155,6 +155,10 @@ def api_status(base: str) -> dict[str, Any]:
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)$")
 
 
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), value)
+
+
 def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Prometheus text format -> {(name, labels): value} (what a scraper reads)."""
     samples = {}
@@ -163,7 +167,8 @@ def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], flo
             continue
         found = _SAMPLE.match(line)
         assert found, f"not a sample line: {line!r}"
-        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', found.group(3) or ""))
+        pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', found.group(3) or "")
+        labels = frozenset((key, _unescape(value)) for key, value in pairs)
         samples[(found.group(1), labels)] = float(found.group(4))
     return samples
 
