@@ -23,6 +23,7 @@ from reconciler.notify.targets import DeliveryFailed, Target
 FIRST_WINDOW = 64
 MAX_WINDOW = 16384
 BACKOFF_CAP = 60.0
+SETTLE = 0.2
 
 
 class Notifier:
@@ -134,7 +135,9 @@ class Notifier:
                 position = moved
             if not todo:
                 self._idle[target.key].set()  # caught up with the tip (close() waits for this)
-            wake.wait(self._poll)
+            # Progress events wake us often (every build line): one look per SETTLE at most.
+            if not self._stop.wait(SETTLE):
+                wake.wait(self._poll)
 
     def _pending(self, ledger: Ledger, position: Position) -> list[Entry]:
         limit = FIRST_WINDOW

@@ -73,7 +73,10 @@ def read_snapshot(ledger: Ledger, config: Config | None, window: int = WINDOW) -
                 newest = older[0] if older else None
             if newest is not None:
                 host_last[host] = newest
-    paths = [QUARANTINE_FILE] + [quarantine_path(name) for name in members]
+    # A host named "quarantine" would own that path (as one named "rollout" would rollout.json).
+    paths = [QUARANTINE_FILE] + [
+        quarantine_path(name) for name, hosts in members.items() if "quarantine" not in hosts
+    ]
     quarantine = tuple(
         doc for doc in (_read_json(ledger, p, problems) for p in paths) if doc is not None
     )

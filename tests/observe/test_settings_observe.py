@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from reconciler.errors import SettingsError
 from reconciler.settings import load_settings
 from reconciler.web.server import StatusApp, StatusServer
+from tests.observe.helpers import ROOT
 
 
 def _load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
@@ -71,3 +74,26 @@ def test_an_address_in_use_is_a_settings_error_not_a_traceback() -> None:
         server = StatusServer(f"127.0.0.1:{port}", StatusApp(lambda: None))  # type: ignore[arg-type, return-value]
         with pytest.raises(SettingsError, match=f"127.0.0.1:{port}: cannot listen"):
             server.start()
+
+
+def test_the_daemon_refuses_to_start_on_an_address_in_use(tmp_path: Path) -> None:
+    repo = tmp_path / "config"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=A", "-c", "user.email=a@b",
+                    "commit", "-q", "--allow-empty", "-m", "empty"], check=True)  # fmt: skip
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = tmp_path / "reconciler.toml"
+        settings.write_text(
+            f'repo = "{repo}"\nwork_dir = "{tmp_path / "work"}"\n'
+            f'status_listen = "127.0.0.1:{port}"\n'
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler", "run", "--config", str(settings), "--once"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"status_listen 127.0.0.1:{port}: cannot listen" in done.stderr
+    assert "Traceback" not in done.stderr
