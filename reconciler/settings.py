@@ -15,6 +15,8 @@ systemd unit in ``systemd-and-rc/`` use the same directories, and the allowed
 signers file defaults to ``allowed_signers`` beside the settings file's
 directory (``/usr/local/etc/reconciler/`` on FreeBSD, ``/etc/reconciler/``
 elsewhere).
+
+The observability settings are checked by :mod:`reconciler.observe_settings`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import SettingsError
+from reconciler.observe_settings import check_observability
 
 DEFAULT_PATHS = (Path("/usr/local/etc/reconciler.toml"), Path("/etc/reconciler/reconciler.toml"))
 
@@ -60,6 +63,14 @@ class Settings:
     require_signed_commits: bool = False
     allowed_signers: str = DEFAULT_ALLOWED_SIGNERS
     log_format: str = "text"
+    # Observability (docs/service.md "Status page, metrics, notifications").
+    status_listen: str = ""  # "HOST:PORT"; "" = no status server
+    commit_url: str = ""  # template with {commit}; "" = ledger commits shown as ids only
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    notify_command: tuple[str, ...] = ()
+    notify_attempts: int = 5
+    notify_timeout: float = 10.0
     source: str = "defaults"  # where these settings came from, for messages
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -93,6 +104,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "require_signed_commits": (bool,),
     "allowed_signers": (str,),
     "log_format": (str,),
+    "status_listen": (str,),
+    "commit_url": (str,),
+    "webhooks": (list,),
+    "webhook_secret": (str,),
+    "notify_command": (list,),
+    "notify_attempts": (int,),
+    "notify_timeout": (int, float),
 }
 
 
@@ -128,4 +146,5 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise SettingsError(f"{path}: log_format must be 'text' or 'json'")
     if int(values.get("parallel", 1)) < 1:
         raise SettingsError(f"{path}: parallel must be at least 1")
+    values.update(check_observability(path, values))
     return Settings(source=str(path), **values)

@@ -41,6 +41,14 @@ def _host_path(buildset: str, host: str) -> str:
     return f"status/{buildset}/{host}.json"
 
 
+#: Quarantined builds, fleet-wide (every reconciler and apply reads the same file).
+_QUARANTINE = "status/quarantine.json"
+
+
+def _set_quarantine_path(buildset: str) -> str:
+    return f"status/{buildset}/quarantine.json"
+
+
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -72,7 +80,21 @@ class StatusStore:
         self.ledger = ledger
 
     def progress(self, buildset: str) -> SetProgress:
-        return SetProgress.from_json(self.ledger.read_json(_rollout_path(buildset)))
+        return SetProgress.from_json(self.rollout_document(buildset))
+
+    def rollout_document(self, buildset: str) -> Any:
+        """status/<set>/rollout.json as stored (None: none), for readers that show it whole."""
+        return self.ledger.read_json(_rollout_path(buildset))
+
+    def quarantine_documents(self, buildsets: Iterable[str]) -> list[tuple[str, Any]]:
+        """(path, document) of each quarantine file present, fleet-wide first."""
+        paths = [_QUARANTINE] + [_set_quarantine_path(name) for name in buildsets]
+        found = []
+        for path in paths:
+            document = self.ledger.read_json(path)
+            if document is not None:
+                found.append((path, document))
+        return found
 
     def host_status(self, buildset: str, host: str) -> dict[str, Any] | None:
         found = self.ledger.read_json(_host_path(buildset, host))

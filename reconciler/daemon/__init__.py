@@ -12,7 +12,8 @@ called from the main thread, and runs :class:`Daemon` until stopped.
 
 Modules: ``loop`` (the reconcile loop), ``mirror`` (the daemon's clone),
 ``trust`` (signed-commit policy), ``watch`` (watchdog on refs), ``state``
-(what survives a restart), ``logs`` (text and JSON lines).
+(what survives a restart), ``logs`` (text and JSON lines), ``observability``
+(status page, metrics and notifications, attached through ``observer``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from reconciler.daemon.jobs import Hooks, Job
 from reconciler.daemon.logs import EventLog, setup_logging
 from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, Origin, resolve_origin
+from reconciler.daemon.observability import observing
 from reconciler.daemon.trust import Verdict, check_allowed_signers, verify_commit
 from reconciler.daemon.watch import RefWatcher
 from reconciler.errors import SettingsError
@@ -107,6 +109,8 @@ def open_daemon(
         mirror.ensure()
         stack.enter_context(RepoLock(mirror.path, command="run"))
         daemon = Daemon(settings, mirror, allowed_signers=allowed, hooks=hooks, log=EventLog())
+        # Status page, /metrics, notifications: whatever the settings enable.
+        stack.enter_context(observing(daemon))
         if origin.git_dir is not None and watch:
             watcher = RefWatcher(
                 origin.git_dir,

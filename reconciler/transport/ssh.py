@@ -150,6 +150,12 @@ def _transport(
     return transport
 
 
+#: Called with the host's name after every failed connection attempt (the daemon's
+#: metrics count them). Connections are opened deep inside a rollout, so observers
+#: register here rather than being passed down; a listener must not raise.
+CONNECT_FAILURE_LISTENERS: list[Callable[[str], None]] = []
+
+
 class Connection:
     """One SSH client per host, reused across commands; reconnects when dropped."""
 
@@ -187,6 +193,8 @@ class Connection:
                 self._client = self._connect_once()
                 return self
             except TransportError as exc:
+                for listener in list(CONNECT_FAILURE_LISTENERS):
+                    listener(self.host.name)
                 if not isinstance(exc, HostUnreachable):
                     raise
                 last = exc
