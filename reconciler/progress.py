@@ -27,6 +27,8 @@ class HostProgress:
     message: str = ""
     #: the generation whose drift was last recorded (drift: report records it once).
     drift_reported: str | None = None
+    #: adopted by ``reconciler init``: it runs ``build`` though it has no marker of ours
+    adopted: bool = False
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HostProgress:
@@ -42,6 +44,7 @@ class HostProgress:
             previous_be=_text(data.get("previous_be")),
             message=str(data.get("message") or ""),
             drift_reported=_text(data.get("drift_reported")),
+            adopted=data.get("adopted") is True,
         )
 
 

@@ -130,6 +130,31 @@ class StatusStore:
     def writer(self, buildset: str, generation: str, build: str | None) -> SetWriter:
         return SetWriter(self.ledger, buildset, generation, build)
 
+    def adopt(self, buildset: str, generation: str, build: str, hosts: Iterable[str]) -> str:
+        """``reconciler init``: the set's hosts run ``build`` as found; it counts as tested."""
+        names = list(hosts)
+        writer = self.writer(buildset, generation, build)
+        entries = {
+            name: {"build": build, "phase": str(Phase.DONE), "adopted": True, "since": utc_now()}
+            for name in names
+        }
+        return writer.record(
+            Update(
+                subject=f"{buildset}: adopted {', '.join(names)} as they run; build "
+                f"{build[:12]} counts as installed and tested (reconciler init)",
+                stage=Scope.CONFIG,
+                outcome=LedgerOutcome.ADOPTED,
+                rollout={
+                    "generation": generation,
+                    "build": build,
+                    "outcome": "converged",
+                    "stage": "done",
+                    "tested": [build],
+                    "hosts": entries,
+                },
+            )
+        )
+
     def fleet_writer(self, generation: str) -> SetWriter:
         """Records of no build set (the shared src host's steps): trailers only, no files."""
         return SetWriter(self.ledger, None, generation, None)

@@ -87,6 +87,7 @@ class LedgerOutcome(StrEnum):
     HEALED = "healed"
     REJECTED = "rejected"
     VALIDATED = "validated"
+    ADOPTED = "adopted"  # reconciler init: the fleet as it runs is the baseline
 
 
 class EventKind(StrEnum):

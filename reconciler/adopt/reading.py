@@ -26,8 +26,6 @@ from dataclasses import dataclass
 import paramiko
 
 from reconciler import remote
-from reconciler.config.knownhosts import host_strings
-from reconciler.config.model import Host
 from reconciler.errors import TransportError
 from reconciler.facts import bootenv, etcfiles, marker, mounts, source, versions
 from reconciler.facts.mounts import Mounts
@@ -41,7 +39,8 @@ from reconciler.facts.probe import (
 )
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import Versions
-from reconciler.transport.ssh import Connection
+from reconciler.transport import target as transport
+from reconciler.transport.ssh import Connection, parse_pins
 
 READ_TIMEOUT = 120.0
 
@@ -160,9 +159,9 @@ def parse(target: Target, key: HostKey, outputs: Mapping[str, Output]) -> HostRe
 
 def connection(target: Target, key: HostKey, client: paramiko.PKey, timeout: float) -> Connection:
     """A connection to ``target`` that trusts ``key`` and no other."""
-    pins = f"{','.join(host_strings(target.name, target.address, target.port))} {key.pin}\n"
-    host = Host(target.name, "", target.address, "", port=target.port, user=target.user)
-    return Connection(host, known_hosts=pins, key=client, user=target.user, connect_timeout=timeout)
+    where = transport.Target(target.name, target.address, target.port, target.user)
+    pins = parse_pins([key.pin], target.name)
+    return Connection(where, pins=pins, key=client, user=target.user, connect_timeout=timeout)
 
 
 def read(conn: Connection, target: Target, key: HostKey) -> HostReading:

@@ -41,8 +41,12 @@ from reconciler.adopt.reading import HostKey, HostReading, Target
 from reconciler.adopt.repo import check_target, write_repo
 from reconciler.adopt.resolve import Wanted, resolve
 from reconciler.commands.common import add_settings_arguments, settings_from
+from reconciler.config.buildid import build_id
+from reconciler.config.load import load_config
 from reconciler.config.rules import HOST_NAME, KERNCONF_NAME
 from reconciler.errors import ConfigInvalid, TransportError, UsageError, UserError
+from reconciler.ledger import Ledger
+from reconciler.statusstore import StatusStore
 from reconciler.transport.keyscan import ScannedKey, scan_host_key
 from reconciler.transport.ssh import load_key
 
@@ -330,5 +334,11 @@ def run(args: argparse.Namespace, ask: Callable[[str], str | None] = ask_stdin) 
     except ConfigInvalid as exc:
         problems = ["the adopted repo does not validate:", *(str(p) for p in exc.problems)]
         raise _fail(problems, directory) from exc
+    # The fleet as it runs is the baseline: its build counts as installed and
+    # tested, so the first plan shows only what the reconciler adds.
+    config = load_config(directory, commit)
+    store = StatusStore(Ledger(directory, config.policy.status_branch))
+    for bs in config.buildsets:
+        store.adopt(bs.name, commit, build_id(config, bs), (h.name for h in bs.hosts))
     print(_summary(draft, directory, commit, source))
     return 0

@@ -17,7 +17,7 @@ its old system after a reboot into the new one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.facts.host import HostFacts
@@ -139,6 +139,10 @@ def install_steps(
     (key "" for the boot-environment job, "kernel"/"world" in place).
     """
     run = Running.of(facts)
+    if run.marker is None and progress.adopted and progress.build == target.build:
+        # reconciler init recorded that this host runs the build as it was found
+        # (no marker of ours yet); a later change of build inputs installs as usual.
+        run = replace(run, marker=target.build)
     phase = progress.phase if progress.build == target.build else Phase.NONE
     if target.in_place:
         return _in_place(run, phase, progress, target, ended)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from reconciler.config.buildid import build_id
 from reconciler.config.model import Config
@@ -44,8 +44,24 @@ from reconciler.readmodel.views import (
 )
 from reconciler.vocabulary import GOOD_HOST_OUTCOMES, HostOutcome, LedgerOutcome, Stage
 
-if TYPE_CHECKING:  # the daemon imports this package: no cycle at run time
-    from reconciler.daemon.state import DaemonState
+
+class DaemonState(Protocol):
+    """What the view reads of the daemon's state (reconciler.daemon.state.DaemonState).
+
+    A protocol, so the observers sit below the daemon in the layers.
+    """
+
+    @property
+    def generation(self) -> str | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def rejected(self) -> str | None: ...
+    @property
+    def at(self) -> str: ...
+
 
 TIMELINE = 50
 _NOT_IN_SYNC = frozenset({LedgerOutcome.FAILURE, LedgerOutcome.ROLLED_BACK, LedgerOutcome.DRIFT})

@@ -13,18 +13,15 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.config.model import Config
 from reconciler.errors import ReconcilerError
 from reconciler.ledger import DEFAULT_BRANCH, Entry, Ledger
-from reconciler.readmodel.build import LedgerSnapshot, build_view
+from reconciler.readmodel.build import DaemonState, LedgerSnapshot, build_view
 from reconciler.readmodel.live import LiveState
 from reconciler.readmodel.views import StatusView
 from reconciler.statusstore import StatusStore
-
-if TYPE_CHECKING:
-    from reconciler.daemon.state import DaemonState
 
 #: Ledger commits read for the timeline and the last build of each set.
 WINDOW = 500

@@ -35,7 +35,7 @@ class Context:
         return self.config.commit or "worktree"
 
     def conn(self, host: Host) -> Connection:
-        return self.pool.get(host)
+        return self.pool.get(host.name)
 
     def observe(self, host: Host) -> HostFacts:
         """The host's facts, read now (raises TransportError)."""

@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from reconciler.clock import Clock, SystemClock
 from reconciler.config.buildid import build_id
 from reconciler.config.model import BuildSet, Config
+from reconciler.facts.connect import fleet_pool
 from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe_with
 from reconciler.ledger import Ledger
@@ -30,7 +31,6 @@ from reconciler.rollout.host import HostRun
 from reconciler.rollout.stages import STAGES
 from reconciler.settings import Settings
 from reconciler.statusstore import StatusStore, Update
-from reconciler.transport.pool import ConnectionPool
 from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, RolloutStatus, Stage
 from reconciler.vocabulary import StepKind as Kind
 
@@ -64,7 +64,7 @@ def converge(
     results: list[HostResult] = []
     summary: list[str] = []
     interrupted = False
-    with ConnectionPool(config, settings) as pool:
+    with fleet_pool(config, settings) as pool:
         ctx = Context(
             config,
             settings,

@@ -34,7 +34,6 @@ from typing import Any
 
 import paramiko
 
-from reconciler.config.model import Host
 from reconciler.errors import (
     CommandTimeout,
     HostKeyRejected,
@@ -44,6 +43,7 @@ from reconciler.errors import (
 )
 from reconciler.transport import failures
 from reconciler.transport.command import quote, sh
+from reconciler.transport.target import Target
 
 log = logging.getLogger(__name__)
 
@@ -81,30 +81,22 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
-def host_pattern(host: Host) -> str:
-    """How known_hosts names the host's address (``[addr]:port`` off port 22)."""
-    return host.address if host.port == 22 else f"[{host.address}]:{host.port}"
-
-
-def pinned_keys(known_hosts: str, host: Host) -> list[paramiko.PKey]:
-    """Every key the config repo pins for the host, by name or by address."""
-    from reconciler.config.knownhosts import lookup
-
-    lines = lookup(known_hosts, host)
+def parse_pins(lines: Iterable[str], name: str) -> list[paramiko.PKey]:
+    """Public keys from ``KEYTYPE BASE64`` lines (the key part of known_hosts lines)."""
     keys: list[paramiko.PKey] = []
     for line in lines:
         keytype, _, data = line.strip().partition(" ")
         try:
             keys.append(paramiko.PKey.from_type_string(keytype, base64.b64decode(data.split()[0])))
         except (paramiko.SSHException, binascii.Error, IndexError, ValueError) as exc:
-            log.warning("%s: ignoring unusable pinned key %s: %s", host.name, keytype, exc)
+            log.warning("%s: ignoring unusable pinned key %s: %s", name, keytype, exc)
     return keys
 
 
 class _RejectUnknown(paramiko.MissingHostKeyPolicy):
     """Refuse every key the pinned set does not hold; never add one."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Target) -> None:
         self.host = host
 
     def missing_host_key(
@@ -112,7 +104,7 @@ class _RejectUnknown(paramiko.MissingHostKeyPolicy):
     ) -> None:
         raise HostKeyRejected(
             self.host.name,
-            f"host key {key.get_name()} {fingerprint(key)} offered by {host_pattern(self.host)} "
+            f"host key {key.get_name()} {fingerprint(key)} offered by {self.host.pattern} "
             "is not in the config repo's known_hosts; add it there after checking it on the "
             "host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)",
         )
@@ -161,9 +153,9 @@ class Connection:
 
     def __init__(
         self,
-        host: Host,
+        host: Target,
         *,
-        known_hosts: str,
+        pins: Sequence[paramiko.PKey],
         key: paramiko.PKey,
         user: str,
         connect_timeout: float = 10.0,
@@ -173,7 +165,7 @@ class Connection:
     ) -> None:
         self.host = host
         self.user = user
-        self._known_hosts = known_hosts
+        self._pins = tuple(pins)
         self._key = key
         self._connect_timeout = connect_timeout
         self._retries = max(1, retries)
@@ -206,10 +198,9 @@ class Connection:
     def _connect_once(self) -> paramiko.SSHClient:
         host = self.host
         client = paramiko.SSHClient()
-        # Only the config repo's pins: no load_system_host_keys(), ever.
-        pins = pinned_keys(self._known_hosts, host)
-        for key in pins:
-            client.get_host_keys().add(host_pattern(host), key.get_name(), key)
+        # Only the pinned keys: no load_system_host_keys(), ever.
+        for key in self._pins:
+            client.get_host_keys().add(host.pattern, key.get_name(), key)
         client.set_missing_host_key_policy(_RejectUnknown(host))
         where = f"{host.address}:{host.port}"
         try:
@@ -232,7 +223,7 @@ class Connection:
             client.close()
             raise HostKeyRejected(
                 host.name,
-                f"host key CHANGED: {host_pattern(host)} offered {exc.key.get_name()} "
+                f"host key CHANGED: {host.pattern} offered {exc.key.get_name()} "
                 f"{fingerprint(exc.key)}, the config repo's known_hosts pins "
                 f"{fingerprint(exc.expected_key)}; refusing to connect (reinstalled? check "
                 "the new key on its console, then replace its known_hosts line)",
@@ -393,27 +384,26 @@ def load_key(key_path: str | Path) -> paramiko.PKey:
         raise SettingsError(f"SSH key {path}: cannot load: {exc}") from exc
 
 
-def connect(
-    host: Host,
+def open_connection(
+    target: Target,
     *,
-    known_hosts: str,
+    pins: Sequence[paramiko.PKey],
     key_path: str | Path | None = None,
-    user: str | None = None,
     connect_timeout: float = 10,
     retries: int = 3,
     backoff: float = 0.5,
     key: paramiko.PKey | None = None,
 ) -> Connection:
-    """An open connection to ``host`` (``user`` overrides the host's own)."""
+    """An open connection to ``target``, trusting only ``pins``."""
     if key is None:
         if key_path is None:
             raise SettingsError("no SSH client key configured (setting ssh_key or --ssh-key)")
         key = load_key(key_path)
     connection = Connection(
-        host,
-        known_hosts=known_hosts,
+        target,
+        pins=pins,
         key=key,
-        user=user or host.user,
+        user=target.user,
         connect_timeout=connect_timeout,
         retries=retries,
         backoff=backoff,

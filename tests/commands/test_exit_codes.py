@@ -21,7 +21,7 @@ from reconciler.sim import hostkeys
 from reconciler.sim.fleet import SimFleet
 from tests.commands.cli import reconciler
 from tests.conftest import example_fleet_in
-from tests.facts.factories import example_config, fleet_synced
+from tests.facts.factories import all_tested, example_config, fleet_synced
 
 REFUSED = "connection refused (is sshd running, and on this port?)"
 
@@ -55,7 +55,7 @@ def test_plan_exits_0_and_2_with_detailed_exitcode_when_changes_are_pending(
 def test_detailed_exitcode_is_0_when_nothing_is_to_do() -> None:
     config = example_config()
     facts = fleet_synced(config)
-    plan = make_plan(config, facts)
+    plan = make_plan(config, facts, all_tested(config))
     assert plan.in_sync and not_observed(plan, facts) == {}
     assert exit_status(plan, {}, offline=False, detailed=True) == 0
     # Offline, a host without recorded facts is a pending change, not an error.

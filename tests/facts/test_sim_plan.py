@@ -16,13 +16,14 @@ from reconciler.config import render
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
 from reconciler.errors import HostKeyRejected
+from reconciler.facts.connect import connect
 from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe
 from reconciler.plan import make_plan
 from reconciler.settings import Settings
 from reconciler.sim import hostkeys
 from reconciler.sim.fleet import SimFleet
-from reconciler.transport.ssh import connect, fingerprint
+from reconciler.transport.ssh import fingerprint
 from tests.conftest import example_fleet_in
 
 # The tests share one module-scoped fleet, started once: Makefile's --dist

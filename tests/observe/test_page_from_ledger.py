@@ -16,7 +16,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from reconciler.rollout.state import RolloutState
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 
@@ -25,6 +24,8 @@ from reconciler.ledger import Ledger, Record
 from reconciler.metrics import Metrics
 from reconciler.readmodel import ReadModel
 from reconciler.settings import Settings
+from reconciler.statusstore import StatusStore, Update
+from reconciler.vocabulary import LedgerOutcome, Phase, Stage, StepKind
 from reconciler.web.server import StatusApp, StatusServer
 from tests.observe.helpers import ROOT, browser, fetch, metric, parse_metrics
 
@@ -48,14 +49,14 @@ def served(tmp_path: Path) -> Iterator[str]:
     repo = tmp_path / "config"
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
     ledger = Ledger(repo)
-    state = RolloutState(ledger, "lab")
-    state.record("lab: rollout started", generation=GEN, stage="source", outcome="started",
-                 build=BUILD, changes={"generation": GEN, "build": BUILD, "stage": "production",
-                                       "revision": "5a3e9b1c2d4f" + "0" * 28,
-                                       "outcome": "running", "future_key": True})  # fmt: skip
-    state.record("web1: installed build 3f2a9c1e and healthy", generation=GEN,
-                 stage="production", outcome="success", build=BUILD, host="web1", phase="done",
-                 facts=FACTS)  # fmt: skip
+    state = StatusStore(ledger).writer("lab", GEN, BUILD)
+    state.record(Update("lab: rollout started", Stage.SOURCE, LedgerOutcome.STARTED,
+                        rollout={"generation": GEN, "build": BUILD, "stage": "production",
+                                 "revision": "5a3e9b1c2d4f" + "0" * 28,
+                                 "outcome": "running", "future_key": True}))  # fmt: skip
+    state.record(Update("web1: installed build 3f2a9c1e and healthy", Stage.PRODUCTION,
+                        LedgerOutcome.SUCCESS, step=StepKind.CONFIRM, host="web1",
+                        phase=Phase.DONE, facts=FACTS))  # fmt: skip
     ledger.record(Record(
         subject=f"{EVIL_HOST}: <script>alert(2)</script> failed", generation=GEN,
         buildset="lab", host=EVIL_HOST, stage="production", outcome="failure", build=BUILD,

@@ -14,6 +14,7 @@ import paramiko
 import pytest
 
 from reconciler.errors import HostUnreachable
+from reconciler.facts.connect import pins_of, target_of
 from reconciler.sim import hostkeys
 from reconciler.transport.failures import connect_reason
 from reconciler.transport.keyscan import ScannedKey, key_label, scan_host_key
@@ -111,8 +112,8 @@ def _connection(sshd: Sshd, address: str, port: int) -> Connection:
 
     host = dataclasses.replace(sshd.host, address=address, port=port)
     return Connection(
-        host,
-        known_hosts=sshd.known_hosts,
+        target_of(host),
+        pins=pins_of(sshd.known_hosts, host),
         key=load_key(sshd.key_path),
         user="root",
         connect_timeout=1.0,

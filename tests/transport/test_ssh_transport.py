@@ -13,8 +13,9 @@ from reconciler.errors import (
     HostUnreachable,
     TransportError,
 )
+from reconciler.facts.connect import connect, pins_of, target_of
 from reconciler.sim import hostkeys
-from reconciler.transport.ssh import Connection, connect, fingerprint, load_key
+from reconciler.transport.ssh import Connection, fingerprint, load_key
 from tests.transport.sshd import Sshd, free_port
 
 
@@ -110,8 +111,8 @@ def test_refused_connection_is_unreachable_after_bounded_retries(sshd: Sshd) -> 
     host = dataclasses.replace(sshd.host, address="127.0.252.2", port=port)
     sleeps: list[float] = []
     conn = Connection(
-        host,
-        known_hosts=sshd.known_hosts,
+        target_of(host),
+        pins=pins_of(sshd.known_hosts, host),
         key=load_key(sshd.key_path),
         user="root",
         retries=3,
