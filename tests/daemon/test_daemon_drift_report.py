@@ -56,7 +56,7 @@ def test_drift_report_is_recorded_once_per_generation(site: Site) -> None:
     assert site.entries()[0].commit == head
     assert site.converged_on(first)
     assert site.installs() == installs
-    drift = [e for e in site.entries() if e.outcome == "drift"][0]
+    drift = next(e for e in site.entries() if e.outcome == "drift")
     assert drift.step == "report-drift" and "make.conf differs" in drift.subject
 
     # A new generation that changes no rendered byte: the drift is reported once more.
