@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands.common import (
     ProgressPrinter,
     add_repo_argument,
@@ -37,7 +38,7 @@ from reconciler.settings import Settings
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "apply",
-        help="roll the config repo's commit out: source, build, test, production",
+        help=SUMMARIES["apply"],
         description="Show the plan, ask, then run one rollout in the foreground. Exit 0 only "
         "if every host converged.",
     )

@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands.apply import print_summary, show_plan
 from reconciler.commands.common import ProgressPrinter
 from reconciler.config.load import load_config
@@ -39,7 +40,7 @@ from reconciler.sim.fleet import SimFleet
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="simulated fleet + example repo + a full rollout + the ledger shown",
+        help=SUMMARIES["demo"],
     )
     parser.add_argument(
         "--dir", type=Path, help="work directory (default: a temporary one, removed)"

@@ -40,6 +40,7 @@ from reconciler.adopt.draft import Choices, Draft, make_draft
 from reconciler.adopt.reading import HostKey, HostReading, Target
 from reconciler.adopt.repo import check_target, write_repo
 from reconciler.adopt.resolve import Wanted, resolve
+from reconciler.commands import SUMMARIES
 from reconciler.commands.common import add_settings_arguments, settings_from
 from reconciler.config.buildid import build_id
 from reconciler.config.load import load_config
@@ -60,7 +61,7 @@ T = TypeVar("T")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "init",
-        help="adopt running hosts: a new config repo that describes them as they are",
+        help=SUMMARIES["init"],
         description="Read running FreeBSD hosts over SSH (read-only) and write a config repo "
         "that describes them as they are: build sets, kernels, revision, pinned host keys. "
         "Each host key's fingerprint is confirmed first. Nothing is written unless every "

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands.common import (
     add_repo_argument,
     add_settings_arguments,
@@ -45,7 +46,7 @@ EXIT_CHANGES = 2
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "plan",
-        help="show what a rollout would change, per build set, stage and host",
+        help=SUMMARIES["plan"],
         description="Compare every host's facts with the config repo and print the steps a "
         "rollout would take. Read-only. Exit 0, or 1 when a host cannot be reached or "
         "trusted; with --detailed-exitcode 0 nothing to do, 2 changes pending, 1 error.",

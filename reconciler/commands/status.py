@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands.common import (
     add_repo_argument,
     add_settings_arguments,
@@ -66,7 +67,7 @@ HEADINGS = (
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
-        help="one row per host: desired and actual build, in sync, reachable",
+        help=SUMMARIES["status"],
         description="Observe every host and show, per host, the desired build and what it runs. "
         "Exit 1 when a host cannot be reached or trusted.",
     )

@@ -38,7 +38,10 @@ def fleet_pool(config: Config, settings: Settings) -> ConnectionPool:
         return target_of(host, settings.ssh_user), pins_of(config.known_hosts, host)
 
     return ConnectionPool(
-        resolve, key_path=settings.ssh_key, connect_timeout=settings.connect_timeout
+        resolve,
+        key_path=settings.ssh_key,
+        connect_timeout=settings.connect_timeout,
+        command_timeout=settings.command_timeout,
     )
 
 

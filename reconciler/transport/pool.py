@@ -28,12 +28,14 @@ class ConnectionPool:
         *,
         key_path: str | Path,
         connect_timeout: float = 10.0,
+        command_timeout: float | None = None,
         retries: int = 3,
         backoff: float = 0.5,
     ) -> None:
         self._resolve = resolve
         self._key_path = key_path
         self._connect_timeout = connect_timeout
+        self._command_timeout = command_timeout
         self._retries = retries
         self._backoff = backoff
         self._key: paramiko.PKey | None = None
@@ -62,6 +64,7 @@ class ConnectionPool:
                     key=key,
                     user=target.user,
                     connect_timeout=self._connect_timeout,
+                    command_timeout=self._command_timeout,
                     retries=self._retries,
                     backoff=self._backoff,
                 )

@@ -159,6 +159,7 @@ class Connection:
         key: paramiko.PKey,
         user: str,
         connect_timeout: float = 10.0,
+        command_timeout: float | None = None,
         retries: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
@@ -168,6 +169,8 @@ class Connection:
         self._pins = tuple(pins)
         self._key = key
         self._connect_timeout = connect_timeout
+        #: the bound of a command run without one of its own (settings.command_timeout)
+        self._command_timeout = command_timeout
         self._retries = max(1, retries)
         self._backoff = backoff
         self._sleep = sleep
@@ -278,7 +281,8 @@ class Connection:
         """Run one command; never raises on its exit status."""
         line = quote(argv)
         transport = self._transport()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        bound = timeout if timeout is not None else self._command_timeout
+        deadline = None if bound is None else time.monotonic() + bound
         try:
             channel = transport.open_session(timeout=self._connect_timeout)
             channel.exec_command(line)

@@ -85,6 +85,22 @@ def test_command_timeout_names_the_host_in_a_field(sshd: Sshd) -> None:
         assert conn.run(["true"]).ok  # still usable
 
 
+def test_settings_command_timeout_bounds_commands_without_their_own(sshd: Sshd) -> None:
+    conn = Connection(
+        target_of(sshd.host),
+        pins=pins_of(sshd.known_hosts, sshd.host),
+        key=load_key(sshd.key_path),
+        user="root",
+        command_timeout=0.5,
+    ).open()
+    with conn:
+        start = time.monotonic()
+        with pytest.raises(CommandTimeout):
+            conn.run(["sleep", "5"])  # no timeout of its own: the setting's
+        assert time.monotonic() - start < 3
+        assert conn.run(["sleep", "1"], timeout=5).ok  # its own bound wins
+
+
 def test_unknown_host_key_is_refused_with_fingerprint(sshd: Sshd) -> None:
     other = hostkeys.known_hosts_line("somebody-else", "127.9.9.9") + "\n"
     with pytest.raises(HostKeyRejected) as info:
