@@ -29,6 +29,11 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     #: Seconds between reboot probes.
     poll: float = 0.5
+    #: ``apply --host``: only these hosts' steps (and what they need); None: every host.
+    hosts: frozenset[str] | None = None
+
+    def selected(self, host: Host) -> bool:
+        return self.hosts is None or host.name in self.hosts
 
     @property
     def generation(self) -> str:

@@ -48,6 +48,7 @@ def converge(
     clock: Clock | None = None,
     poll: float = 0.5,
     facts: Mapping[str, HostFacts] | None = None,
+    hosts: Sequence[str] | None = None,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -57,9 +58,12 @@ def converge(
     written). ``stop`` is checked between steps: a running step finishes,
     then the function returns with ``interrupted=True``.
     """
-    selected = (
-        [config.buildset(name) for name in buildsets] if buildsets else list(config.buildsets)
-    )
+    only = frozenset(hosts) if hosts else None
+    selected = [
+        bs
+        for bs in ([config.buildset(name) for name in buildsets] if buildsets else config.buildsets)
+        if only is None or any(h.name in only for h in bs.hosts)
+    ]
     store = StatusStore(ledger)
     results: list[HostResult] = []
     summary: list[str] = []
@@ -73,6 +77,7 @@ def converge(
             progress,
             stop or threading.Event(),
             poll,
+            only,
         )
         names = list(
             dict.fromkeys([config.src_host] + [h.name for bs in selected for h in bs.hosts])
@@ -143,13 +148,13 @@ def _converge_buildset(
     for name, hf in facts.items():
         if not hf.reachable:
             ctx.say(EventKind.WARNING, f"{name} unreachable: {hf.error}", bs)
-    plan = plan_buildset(ctx.config, bs, facts, run.progress)
+    plan = plan_buildset(ctx.config, bs, facts, run.progress, ctx.hosts)
     if not actionable(plan):
         # Nothing to change on any host it can reach: no ledger commit (a
         # daemon polling a fleet with one host down must not write every poll).
         ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = []
-        for host in bs.hosts:
+        for host in filter(ctx.selected, bs.hosts):
             hf, hp = facts[host.name], plan.stage(host.stage).host(host.name)
             if not hf.reachable:
                 outcome, message = HostOutcome.UNREACHABLE, str(hf.error)
@@ -216,7 +221,8 @@ def _converge_buildset(
             return results, f"{bs.name}: stopped during the {stage.name} stage", True
 
     ok = all(settled(r.outcome) for r in results)
-    if ok and (executed or run.progress.status != RolloutStatus.CONVERGED):
+    whole = all(ctx.selected(h) for h in bs.hosts)  # apply --host: the set is not done yet
+    if ok and whole and (executed or run.progress.status != RolloutStatus.CONVERGED):
         drift = [r.host for r in results if r.outcome == HostOutcome.DRIFT]
         run.record(
             Update(
