@@ -53,6 +53,7 @@ from reconciler.plan.format import NO_CHANGES
 from reconciler.rollout.engine import converge
 from reconciler.rollout.engine_types import Report
 from reconciler.settings import Settings
+from reconciler.statusstore import StatusStore
 from reconciler.vocabulary import GOOD_HOST_OUTCOMES
 
 
@@ -139,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
         ledger = writing_ledger(
             repo, config.policy.status_branch, command="apply", local=args.local_ledger
         )
-        facts, plan = show_plan(config, settings, args, quiet=bool(args.quiet))
+        facts, plan = show_plan(
+            config, settings, args, quiet=bool(args.quiet), store=StatusStore(ledger)
+        )
         if saved is not None:
             savedplan.check(saved, plan, facts)
         if plan.in_sync:
@@ -221,6 +224,7 @@ def show_plan(
     args: argparse.Namespace | None = None,
     *,
     quiet: bool = False,
+    store: StatusStore | None = None,
 ) -> tuple[dict[str, HostFacts], Plan]:
     """Observe every host once and print the plan made from those facts; the facts and plan.
 
@@ -228,7 +232,10 @@ def show_plan(
     each step), so what is shown is what is carried out.
     """
     facts = observe(config, settings)
-    store = open_store(repo_path(settings), config)
+    if store is None:
+        store = open_store(repo_path(settings), config)
+    elif store.ledger.head() is None:
+        store = None  # no ledger yet: nothing recorded
     sets, hosts = selection(args) if args is not None else (None, None)
     plan = make_plan(config, facts, recorded_progress(store, config), buildsets=sets, hosts=hosts)
     if not quiet and not plan.in_sync:

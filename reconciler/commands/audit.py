@@ -49,6 +49,20 @@ def local_origin(repo: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+def _from_last_fetch(repo: Path, branch: str) -> None:
+    """Start the clone's own ledger branch where the origin's was last fetched (git clone).
+
+    Without it a ledger written with the origin out of reach would begin a
+    history of its own, unrelated to the origin's and without its progress.
+    """
+    local = run_git(repo, ("rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"))
+    if local.returncode == 0:
+        return
+    fetched = run_git(repo, ("rev-parse", "--verify", "--quiet", f"refs/remotes/{ORIGIN}/{branch}"))
+    if fetched.returncode == 0:
+        run_git(repo, ("update-ref", f"refs/heads/{branch}", fetched.text.strip(), ""))
+
+
 def reading_ledger(repo: Path, branch: str) -> Ledger:
     """The ledger to read: the origin's when there is one (fetched now), else the repo's own."""
     if origin_url(repo) is None:
@@ -62,6 +76,7 @@ def reading_ledger(repo: Path, branch: str) -> Ledger:
             "using this clone's copy, which may be behind",
             file=sys.stderr,
         )
+        _from_last_fetch(repo, branch)
         return Ledger(repo, branch)
     return ledger
 
@@ -82,6 +97,7 @@ def writing_ledger(repo: Path, branch: str, *, command: str, local: bool = False
             f"differ until you push it (git push {ORIGIN} {branch})",
             file=sys.stderr,
         )
+        _from_last_fetch(repo, branch)
         return Ledger(repo, branch, actor=actor, command=command)
     ledger = Ledger(repo, branch, remote=ORIGIN, actor=actor, command=command)
     try:

@@ -55,6 +55,7 @@ from reconciler.gitutil import run_git
 from reconciler.plan import Plan, make_plan
 from reconciler.plan.install import Running
 from reconciler.statusstore import StatusStore
+from reconciler.vocabulary import RolloutStatus
 
 COLUMNS = (
     ("host", "HOST"),
@@ -160,14 +161,16 @@ def format_table(table: list[dict[str, Any]]) -> str:
 def last_good(repo: Path, bad: str | None, store_of: Any) -> tuple[Config, str] | None:
     """The generation the fleet runs when ``bad`` is refused, and how it was found.
 
-    The ledger's record of what was rolled out (status/<set>/rollout.json)
-    first; else the newest commit before ``bad`` that validates.
+    The newest commit before ``bad`` that the ledger records as rolled out
+    (a set's status/<set>/rollout.json, converged); else the newest commit
+    before it that validates.
     """
     if bad is None:
         return None
     out = run_git(repo, ("rev-list", "--first-parent", f"--max-count={LOOKBACK}", bad, "--"))
+    earlier = out.text.split()[1:] if out.returncode == 0 else []
     newest: Config | None = None
-    for commit in out.text.split()[1:] if out.returncode == 0 else []:
+    for commit in earlier:
         try:
             newest = load_config(repo, commit)
             break
@@ -176,15 +179,17 @@ def last_good(repo: Path, bad: str | None, store_of: Any) -> tuple[Config, str] 
     if newest is None:
         return None
     store: StatusStore | None = store_of(newest)
+    rolled_out = set()
     for bs in newest.buildsets:
-        recorded = store.progress(bs.name).generation if store is not None else None
-        if recorded and recorded not in (bad, newest.commit):
+        progress = store.progress(bs.name) if store is not None else None
+        if progress and progress.generation and progress.status == RolloutStatus.CONVERGED:
+            rolled_out.add(progress.generation)
+    for commit in earlier:
+        if commit in rolled_out:
             try:
-                return load_config(repo, recorded), "the generation the ledger recorded"
+                return load_config(repo, commit), "the generation the ledger records as rolled out"
             except (ConfigInvalid, RepoError):
                 break
-        if recorded == newest.commit:
-            return newest, "the generation the ledger recorded"
     return newest, "the newest commit before it that validates"
 
 
