@@ -54,7 +54,7 @@ from reconciler.rollout.engine import converge
 from reconciler.rollout.engine_types import Report
 from reconciler.settings import Settings
 from reconciler.statusstore import StatusStore
-from reconciler.vocabulary import GOOD_HOST_OUTCOMES
+from reconciler.vocabulary import GOOD_HOST_OUTCOMES, HostOutcome
 
 
 def register(subparsers: Any) -> None:
@@ -249,7 +249,7 @@ def print_summary(report: Report) -> None:
     for line in report.summary:
         print(f"  {line}")
     for result in report.results:
-        if result.outcome in GOOD_HOST_OUTCOMES or result.outcome == "skipped":
+        if result.outcome in GOOD_HOST_OUTCOMES or result.outcome == HostOutcome.SKIPPED:
             continue
         print(f"  {result.host} {result.outcome}: {result.message}")
         for line in result.detail.splitlines():

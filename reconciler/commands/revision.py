@@ -64,11 +64,16 @@ def choose(
 ) -> Choice:
     """The commit to plan or apply in ``repo``, saying on stderr when the files on disk differ.
 
-    ``commits_only`` (apply without ``--worktree``): a plain directory is an error.
+    ``commits_only`` (apply): a plain directory is an error, ``--worktree`` or not.
     """
     if rev is not None and worktree:
         raise UsageError("--rev and --worktree exclude each other")
     git_dir = common_git_dir(repo)
+    if worktree and commits_only and git_dir is None:
+        raise RepoError(
+            f"{repo} is not a git repository; {verb} records its outcomes in the config "
+            "repo's ledger, a branch of it (git init and commit it)"
+        )
     if worktree:
         if git_dir is not None and not _is_bare(repo):
             changes = _changes(repo)

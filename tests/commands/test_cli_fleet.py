@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,3 +331,31 @@ def test_a_terminal_gets_colour_and_live_lines(world: World) -> None:
     assert "DRIFT" not in (world.fleet.read_file("web2", "/etc/make.conf") or "")
     plain = run("apply", str(world.clone), "--yes", *world.key)
     assert "\x1b" not in plain.stdout + plain.stderr
+
+
+def test_the_daemon_polls_quietly_once_the_fleet_is_in_sync(world: World, tmp_path: Path) -> None:
+    log = tmp_path / "daemon.log"
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "run", "--repo", str(world.origin),
+             "--work-dir", str(tmp_path / "work"), *world.key, "--poll-interval", "1",
+             "--log-format", "json", "-v"],
+            stdout=subprocess.DEVNULL, stderr=handle, cwd=ROOT,
+            env=environment({"RECONCILER_CONFIG": os.devnull}),
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while '"generation.converged"' not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        converged_at = len(log.read_text().splitlines())
+        time.sleep(6)  # a few polls: each a drift check of every host
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    assert proc.returncode == 0, lines
+    idle = [(line["level"], line["event"]) for line in lines[converged_at:]]
+    assert idle and all(
+        level == "debug" or event in ("daemon.signal", "daemon.stop") for level, event in idle
+    ), idle
