@@ -86,6 +86,7 @@ class _Live:
     total: int | None = None
     last: str = ""
     lines: int = field(default=0)
+    stamp: str = field(default_factory=lambda: time.strftime("%H:%M:%S"))  # when it started
 
 
 class ProgressPrinter:
@@ -223,8 +224,7 @@ class ProgressPrinter:
             parts.append(f"stage {live.stages}{total}")
         if live.last and not (final and live.stages):
             parts.append(live.last)
-        stamp = time.strftime("%H:%M:%S")
-        return f"{stamp}    {live.where}: {'; '.join(parts)} [{spent}]"
+        return f"{live.stamp}    {live.where}: {'; '.join(parts)} [{spent}]"
 
     def _finish(self, key: str) -> None:
         live = self._live.pop(key)
