@@ -34,6 +34,7 @@ from reconciler.config.buildid import build_id
 from reconciler.config.model import STOCK_KERNCONFS, BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
+from reconciler.plan import waves
 from reconciler.plan.install import Target, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
 from reconciler.progress import NOTHING, SetProgress
@@ -368,6 +369,35 @@ def build_host_plan(
     return _host_plan(bs.build_host, facts, steps)
 
 
+def _gates(
+    config: Config,
+    bs: BuildSet,
+    install_stages: list[StagePlan],
+    progress: SetProgress,
+    build: str,
+) -> list[str]:
+    """The waits the rollout observes between the steps, in words (each is enforced there)."""
+    _, production = install_stages
+    busy = [h.host for st in install_stages for h in st.hosts if h.reachable and h.steps]
+    found = []
+    if production.steps and not progress.tested_build(build):
+        found.append(f"production waits until build {short(build)} passes the test stage")
+    if production.steps:
+        found.append(
+            waves.describe(bs.rollout.batch, bs.rollout.max_failures, len(production.hosts))
+        )
+    groups: dict[str, list[str]] = {}
+    for host in bs.hosts:
+        if host.group is not None and host.name in busy:
+            groups.setdefault(host.group, []).append(host.name)
+    for group, members in sorted(groups.items()):
+        found.append(
+            f"reboot group {group}: at most {config.max_down(group)} host(s) installing or "
+            f"rebooting at once ({', '.join(members)} here; the group spans build sets)"
+        )
+    return found
+
+
 def plan_buildset(
     config: Config,
     bs: BuildSet,
@@ -406,6 +436,7 @@ def plan_buildset(
         install_method=bs.rollout.install,
         stages=(source_stage, build_stage, *install_stages),
         warnings=tuple(_warnings(config, bs, facts, build, needed)),
+        gates=tuple(_gates(config, bs, install_stages, progress, build)),
     )
 
 

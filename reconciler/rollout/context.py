@@ -29,10 +29,19 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     #: Seconds between reboot probes.
     poll: float = 0.5
+    #: Reboot group -> its free slots (config.max_down), shared by every build set's thread.
+    group_slots: dict[str, threading.Semaphore] = field(default_factory=dict)
+    _slots_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def generation(self) -> str:
         return self.config.commit or "worktree"
+
+    def slots(self, group: str) -> threading.Semaphore:
+        with self._slots_lock:
+            if group not in self.group_slots:
+                self.group_slots[group] = threading.Semaphore(self.config.max_down(group))
+            return self.group_slots[group]
 
     def conn(self, host: Host) -> Connection:
         return self.pool.get(host.name)
