@@ -25,6 +25,7 @@ _MODULES = {
     "service": "service",
     "sysrc": "sysrc",
     "daemon": "daemon",
+    "pgrep": "pgrep",
 }
 
 
