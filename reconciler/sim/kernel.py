@@ -96,9 +96,7 @@ def _vcs(src: Path, abbrev: int | None) -> tuple[str, bool]:
     base = [git_bin, "-c", "help.autocorrect=0", f"--git-dir={src / '.git'}"]
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*base, *args], env=env, capture_output=True, text=True, check=False
-        )
+        return subprocess.run([*base, *args], env=env, capture_output=True, text=True, check=False)
 
     short = f"--short={abbrev}" if abbrev else "--short"
     word = git("rev-parse", "--verify", short, "HEAD").stdout.strip()
@@ -112,8 +110,13 @@ def _vcs(src: Path, abbrev: int | None) -> tuple[str, bool]:
     if branch and branch != "HEAD":
         word = f"{branch}-{word}"
     diff = git(
-        f"--work-tree={src}", "-c", "core.checkStat=minimal", "-c", "core.fileMode=off",
-        "diff", "--quiet",
+        f"--work-tree={src}",
+        "-c",
+        "core.checkStat=minimal",
+        "-c",
+        "core.fileMode=off",
+        "diff",
+        "--quiet",
     )
     modified = diff.returncode != 0
     if modified:
