@@ -38,6 +38,7 @@ COMMANDS = {
     "sysrc": "sbin/sysrc",
     "daemon": "sbin/daemon",
     "pgrep": "bin/pgrep",
+    "showmount": "bin/showmount",
 }
 
 START_SCRIPT = r"""#!/bin/sh

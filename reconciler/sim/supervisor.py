@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reconciler.sim import kernel, state
+from reconciler.sim import exports, kernel, state
 from reconciler.sim.commands.service import boot_services
 from reconciler.sim.layout import FleetLayout
 from reconciler.sim.spec import HostSpec, Timings, load_fleet
@@ -226,6 +226,15 @@ class HostRunner(threading.Thread):
                 boot_services=services,
             )
         state.count(self.dir, "boot")
+        if "mountd" in services or "nfsd" in services:
+            # rc.d/mountd at boot (rc.d/nfsd force_depends on it): /etc/exports loaded
+            specs, _, _ = load_fleet(self.layout)
+            exports.reload(
+                self.dir,
+                self.layout.be(self.spec.name, be),
+                self.spec.name,
+                {s.name: s.address for s in specs},
+            )
         return True
 
     def _run_until_shutdown(self) -> str:
