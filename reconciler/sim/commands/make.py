@@ -96,6 +96,13 @@ class Make:
             f"Stop.\nmake: stopped in {self.srctop}"
         )
 
+    def stopped(self, text: str) -> MakeError:
+        """A failed shell line of a Makefile.inc1 target: make[1] and make stop after it."""
+        return MakeError(
+            f"{text}\n*** Error code 1\n\nStop.\nmake[1]: stopped in {self.srctop}\n"
+            f"*** Error code 1\n\nStop.\nmake: stopped in {self.srctop}"
+        )
+
     def banner(self, text: str) -> None:
         print(f"{RULE}\n>>> {text}\n{RULE}", flush=True)
 
@@ -167,11 +174,7 @@ class Make:
         missing = makeopts.missing_include(self.confdir(), self.confdir() / conf)
         if missing is not None:
             where, line = missing
-            raise MakeError(
-                f"config: {where}:{line}: cannot open included file\n*** Error code 1\n\nStop.\n"
-                f"make[1]: stopped in {self.srctop}\n*** Error code 1\n\nStop.\n"
-                f"make: stopped in {self.srctop}"
-            )
+            raise self.stopped(f"config: {where}:{line}: cannot open included file")
 
     def buildkernel(self) -> None:
         confs = self.kernconfs()
@@ -233,11 +236,7 @@ class Make:
     def require_destdir(self) -> None:
         """Makefile.inc1's __installcheck_DESTDIR: DB_FROM_SRC needs a DESTDIR."""
         if makeopts.defined("DB_FROM_SRC", self.vars) and not self.destdir:
-            raise MakeError(
-                "ERROR: Please set DESTDIR!\n*** Error code 1\n\nStop.\n"
-                f"make[1]: stopped in {self.srctop}\n*** Error code 1\n\nStop.\n"
-                f"make: stopped in {self.srctop}"
-            )
+            raise self.stopped("ERROR: Please set DESTDIR!")
 
     def installkernel(self) -> None:
         # Makefile.inc1: the first KERNCONF whose config file exists is installed.
@@ -245,11 +244,7 @@ class Make:
         confs = self.kernconfs()
         conf = next((c for c in confs if (self.confdir() / c).is_file()), "")
         if not conf:
-            raise MakeError(
-                f'ERROR: No kernel "{" ".join(confs)}" to install.\n*** Error code 1\n\nStop.\n'
-                f"make[1]: stopped in {self.srctop}\n*** Error code 1\n\nStop.\n"
-                f"make: stopped in {self.srctop}"
-            )
+            raise self.stopped(f'ERROR: No kernel "{" ".join(confs)}" to install.')
         built = self.objtop / "sys" / conf / "kernel"
         if not built.is_file():
             raise self.failed(f"sys/{conf}", f"cd: {built.parent}: No such file or directory", 2)
@@ -290,20 +285,9 @@ class Make:
         print(f"{RULE}\n>>> Install check world\n{RULE}", flush=True)
         self.require_destdir()
         if not makeopts.defined("DB_FROM_SRC", self.vars):
-            # CHECK_UIDS/CHECK_GIDS: id -u and find / -group ask the RUNNING system,
-            # not DESTDIR. (FreeBSD checks a fixed list; the simulator takes every
-            # user and group of the new tree.)
-            for kind, name, have in (
-                ("user", "master.passwd", _names(Path("/etc/master.passwd"))),
-                ("group", "group", _names(Path("/etc/group"))),
-            ):
-                for wanted in _names(self.srctop / "etc" / name):
-                    if wanted not in have:
-                        raise MakeError(
-                            f"ERROR: Required {wanted} {kind} is missing, see /usr/src/UPDATING."
-                            f"\n*** Error code 1\n\nStop.\nmake[1]: stopped in {self.srctop}\n"
-                            f"*** Error code 1\n\nStop.\nmake: stopped in {self.srctop}"
-                        )
+            missing = makeopts.missing_account(self.srctop / "etc", Path("/etc"))
+            if missing is not None:
+                raise self.stopped(f"ERROR: Required {missing} is missing, see /usr/src/UPDATING.")
         self.host.count("installworld")
         self.banner(f"Installing everything started on {kernel.now()}")
         lines = [
@@ -350,16 +334,6 @@ def _same_dir(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve() or os.path.samefile(a, b)
     except OSError:
         return False
-
-
-def _names(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return [
-        line.split(":", 1)[0] for line in text.splitlines() if line and not line.startswith("#")
-    ]
 
 
 def _ident(conf: Path) -> str | None:

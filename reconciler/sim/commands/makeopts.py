@@ -8,6 +8,9 @@
 - config(8) includes (``usr.sbin/config/lang.l``, ``include()``): a name is
   opened relative to ``sys/<arch>/conf``, then, unless it starts with ``.``
   or ``/``, as ``../../conf/<name>``.
+- installworld's CHECK_UIDS/CHECK_GIDS (Makefile.inc1): ``id -u`` and ``find /
+  -prune -group`` ask the RUNNING system, whatever DESTDIR is. FreeBSD checks
+  a fixed list; the simulator takes every user and group of the new tree.
 """
 
 from __future__ import annotations
@@ -85,4 +88,23 @@ def missing_include(confdir: Path, conf: Path, depth: int = 0) -> tuple[Path, in
         deeper = missing_include(confdir, found, depth + 1)
         if deeper is not None:
             return deeper
+    return None
+
+
+def names(path: Path) -> list[str]:
+    """The first field of each line of a master.passwd or group file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return []
+    return [line.split(":", 1)[0] for line in text.splitlines() if line and line[0] != "#"]
+
+
+def missing_account(new_etc: Path, running_etc: Path) -> str | None:
+    """``<name> user`` or ``<name> group`` of the new tree the running system lacks."""
+    for kind, name in (("user", "master.passwd"), ("group", "group")):
+        have = set(names(running_etc / name))
+        for wanted in names(new_etc / name):
+            if wanted not in have:
+                return f"{wanted} {kind}"
     return None
