@@ -44,7 +44,9 @@ def run_build_stage(run: SetRun, facts: HostFacts) -> bool:
                 f"build={b}\nrevision={ctx.config.source.revision}\narch={bs.arch}\n"
                 f"kernconfs={' '.join(bs.kernconfs)}\nstarted={utc_now()}\n"
             )
-            conn.run(scripts.prepare_dirs(f"{remote.objdir(b)}/{remote.BUILD_META}"), timeout=60)
+            conn.run(
+                scripts.prepare_dirs(f"{remote.objdir(b)}/{remote.BUILD_META}"), timeout=60
+            )
             conn.write_file(f"{remote.objdir(b)}/{remote.BUILD_INPUTS}", inputs)
             run.state.record(
                 f"{bs.name}: build {short(b)} started on {host.name} "
