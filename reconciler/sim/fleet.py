@@ -98,6 +98,7 @@ def _specs_from_repo(
             ufs=h.name in ufss,
             obj_in_be=h.name in objs,
             no_git=h.name in gitless,
+            kernel_config=custom.text if (custom := config.kernel(h.kernconf)) else "",
         )
         for h in config.hosts
     ]

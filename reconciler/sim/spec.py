@@ -21,6 +21,8 @@ class HostSpec(NamedTuple):
     ufs: bool = False
     obj_in_be: bool = False
     no_git: bool = False  # no git package: kernels it builds carry no VCS word
+    # The text of a custom kernconf the first kernel was built from ("" for a stock one).
+    kernel_config: str = ""
 
 
 class Timings(NamedTuple):

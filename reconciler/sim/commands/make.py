@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.sim import kernel
+from reconciler.sim import kernconf, kernel
 from reconciler.sim.commands import makeopts
 from reconciler.sim.commands.common import progress
 from reconciler.sim.commands.host import Host
@@ -218,6 +218,9 @@ class Make:
                 "serial": str(serial),
                 "reproducible": "yes" if self.mk("REPRODUCIBLE_BUILD") else "no",
             }
+            embedded = kernconf.conftxt(self.confdir(), conf)  # options INCLUDE_CONFIG_FILE
+            if embedded is not None:
+                kern["conftxt"] = kernconf.encode(embedded)
             (objdir / "kernel").write_text(kernel.render(kern, "FreeBSD kernel"), encoding="utf-8")
             self.banner(f"Kernel build for {conf} completed on {kernel.now()}")
             print(flush=True)
