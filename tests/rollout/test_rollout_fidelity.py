@@ -19,11 +19,12 @@ import pytest
 
 from reconciler.clock import SystemClock
 from reconciler.config.model import Host
+from reconciler.facts.connect import connect
 from reconciler.rollout import jobs, scripts
 from reconciler.rollout.jobs import JobState, parse_job_state
 from reconciler.rollout.reboot import boottime, parse_boottime, reboot_and_wait, rebooted
 from reconciler.sim.fleet import SimFleet
-from reconciler.transport.ssh import Connection, Result, connect
+from reconciler.transport.ssh import Connection, Result
 from tests.conftest import FAST, fresh_subnet, ssh_ok
 
 
