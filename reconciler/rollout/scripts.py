@@ -82,6 +82,14 @@ def build_command(build_id: str, jobs: int, kernconfs: tuple[str, ...]) -> list[
 
 # tools/build/beinstall.sh's sequence: the running system is left untouched;
 # on any failure the half-made BE is destroyed and the log says why.
+# installworld gets DB_FROM_SRC: without it Makefile.inc1's CHECK_UIDS/CHECK_GIDS
+# (id -u, find -group) and install(1)'s owner lookups use the RUNNING system's
+# users and groups, and a world that adds one fails ("Required X user is
+# missing") although etcupdate -p just put it into the BE. DB_FROM_SRC
+# (INSTALLFLAGS += -N ${.CURDIR}/etc) takes them from the source tree, as
+# UPDATING's DESTDIR recipe does; beinstall.sh gets the same by running
+# installworld in a chroot of the BE, which needs /usr/src, /usr/obj and devfs
+# mounted into it and unmounted again on every failure path.
 _BE_INSTALL = """
 be=$1; obj=$2; kernconf=$3; marker=$4; markerpath=$5
 cleanup() {
@@ -101,7 +109,7 @@ make -C /usr/src installkernel KERNCONF="$kernconf" DESTDIR="$mnt"
 echo ">>> reconciler: etcupdate -p"
 etcupdate -p -s /usr/src -D "$mnt" -F
 echo ">>> reconciler: installworld"
-make -C /usr/src installworld DESTDIR="$mnt"
+make -C /usr/src installworld DESTDIR="$mnt" DB_FROM_SRC=1
 echo ">>> reconciler: etcupdate"
 etcupdate -s /usr/src -D "$mnt" -F
 if etcupdate status -D "$mnt" | grep -q '^  *C '; then
@@ -135,15 +143,23 @@ echo ">>> reconciler: installkernel $kernconf"
 env MAKEOBJDIRPREFIX="$obj" make -C /usr/src installkernel KERNCONF="$kernconf"
 """
 
+# etcupdate -B would run "make distrib-dirs distribution" in the build's objdir;
+# share/mk/src.sys.obj.mk trusts an objdir it cannot write only when every
+# target is an install target, so on an NFS client with a read-only /usr/obj
+# it falls back to building in /usr/src (read-only too) and fails. Without -B
+# etcupdate builds etc/ in a private objdir of its own (etcupdate.sh build_tree).
 _INPLACE_WORLD = """
-obj=$1; marker=$2; markerpath=$3
+obj=$1; marker=$2; markerpath=$3; reuse=$4
 export MAKEOBJDIRPREFIX="$obj"
 echo ">>> reconciler: etcupdate -p"
 etcupdate -p
 echo ">>> reconciler: installworld"
 make -C /usr/src installworld
-echo ">>> reconciler: etcupdate -B"
-etcupdate -B
+if [ "$reuse" = yes ]; then
+  echo ">>> reconciler: etcupdate -B"; etcupdate -B
+else
+  echo ">>> reconciler: etcupdate"; etcupdate
+fi
 if etcupdate status | grep -q '^  *C '; then
   echo "etcupdate left conflicts:"; etcupdate status; exit 3
 fi
@@ -158,9 +174,15 @@ def inplace_kernel_command(build_id: str, kernconf: str) -> list[str]:
     return detached(install_job(build_id, "kernel"), _INPLACE_KERNEL, objdir(build_id), kernconf)
 
 
-def inplace_world_command(build_id: str, marker: str) -> list[str]:
+def inplace_world_command(build_id: str, marker: str, *, reuse_objdir: bool = False) -> list[str]:
+    """installworld in place; ``reuse_objdir`` (etcupdate -B) only where /usr/obj is writable."""
     return detached(
-        install_job(build_id, "world"), _INPLACE_WORLD, objdir(build_id), marker, remote.MARKER
+        install_job(build_id, "world"),
+        _INPLACE_WORLD,
+        objdir(build_id),
+        marker,
+        remote.MARKER,
+        "yes" if reuse_objdir else "no",
     )
 
 
@@ -173,14 +195,42 @@ def marker_text(*, build_id: str, revision: str, kernconf: str, generation: str,
 
 def job_state_command(job: Job) -> list[str]:
     """Prints ``exit N`` when finished, ``running`` while its process lives, else ``gone``."""
-    # The exit file is looked at again after pgrep: a job that ended between
-    # the two looks wrote it just before its process went away.
+    # daemon(8) creates the pidfile empty (and locked) before it forks and
+    # writes the pid only once the child exists: an empty pidfile is a job
+    # starting, where pgrep -F exits 3 ("Pidfile ... is empty"). The exit file
+    # is looked at again last: a job that ended between the looks wrote it
+    # just before its process went away.
     script = (
         'if [ -f "$1" ]; then echo "exit $(cat "$1")"; '
         'elif pgrep -F "$2" >/dev/null 2>&1; then echo running; '
+        'elif [ -f "$2" ] && [ ! -s "$2" ]; then echo running; '
         'elif [ -f "$1" ]; then echo "exit $(cat "$1")"; else echo gone; fi'
     )
     return sh(script, job.exitfile, job.pidfile)
+
+
+def start_command(job: Job, *dirs: str) -> list[str]:
+    """What jobs.start runs first: the job's directories, and no exit file of an earlier run.
+
+    The wrapper removes the exit file too, but only once daemon(8) got the
+    job going; a poll in between would read the old one as this job's end.
+    """
+    log_dir = job.log.rsplit("/", 1)[0]
+    exit_dir = job.exitfile.rsplit("/", 1)[0]
+    return sh(
+        'exit=$1; shift; mkdir -p "$@" && rm -f "$exit"', job.exitfile, log_dir, exit_dir, *dirs
+    )
+
+
+def cancel_oneshot_command() -> list[str]:
+    """``bectl activate -T``: drop a pending one-shot (next boot only) activation.
+
+    libbe's be_activate sets bootfs and promotes on a permanent activation but
+    leaves the pool's one-shot alone, so a rollback or a final permanent
+    activation must cancel a pending ``activate -t`` first, or the next boot
+    goes to the one-shot BE anyway. Exits 0 also when none is pending.
+    """
+    return ["bectl", "activate", "-T"]
 
 
 def poll_command(job: Job, offset: int) -> list[str]:

@@ -130,7 +130,12 @@ def mounts(ctx: Context, host: Host, facts: HostFacts) -> list[str]:
         if current is not None and current.fstype == "nfs":
             conn.run(["umount", mountpoint], timeout=120)
         conn.run(["mkdir", "-p", mountpoint], timeout=60)
-        out = conn.run(["mount", "-t", "nfs", "-o", options, device, mountpoint], timeout=300)
+        # fstab has bg (a boot must not wait for the server); here the answer is
+        # wanted now: in the foreground, and one try (mount_nfs retries "remote"
+        # errors, a refused export included, for ever by default).
+        now = [o for o in options.split(",") if o not in ("bg", "bgnow", "fg")]
+        now = [o for o in now if not o.startswith("retrycnt=")] + ["retrycnt=1"]
+        out = conn.run(["mount", "-t", "nfs", "-o", ",".join(now), device, mountpoint], timeout=300)
         if not out.ok:
             raise SourceFailed(
                 f"{host.name}: mount {device} {mountpoint} failed: "

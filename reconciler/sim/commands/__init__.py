@@ -25,6 +25,8 @@ _MODULES = {
     "service": "service",
     "sysrc": "sysrc",
     "daemon": "daemon",
+    "pgrep": "pgrep",
+    "showmount": "mount",
 }
 
 
