@@ -170,9 +170,19 @@ def _source_steps(config: Config, facts: HostFacts) -> list[Step]:
     return steps + _export_steps(config, config.src, facts)
 
 
+def wanted_exports(config: Config, server: Host, facts: HostFacts) -> str:
+    """The exports(5) lines ``server`` must have: one per client and file system (mountd).
+
+    Which paths share a file system comes from the server's ``mount -p``.
+    """
+    paths = [render.SRC, render.OBJ] + ([config.ports.tree] if config.ports else [])
+    filesystems = facts.mounts.filesystems(paths) if facts.mounts else {}
+    return render.exports(config, {server.name: filesystems}).get(server.name, "")
+
+
 def _export_steps(config: Config, server: Host, facts: HostFacts) -> list[Step]:
     """The server's exports(5) lines: every path it serves, to every build set."""
-    wanted = parse_exports_text(render.exports(config).get(server.name, ""))
+    wanted = parse_exports_text(wanted_exports(config, server, facts))
     have = set(facts.exports or ())
     missing = [line for line in wanted if line not in have]
     if not missing:
@@ -264,6 +274,20 @@ def _warnings(
                 found.append(
                     f"{config.src_host}: stock kernel config {ident} not in sys/{bs.arch}/conf"
                 )
+    blind = [
+        host.name
+        for host in bs.hosts
+        if (hf := facts.get(host.name)) is not None
+        and hf.reachable
+        and hf.versions is not None
+        and not hf.versions.vcs_known
+    ]
+    if blind:
+        found.append(
+            f"{', '.join(blind)}: uname -v names no git revision (the kernel was built without "
+            "git in /usr/bin or /usr/local/bin, newvers.sh): verified by the build marker, the "
+            "kernel ident and the kernel's build directory instead"
+        )
     if bs.rollout.install == "in-place" and installs:
         found.append(
             "in-place installs have no automatic rollback: a host that fails verification "
