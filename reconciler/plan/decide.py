@@ -324,9 +324,20 @@ def target_for(config: Config, bs: BuildSet, host: Host, progress: SetProgress) 
 
 
 def host_install_plan(
-    config: Config, bs: BuildSet, host: Host, facts: HostFacts | None, progress: SetProgress
+    config: Config,
+    bs: BuildSet,
+    host: Host,
+    facts: HostFacts | None,
+    progress: SetProgress,
+    *,
+    source_planned: bool = False,
 ) -> HostPlan:
-    """One test or production host's plan: config files, then the install chain."""
+    """One test or production host's plan: config files, then the install chain.
+
+    An install needs /usr/src and /usr/obj mounted: when they are not (a reboot
+    whose boot-time mount failed, say) the chain starts with ``mount-nfs``,
+    unless ``source_planned`` (the same plan's source stage mounts them first).
+    """
 
     def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
         target = target_for(config, bs, host, progress)
@@ -338,6 +349,11 @@ def host_install_plan(
         }
         chain = install_steps(hf, progress.host(host.name), target, ended)
         installs = any(s.kind in INSTALL_STEPS for s in chain)
+        if not source_planned and host.name != config.src_host:
+            needs = [i for i, s in enumerate(chain) if s.kind in INSTALL_STEPS]
+            if needs:
+                at = needs[0]
+                chain = chain[:at] + _mount_steps(config, host, hf) + chain[at:]
         if host.name == bs.build_host:
             return chain, []  # its config files belong to the build stage
         config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
@@ -441,7 +457,7 @@ def plan_buildset(
         StagePlan(
             stage,
             tuple(
-                host_install_plan(config, bs, h, facts.get(h.name), progress)
+                host_install_plan(config, bs, h, facts.get(h.name), progress, source_planned=True)
                 for h in bs.hosts
                 if h.stage == stage
             ),

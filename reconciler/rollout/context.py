@@ -12,6 +12,7 @@ from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe_host
 from reconciler.progress import SetProgress
 from reconciler.rollout.engine_types import Event
+from reconciler.rollout.nfsgate import NfsGate
 from reconciler.settings import Settings
 from reconciler.statusstore import SetWriter, Update
 from reconciler.transport.pool import ConnectionPool
@@ -31,6 +32,8 @@ class Context:
     poll: float = 0.5
     #: Reboot group -> its free slots (config.max_down), shared by every build set's thread.
     group_slots: dict[str, threading.Semaphore] = field(default_factory=dict)
+    #: NFS servers are not rebooted under clients installing from them (any build set).
+    nfs: NfsGate = field(default_factory=NfsGate)
     _slots_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -42,6 +45,16 @@ class Context:
             if group not in self.group_slots:
                 self.group_slots[group] = threading.Semaphore(self.config.max_down(group))
             return self.group_slots[group]
+
+    def nfs_servers_of(self, host: Host) -> list[str]:
+        """The hosts ``host`` mounts /usr/src, the ports tree or /usr/obj from."""
+        bs = self.config.buildset(host.buildset)
+        return [s for s in dict.fromkeys([self.config.src_host, bs.build_host]) if s != host.name]
+
+    def serves_nfs(self, host: Host) -> bool:
+        return host.name == self.config.src_host or any(
+            bs.build_host == host.name and len(bs.hosts) > 1 for bs in self.config.buildsets
+        )
 
     def conn(self, host: Host) -> Connection:
         return self.pool.get(host.name)

@@ -63,6 +63,8 @@ class HostRun:
     plan: HostPlan | None = None
     #: the reboot group slot this host holds until its loop ends
     _slot: threading.Semaphore | None = None
+    #: whether it holds client tickets on its NFS servers (rollout.nfsgate)
+    _nfs_client: bool = False
 
     # -- helpers the step executors share ---------------------------------
 
@@ -136,6 +138,9 @@ class HostRun:
             if self._slot is not None:
                 self._slot.release()
                 self._slot = None
+            if self._nfs_client:
+                self.run.ctx.nfs.leave(self.host.name)
+                self._nfs_client = False
 
     def _converge(self, planner: Planner, facts: HostFacts | None) -> HostResult:
         from reconciler.rollout.steps import carry_out  # the executors import this module
@@ -153,7 +158,7 @@ class HostRun:
                 return self._settled(plan)
             if step.kind != StepKind.UNREACHABLE and ctx.stop.is_set():
                 return self.result(HostOutcome.WAITING, f"stopped before {step.kind}")
-            if step.kind in DISRUPTIVE and not self._take_slot():
+            if step.kind in DISRUPTIVE and not (self._take_slot() and self._take_nfs()):
                 return self.result(HostOutcome.WAITING, f"stopped waiting to {step.kind}")
             ctx.say(
                 EventKind.STEP,
@@ -172,6 +177,29 @@ class HostRun:
         message = f"gave up after {MAX_STEPS} steps without converging"
         self.record(message, LedgerOutcome.FAILURE, StepKind.CONFIRM, phase=Phase.FAILED)
         return self.result(HostOutcome.FAILURE, message)
+
+    def _take_nfs(self) -> bool:
+        """Client tickets on the NFS servers this host installs from (once per loop)."""
+        if self._nfs_client:
+            return True
+        ctx = self.run.ctx
+        servers = ctx.nfs_servers_of(self.host)
+        if not ctx.nfs.enter(self.host.name, servers, ctx.stop.is_set):
+            return False
+        self._nfs_client = True
+        return True
+
+    def reboot_as_server(self) -> bool:
+        """Before this host reboots: wait until no host installs from it; False if stopped."""
+        ctx = self.run.ctx
+        if not ctx.serves_nfs(self.host):
+            return True
+        waiting = ctx.nfs.holders(self.host.name)
+        if waiting:
+            self.say(
+                f"waiting to reboot: {', '.join(sorted(waiting))} install from this host over NFS"
+            )
+        return ctx.nfs.begin_reboot(self.host.name, ctx.stop.is_set)
 
     def _take_slot(self) -> bool:
         """Wait for a slot of the host's reboot group; False when asked to stop meanwhile."""

@@ -225,11 +225,23 @@ def reboot(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     # between this record and the shutdown sees on restart that the host
     # never went down (the one case no other fact shows, after installworld).
     before = facts.boottime or boottime(conn)
-    w.record(f"rebooting ({phase})", LedgerOutcome.STARTED, step.kind, phase=phase, boottime=before)
-    timeout = float(w.run.buildset.rollout.reboot_timeout)
-    came_back = reboot_and_wait(
-        conn, w.host, timeout=timeout, clock=w.run.ctx.clock, poll=w.run.ctx.poll, before=before
-    )
+    if not w.reboot_as_server():
+        return StepResult(HostOutcome.WAITING, "stopped before the reboot (NFS clients)")
+    try:
+        w.record(
+            f"rebooting ({phase})", LedgerOutcome.STARTED, step.kind, phase=phase, boottime=before
+        )
+        timeout = float(w.run.buildset.rollout.reboot_timeout)
+        came_back = reboot_and_wait(
+            conn,
+            w.host,
+            timeout=timeout,
+            clock=w.run.ctx.clock,
+            poll=w.run.ctx.poll,
+            before=before,
+        )
+    finally:
+        w.run.ctx.nfs.end_reboot(w.host.name)
     if not came_back:
         # bectl activate -t falls back only when the failed boot reboots by itself
         # (the boot blocks consumed the one-shot); a hang stays hung.
