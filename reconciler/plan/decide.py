@@ -356,6 +356,12 @@ def host_install_plan(
                 chain = chain[:at] + _mount_steps(config, host, hf) + chain[at:]
         if host.name == bs.build_host:
             return chain, []  # its config files belong to the build stage
+        if chain and not target.in_place:
+            # The install writes make.conf/src.conf into the new BE, never the running
+            # /etc: the old BE keeps its own, so a rollback restores them too.
+            if config_differences(config, bs, host, hf):
+                return chain, ["make.conf/src.conf go into the new boot environment"]
+            return chain, []
         config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
         return config_steps + chain, notes
 

@@ -133,7 +133,14 @@ def install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     job = _job(target, step.kind, facts)
     running = Running.of(facts)
     if step.kind == StepKind.INSTALL:
-        command = scripts.be_install_command(target.build, target.kernconf, _marker(w))
+        files = wanted_files(w.run.ctx.config, w.run.buildset, w.host)
+        command = scripts.be_install_command(
+            target.build,
+            target.kernconf,
+            _marker(w),
+            files["/etc/make.conf"],
+            files["/etc/src.conf"],
+        )
         what = f"installing {_describe(w)} into boot environment {target.be}"
         phase = Phase.INSTALLING
     elif step.kind == StepKind.INSTALL_KERNEL:

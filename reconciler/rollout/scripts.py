@@ -68,9 +68,16 @@ def prepare_dirs(*paths: str) -> list[str]:
     return ["mkdir", "-p", *paths]
 
 
+# make.conf(5)/src.conf(5): the build reads __MAKE_CONF and SRCCONF when set
+# (share/mk/sys.mk, src.sys.env.mk): the rendered files kept beside the build.
+_CONFS = (
+    f'export __MAKE_CONF="$obj/{remote.BUILD_MAKE_CONF}" SRCCONF="$obj/{remote.BUILD_SRC_CONF}"; '
+)
+
 _BUILD = (
     "obj=$1; jobs=$2; kernconfs=$3; "
-    'env MAKEOBJDIRPREFIX="$obj" make -C /usr/src -j "$jobs" buildworld buildkernel '
+    + _CONFS
+    + 'env MAKEOBJDIRPREFIX="$obj" make -C /usr/src -j "$jobs" buildworld buildkernel '
     'KERNCONF="$kernconfs"'
 )
 
@@ -91,7 +98,7 @@ def build_command(build_id: str, jobs: int, kernconfs: tuple[str, ...]) -> list[
 # installworld in a chroot of the BE, which needs /usr/src, /usr/obj and devfs
 # mounted into it and unmounted again on every failure path.
 _BE_INSTALL = """
-be=$1; obj=$2; kernconf=$3; marker=$4; markerpath=$5
+be=$1; obj=$2; kernconf=$3; marker=$4; markerpath=$5; makeconf=$6; srcconf=$7
 cleanup() {
   status=$?
   if [ "$status" -ne 0 ]; then
@@ -104,6 +111,7 @@ if bectl list -H | cut -f1 | grep -qx "$be"; then bectl destroy -F "$be"; fi
 bectl create "$be"
 mnt=$(bectl mount "$be")
 export MAKEOBJDIRPREFIX="$obj"
+%CONFS%
 echo ">>> reconciler: installkernel $kernconf into $be ($mnt)"
 make -C /usr/src installkernel KERNCONF="$kernconf" DESTDIR="$mnt"
 echo ">>> reconciler: etcupdate -p"
@@ -117,14 +125,21 @@ if etcupdate status -D "$mnt" | grep -q '^  *C '; then
 fi
 echo ">>> reconciler: delete-old"
 make -C /usr/src delete-old DESTDIR="$mnt" BATCH_DELETE_OLD_FILES=yes
+# The host's make.conf and src.conf go into the new BE, not the running /etc: a
+# BE carries the config of its own world, and a rollback restores both.
+printf '%s' "$makeconf" > "$mnt/etc/make.conf"
+printf '%s' "$srcconf" > "$mnt/etc/src.conf"
 mkdir -p "$mnt${markerpath%/*}"
 printf '%s' "$marker" > "$mnt$markerpath"
 bectl umount "$be"
 echo ">>> reconciler: installed into $be"
-"""
+""".replace("%CONFS%", _CONFS)
 
 
-def be_install_command(build_id: str, kernconf: str, marker: str) -> list[str]:
+def be_install_command(
+    build_id: str, kernconf: str, marker: str, make_conf: str, src_conf: str
+) -> list[str]:
+    """Install into a new BE, with the host's make.conf/src.conf written into it."""
     return detached(
         install_job(build_id),
         _BE_INSTALL,
@@ -133,15 +148,18 @@ def be_install_command(build_id: str, kernconf: str, marker: str) -> list[str]:
         kernconf,
         marker,
         remote.MARKER,
+        make_conf,
+        src_conf,
     )
 
 
 # The handbook's in-place order, split at the reboot between kernel and world.
 _INPLACE_KERNEL = """
 obj=$1; kernconf=$2
+%CONFS%
 echo ">>> reconciler: installkernel $kernconf"
 env MAKEOBJDIRPREFIX="$obj" make -C /usr/src installkernel KERNCONF="$kernconf"
-"""
+""".replace("%CONFS%", _CONFS)
 
 # etcupdate -B would run "make distrib-dirs distribution" in the build's objdir;
 # share/mk/src.sys.obj.mk trusts an objdir it cannot write only when every
@@ -151,6 +169,7 @@ env MAKEOBJDIRPREFIX="$obj" make -C /usr/src installkernel KERNCONF="$kernconf"
 _INPLACE_WORLD = """
 obj=$1; marker=$2; markerpath=$3; reuse=$4
 export MAKEOBJDIRPREFIX="$obj"
+%CONFS%
 echo ">>> reconciler: etcupdate -p"
 etcupdate -p
 echo ">>> reconciler: installworld"
@@ -167,7 +186,7 @@ echo ">>> reconciler: delete-old"
 make -C /usr/src delete-old BATCH_DELETE_OLD_FILES=yes
 mkdir -p "${markerpath%/*}"
 printf '%s' "$marker" > "$markerpath"
-"""
+""".replace("%CONFS%", _CONFS)
 
 
 def inplace_kernel_command(build_id: str, kernconf: str) -> list[str]:

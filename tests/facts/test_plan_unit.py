@@ -56,8 +56,9 @@ def test_fresh_fleet_plans_the_full_pipeline() -> None:
     ]
     assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
     assert kinds(plan, "lab", "build", "builder") == ["write-config", "build"]
-    assert kinds(plan, "lab", "test", "tester") == ["write-config", *BE_CHAIN]
-    assert kinds(plan, "lab", "production", "web1") == ["write-config", *BE_CHAIN]
+    # boot-environment hosts: make.conf/src.conf go into the new BE with the install
+    assert kinds(plan, "lab", "test", "tester") == BE_CHAIN
+    assert kinds(plan, "lab", "production", "web1") == BE_CHAIN
     assert kinds(plan, "lab", "production", "builder") == BE_CHAIN  # config written in build
     assert kinds(plan, "db", "source", "db1") == ["export-nfs", "mount-nfs"]
     assert kinds(plan, "db", "production", "db2") == ["write-config", *IN_PLACE_CHAIN]
@@ -293,7 +294,7 @@ def test_text_and_markdown_name_every_step_and_the_counts() -> None:
     assert "build set lab: build " in text and "1 build, 3 reboots, 1 unreachable host" in text
     assert "    web2: unreachable: web2: cannot connect" in text
     # db installs in place: two reboots per host; the src host is planned once
-    assert text.endswith("Total: 36 steps; 2 builds, 7 reboots, 1 unreachable host.")
+    assert text.endswith("Total: 34 steps; 2 builds, 7 reboots, 1 unreachable host.")
     markdown = format_markdown(plan)
     assert "| production | `web1` | install | running kernel built from 1a2b3c4d5e6f" in markdown
     assert "**2 builds, 7 reboots, 1 unreachable host**" in markdown

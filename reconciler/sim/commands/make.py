@@ -345,7 +345,7 @@ def _ident(conf: Path) -> str | None:
 
 
 def _make_conf_var(name: str) -> str | None:
-    return makeopts.conf_var(Path("/etc/make.conf"), name)
+    return makeopts.conf_var(makeopts.make_conf_path(), name)
 
 
 def run(host: Host, prog: str, argv: list[str]) -> int:

@@ -24,6 +24,18 @@ _INCLUDE = re.compile(r"^\s*include\s+\"?([^\s\"#;]+)\"?")
 DEFAULT_YES = ("LIB32",)  # the __DEFAULT_YES_OPTIONS the simulator cares about (amd64)
 
 
+def make_conf_path(variables: Mapping[str, str] | None = None) -> Path:
+    """share/mk/sys.mk: ``__MAKE_CONF?=/etc/make.conf`` (the command line or environment wins)."""
+    given = (variables or {}).get("__MAKE_CONF") or os.environ.get("__MAKE_CONF")
+    return Path(given or "/etc/make.conf")
+
+
+def src_conf_path(variables: Mapping[str, str] | None = None) -> Path:
+    """share/mk/src.sys.env.mk: ``SRCCONF?= /etc/src.conf`` (command line or environment wins)."""
+    given = (variables or {}).get("SRCCONF") or os.environ.get("SRCCONF")
+    return Path(given or "/etc/src.conf")
+
+
 def conf_var(path: Path, name: str) -> str | None:
     """The value make(1) would give ``name`` from a make.conf-style file (``=``, ``?=``, ``+=``)."""
     try:
@@ -46,8 +58,8 @@ def defined(name: str, variables: Mapping[str, str]) -> bool:
     """``.if defined(name)``: the command line, make.conf, src.conf or the environment."""
     if name in variables or name in os.environ:
         return True
-    srcconf = Path(os.environ.get("SRCCONF", "/etc/src.conf"))
-    return any(conf_var(p, name) is not None for p in (Path("/etc/make.conf"), srcconf))
+    paths = (make_conf_path(variables), src_conf_path(variables))
+    return any(conf_var(p, name) is not None for p in paths)
 
 
 def mk(option: str, variables: Mapping[str, str]) -> bool:
