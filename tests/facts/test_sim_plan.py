@@ -72,8 +72,9 @@ def test_fresh_fleet_plans_the_full_pipeline(
     assert kinds(plan, "lab", "production", "web2")[-3:] == ["install", "reboot", "confirm"]
     assert plan.buildset("lab").builds == 1 and plan.buildset("db").builds == 1
     # one reboot per boot-environment host, two per in-place host (kernel, then world)
-    reboots = sum(2 if config.buildset(h.buildset).rollout.install == "in-place" else 1
-                  for h in config.hosts)
+    reboots = sum(
+        2 if config.buildset(h.buildset).rollout.install == "in-place" else 1 for h in config.hosts
+    )
     assert plan.counts()["reboots"] == reboots == 8
     jsonschema.validate(plan.to_json(), SCHEMA)
     # The facts survive the ledger's JSON.
@@ -108,7 +109,9 @@ def test_hand_edited_make_conf_shows_only_on_that_host(config: Config, settings:
         if s.kind == "write-config"
     ]
     assert writes == [("db2", "make.conf differs: 1 line")]
-    notes = {h.host: h.notes for b in plan.buildsets for st in b.stages for h in st.hosts if h.notes}
+    notes = {
+        h.host: h.notes for b in plan.buildsets for st in b.stages for h in st.hosts if h.notes
+    }
     assert notes == {"web1": ("make.conf/src.conf go into the new boot environment",)}
 
 
