@@ -56,6 +56,8 @@ class SetProgress:
     stage: str | None = None
     tested: tuple[str, ...] = ()
     hosts: Mapping[str, HostProgress] = field(default_factory=dict)
+    #: build id -> why it is quarantined (failed its test stage); empty when none
+    quarantined: Mapping[str, str] = field(default_factory=dict)
 
     def tested_build(self, build_id: str) -> bool:
         return build_id in self.tested

@@ -339,6 +339,16 @@ def host_install_plan(
     unless ``source_planned`` (the same plan's source stage mounts them first).
     """
 
+    held = progress.quarantined.get(build_id(config, bs))
+    if held is not None and facts is not None and facts.reachable:
+        short_id = short(build_id(config, bs))
+        return HostPlan(
+            host.name,
+            True,
+            held=f"build {short_id} is quarantined ({held}); "
+            f"`reconciler release {bs.name} {short_id}` to try it again",
+        )
+
     def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
         target = target_for(config, bs, host, progress)
         ended = {
@@ -426,6 +436,12 @@ def _gates(
     _, production = install_stages
     busy = [h.host for st in install_stages for h in st.hosts if h.reachable and h.steps]
     found = []
+    if build in progress.quarantined:
+        found.append(
+            f"build {short(build)} is quarantined: it failed its test stage "
+            f"({progress.quarantined[build]}); nothing is installed until "
+            f"`reconciler release {bs.name} {short(build)}`"
+        )
     if production.steps and not progress.tested_build(build):
         found.append(f"production waits until build {short(build)} passes the test stage")
     if production.steps:

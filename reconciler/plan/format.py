@@ -20,6 +20,8 @@ def _summary(counts: Mapping[str, int]) -> str:
 
 def _host_lines(hp: HostPlan) -> list[str]:
     lines = [f"    {hp.host}: in sync"] if hp.in_sync else []
+    if hp.held is not None:
+        lines.append(f"    {hp.host}: held: {hp.held}")
     for index, step in enumerate(hp.steps):
         label = f"{hp.host}:" if index == 0 else " " * (len(hp.host) + 1)
         lines.append(f"    {label} {step.kind}: {step.reason}")

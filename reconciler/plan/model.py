@@ -28,10 +28,12 @@ class HostPlan:
     steps: tuple[Step, ...] = ()
     #: things a person should know that are not steps (drift left as is, ...)
     notes: tuple[str, ...] = ()
+    #: why its steps are held back by a gate (a quarantined build); None: not held
+    held: str | None = None
 
     @property
     def in_sync(self) -> bool:
-        return not self.steps
+        return not self.steps and self.held is None
 
     @property
     def first(self) -> Step | None:
@@ -44,6 +46,7 @@ class HostPlan:
             "in_sync": self.in_sync,
             "steps": [s.to_json() for s in self.steps],
             "notes": list(self.notes),
+            "held": self.held,
         }
 
 
@@ -142,7 +145,9 @@ class Plan:
 
     @property
     def in_sync(self) -> bool:
-        return not self.steps
+        return not self.steps and all(
+            h.held is None for b in self.buildsets for st in b.stages for h in st.hosts
+        )
 
     @property
     def warnings(self) -> tuple[str, ...]:

@@ -48,6 +48,7 @@ def converge(
     clock: Clock | None = None,
     poll: float = 0.5,
     facts: Mapping[str, HostFacts] | None = None,
+    retry_quarantined: bool = False,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -55,7 +56,8 @@ def converge(
     are observed here. Never raises for a host's failure (that is a result);
     raises only for errors that stop everything (the ledger cannot be
     written). ``stop`` is checked between steps: a running step finishes,
-    then the function returns with ``interrupted=True``.
+    then the function returns with ``interrupted=True``. ``retry_quarantined``:
+    this run tries quarantined builds again (``apply --retry-quarantined``).
     """
     selected = (
         [config.buildset(name) for name in buildsets] if buildsets else list(config.buildsets)
@@ -92,7 +94,10 @@ def converge(
         # so one set's soak or slow build does not hold the other back.
         with ThreadPoolExecutor(max_workers=len(selected) or 1, thread_name_prefix="set") as sets:
             outcomes = list(
-                sets.map(lambda bs: _converge_buildset(ctx, bs, store, known), selected)
+                sets.map(
+                    lambda bs: _converge_buildset(ctx, bs, store, known, retry_quarantined),
+                    selected,
+                )
             )
         for set_results, line, stopped in outcomes:
             results += set_results
@@ -134,11 +139,15 @@ def actionable(plan: BuildSetPlan) -> bool:
 
 
 def _converge_buildset(
-    ctx: Context, bs: BuildSet, store: StatusStore, known: Mapping[str, HostFacts]
+    ctx: Context,
+    bs: BuildSet,
+    store: StatusStore,
+    known: Mapping[str, HostFacts],
+    retry_quarantined: bool = False,
 ) -> tuple[list[HostResult], str, bool]:
     b = build_id(ctx.config, bs)
     gen = ctx.generation
-    run = SetRun(ctx, bs, b, store.writer(bs.name, gen, b))
+    run = SetRun(ctx, bs, b, store.writer(bs.name, gen, b, quarantine=not retry_quarantined))
     facts = {name: known[name] for name in [ctx.config.src_host, *(h.name for h in bs.hosts)]}
     for name, hf in facts.items():
         if not hf.reachable:
@@ -153,6 +162,8 @@ def _converge_buildset(
             hf, hp = facts[host.name], plan.stage(host.stage).host(host.name)
             if not hf.reachable:
                 outcome, message = HostOutcome.UNREACHABLE, str(hf.error)
+            elif hp is not None and hp.held is not None:
+                outcome, message = HostOutcome.SKIPPED, f"held: {hp.held}"
             elif hp is not None and hp.notes:
                 outcome, message = HostOutcome.DRIFT, "; ".join(hp.notes)
             else:
@@ -160,6 +171,8 @@ def _converge_buildset(
             in_sync.append(HostResult(host.name, bs.name, host.stage, outcome, message))
         down = [h.name for h in bs.hosts if not facts[h.name].reachable]
         tail = f"; unreachable: {', '.join(down)}" if down else ""
+        if b in run.progress.quarantined:
+            return in_sync, f"{bs.name}: build {short(b)} is quarantined; nothing done", False
         return in_sync, f"{bs.name}: in sync (build {short(b)}){tail}", False
 
     progress = run.progress
