@@ -97,10 +97,7 @@ def _sshd_config(layout: FleetLayout, spec: HostSpec) -> str:
 
 
 def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], env=upstream.git_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SimError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout.strip()
+    return upstream._git(*args)
 
 
 def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: str) -> None:
