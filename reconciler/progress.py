@@ -29,6 +29,8 @@ class HostProgress:
     drift_reported: str | None = None
     #: adopted by ``reconciler init``: it runs ``build`` though it has no marker of ours
     adopted: bool = False
+    #: boot environments this host installed and confirmed: name -> its bectl "Created"
+    installed_bes: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HostProgress:
@@ -45,6 +47,7 @@ class HostProgress:
             message=str(data.get("message") or ""),
             drift_reported=_text(data.get("drift_reported")),
             adopted=data.get("adopted") is True,
+            installed_bes=_names(data.get("installed_bes")),
         )
 
 
@@ -92,6 +95,10 @@ class SetProgress:
 
 
 NOTHING = SetProgress()
+
+
+def _names(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
 def _text(value: object) -> str | None:
