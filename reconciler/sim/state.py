@@ -41,6 +41,7 @@ FAULT_KINDS = (
     "connection-drop",
     "etcupdate-conflict",
     "slow",
+    "disk-full",
 )
 
 

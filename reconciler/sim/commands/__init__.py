@@ -27,6 +27,8 @@ _MODULES = {
     "daemon": "daemon",
     "pgrep": "pgrep",
     "showmount": "mount",
+    "df": "df",
+    "zfs": "zfs",
 }
 
 
