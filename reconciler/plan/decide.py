@@ -17,6 +17,8 @@ left alone there.
   does not hold it.
 - ``test``/``production``: per host make.conf/src.conf, then the install
   chain (reconciler.plan.install).
+- preflight (reconciler.plan.preflight): what will fail, before anything is
+  touched: problems block the set's rollout, warnings are shown.
 
 Rendered files are compared without their managed header (which names the
 repo): a commit that changes no rendered byte below it changes nothing.
@@ -37,6 +39,7 @@ from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
 from reconciler.plan import waves
 from reconciler.plan.install import Target, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
+from reconciler.plan.preflight import Work, preflight
 from reconciler.progress import NOTHING, SetProgress
 from reconciler.remote import build_log, short
 from reconciler.vocabulary import INSTALL_STEPS, Phase, Stage, StepKind
@@ -230,29 +233,16 @@ def foreign_changes(config: Config, changed: tuple[str, ...]) -> list[str]:
 def _warnings(
     config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], build: str, installs: bool
 ) -> list[str]:
+    # /usr/obj on its own file system and bectl's usability are preflight's (problems there).
     found = []
     builder = facts.get(bs.build_host)
     if builder is not None and builder.reachable:
-        if bs.rollout.install == "boot-environment" and builder.obj_own_filesystem is False:
-            found.append(
-                f"{bs.build_host}: /usr/obj is not its own file system; with boot-environment "
-                "installs it lives inside the boot environment and a BE switch loses the "
-                "builds (give /usr/obj its own dataset, e.g. zfs create -o mountpoint=/usr/obj)"
-            )
         obj = builder.objtree.builds.get(build) if builder.objtree else None
         if obj is not None and obj.state == "failed":
             found.append(
                 f"{bs.build_host}: build {short(build)} failed earlier (exit {obj.exit_code}); "
                 f"see {build_log(build)}"
             )
-    if bs.rollout.install == "boot-environment":
-        for host in bs.hosts:
-            hf = facts.get(host.name)
-            if hf is not None and hf.reachable and hf.boot_envs and not hf.boot_envs.available:
-                found.append(
-                    f"{host.name}: no boot environments (bectl list failed) but the set "
-                    "installs into boot environments"
-                )
     src = facts.get(config.src_host)
     changed = foreign_changes(config, src.source.changed) if src and src.source else []
     if changed:
@@ -491,14 +481,59 @@ def plan_buildset(
         Stage.BUILD,
         (build_host_plan(config, bs, facts.get(bs.build_host), progress, needed),),
     )
+    stages = (source_stage, build_stage, *install_stages)
+    findings = preflight(config, bs, facts, _work(config, bs, facts, stages))
+    problems = [f for f in findings if f.level == "problem"]
     return BuildSetPlan(
         name=bs.name,
         build=build,
         arch=bs.arch,
         install_method=bs.rollout.install,
-        stages=(source_stage, build_stage, *install_stages),
-        warnings=tuple(_warnings(config, bs, facts, build, needed)),
+        stages=stages,
+        warnings=tuple(_warnings(config, bs, facts, build, needed))
+        + tuple(f.text for f in findings if f.level == "warning"),
         gates=tuple(_gates(config, bs, install_stages, progress, build)),
+        problems=tuple(f.text for f in problems),
+        problem_keys=tuple(f.key for f in problems),
+    )
+
+
+def _work(
+    config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], stages: tuple[StagePlan, ...]
+) -> Work:
+    """What the set's plan does, for preflight: builds, installs, NFS it leaves as it is."""
+
+    def kinds(name: str) -> set[StepKind]:
+        return {s.kind for st in stages for h in st.hosts if h.host == name for s in h.steps}
+
+    servers: set[str] = set()
+    src = facts.get(config.src_host)
+    if (
+        src is not None
+        and src.reachable
+        and wanted_exports(config, config.src, src)
+        and not _export_steps(config, config.src, src)  # else the shared stage writes them
+    ):
+        servers.add(config.src_host)
+    builder = facts.get(bs.build_host)
+    if (
+        bs.build_host != config.src_host
+        and builder is not None
+        and builder.reachable
+        and wanted_exports(config, bs.build, builder)
+        and StepKind.EXPORT_NFS not in kinds(bs.build_host)
+    ):
+        servers.add(bs.build_host)
+    clients = {
+        h.name
+        for h in bs.hosts
+        if render.fstab(config, h) and StepKind.MOUNT_NFS not in kinds(h.name)
+    }
+    return Work(
+        builds=any(s.kind == StepKind.BUILD for s in stages[1].steps),
+        installs=frozenset(h.name for h in bs.hosts if kinds(h.name) & INSTALL_STEPS),
+        servers=frozenset(servers),
+        clients=frozenset(clients),
     )
 
 

@@ -43,6 +43,10 @@ def format_text(plan: Plan) -> str:
             f"build set {bs.name}: build {bs.build[:12]} ({bs.arch}, {bs.install_method}); "
             f"{_summary(bs.counts())}"
         )
+        for problem in bs.problems:
+            lines.append(f"  problem: {problem}")
+        if bs.problems:
+            lines.append("  (apply halts this set before its first stage: no host is touched)")
         for stage in bs.stages:
             lines.append(f"  {stage.name}")
             if not stage.hosts:
@@ -59,6 +63,12 @@ def format_text(plan: Plan) -> str:
     else:
         counts = plan.counts()
         lines.append(f"Total: {_plural(counts['steps'], 'step')}; {_summary(counts)}.")
+    blocked = [bs.name for bs in plan.buildsets if bs.problems]
+    if blocked:
+        lines.append(
+            f"Preflight: {_plural(len(plan.problems), 'problem')}; "
+            f"apply will not touch build set(s) {', '.join(blocked)} until fixed."
+        )
     return "\n".join(lines)
 
 
@@ -104,6 +114,8 @@ def format_markdown(plan: Plan) -> str:
                 lines += ["", "In sync: " + ", ".join(f"`{h}`" for h in dict.fromkeys(synced))]
         else:
             lines.append("Every host is in sync.")
+        for problem in bs.problems:
+            lines += ["", f"> **Problem (blocks this build set):** {_cell(problem)}"]
         for gate in bs.gates:
             lines += ["", f"> **Gate:** {_cell(gate)}"]
         for warning in bs.warnings:

@@ -80,6 +80,11 @@ class BuildSetPlan:
     warnings: tuple[str, ...] = ()
     #: the waits the rollout will observe between these steps (test stage, waves, groups)
     gates: tuple[str, ...] = ()
+    #: what preflight says will fail (reconciler.plan.preflight): while there is one,
+    #: the rollout touches no host of the set
+    problems: tuple[str, ...] = ()
+    #: ``host:check`` of each problem, in order: what a recorded halt is compared by
+    problem_keys: tuple[str, ...] = ()
 
     def stage(self, name: str) -> StagePlan:
         return next(s for s in self.stages if s.name == name)
@@ -121,6 +126,7 @@ class BuildSetPlan:
             "arch": self.arch,
             "install": self.install_method,
             "counts": self.counts(),
+            "problems": list(self.problems),
             "warnings": list(self.warnings),
             "gates": list(self.gates),
             "stages": [s.to_json() for s in self.stages],
@@ -152,6 +158,10 @@ class Plan:
     @property
     def warnings(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(w for b in self.buildsets for w in b.warnings))
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p for b in self.buildsets for p in b.problems))
 
     def counts(self) -> dict[str, int]:
         totals = {"steps": len(self.shared.steps), "builds": 0, "installs": 0, "reboots": 0}
