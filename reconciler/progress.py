@@ -61,6 +61,9 @@ class SetProgress:
     hosts: Mapping[str, HostProgress] = field(default_factory=dict)
     #: build id -> why it is quarantined (failed its test stage); empty when none
     quarantined: Mapping[str, str] = field(default_factory=dict)
+    #: ``host:check`` of the preflight problems the last halt recorded (the same
+    #: ones found again are not recorded again: a daemon polls)
+    preflight: tuple[str, ...] = ()
 
     def tested_build(self, build_id: str) -> bool:
         return build_id in self.tested
@@ -80,12 +83,14 @@ class SetProgress:
         hosts = data.get("hosts")
         status = data.get("outcome")
         tested = data.get("tested")
+        preflight = data.get("preflight")
         return cls(
             generation=_text(data.get("generation")),
             build=_text(data.get("build")),
             status=RolloutStatus(status) if status in set(RolloutStatus) else None,
             stage=_text(data.get("stage")),
             tested=tuple(str(b) for b in tested) if isinstance(tested, list) else (),
+            preflight=tuple(str(k) for k in preflight) if isinstance(preflight, list) else (),
             hosts={
                 str(name): HostProgress.from_json(entry)
                 for name, entry in (hosts.items() if isinstance(hosts, Mapping) else ())

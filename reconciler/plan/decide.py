@@ -501,7 +501,12 @@ def plan_buildset(
 def _work(
     config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], stages: tuple[StagePlan, ...]
 ) -> Work:
-    """What the set's plan does, for preflight: builds, installs, NFS it leaves as it is."""
+    """What the set's plan does, for preflight: builds, installs, NFS it leaves as it is.
+
+    A server's export step and a client's fstab step set the rc.conf knobs when
+    they write the lines (reconciler.rollout.source), so preflight checks the
+    knobs only where the lines are in place already.
+    """
 
     def kinds(name: str) -> set[StepKind]:
         return {s.kind for st in stages for h in st.hosts if h.host == name for s in h.steps}
@@ -524,11 +529,14 @@ def _work(
         and StepKind.EXPORT_NFS not in kinds(bs.build_host)
     ):
         servers.add(bs.build_host)
-    clients = {
-        h.name
-        for h in bs.hosts
-        if render.fstab(config, h) and StepKind.MOUNT_NFS not in kinds(h.name)
-    }
+    # The mount step sets nfs_client_enable only when it writes the fstab lines.
+    clients: set[str] = set()
+    for host in bs.hosts:
+        hf = facts.get(host.name)
+        wanted = parse_fstab(render.fstab(config, host))
+        fstab = hf.mounts.fstab if hf is not None and hf.reachable and hf.mounts else None
+        if wanted and fstab is not None and all(line in fstab for line in wanted):
+            clients.add(host.name)
     return Work(
         builds=any(s.kind == StepKind.BUILD for s in stages[1].steps),
         installs=frozenset(h.name for h in bs.hosts if kinds(h.name) & INSTALL_STEPS),

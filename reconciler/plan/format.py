@@ -58,17 +58,17 @@ def format_text(plan: Plan) -> str:
         for warning in bs.warnings:
             lines.append(f"  warning: {warning}")
     lines.append("")
-    if plan.in_sync:
-        lines.append("Everything is in sync.")
-    else:
-        counts = plan.counts()
-        lines.append(f"Total: {_plural(counts['steps'], 'step')}; {_summary(counts)}.")
     blocked = [bs.name for bs in plan.buildsets if bs.problems]
     if blocked:
         lines.append(
             f"Preflight: {_plural(len(plan.problems), 'problem')}; "
             f"apply will not touch build set(s) {', '.join(blocked)} until fixed."
         )
+    if plan.in_sync:
+        lines.append("Everything is in sync.")
+    else:
+        counts = plan.counts()
+        lines.append(f"Total: {_plural(counts['steps'], 'step')}; {_summary(counts)}.")
     return "\n".join(lines)
 
 

@@ -70,7 +70,7 @@ class Work:
     installs: frozenset[str]  # hosts with an install step
     #: hosts serving this set over NFS whose exports no step of the plan writes
     servers: frozenset[str] = frozenset()
-    #: hosts mounting from this set's servers whose fstab lines no step writes
+    #: hosts mounting from this set's servers whose fstab lines are all in place
     clients: frozenset[str] = frozenset()
 
 
