@@ -39,7 +39,7 @@ from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
 from reconciler.plan import waves
 from reconciler.plan.install import Target, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
-from reconciler.plan.preflight import Work, preflight
+from reconciler.plan.preflight import preflight, work_of
 from reconciler.progress import NOTHING, SetProgress
 from reconciler.remote import build_log, short
 from reconciler.vocabulary import INSTALL_STEPS, Phase, Stage, StepKind
@@ -482,7 +482,8 @@ def plan_buildset(
         (build_host_plan(config, bs, facts.get(bs.build_host), progress, needed),),
     )
     stages = (source_stage, build_stage, *install_stages)
-    findings = preflight(config, bs, facts, _work(config, bs, facts, stages))
+    work = work_of(config, bs, facts, stages, _exports_in_place(config, bs, facts))
+    findings = preflight(config, bs, facts, work)
     problems = [f for f in findings if f.level == "problem"]
     return BuildSetPlan(
         name=bs.name,
@@ -498,51 +499,21 @@ def plan_buildset(
     )
 
 
-def _work(
-    config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], stages: tuple[StagePlan, ...]
-) -> Work:
-    """What the set's plan does, for preflight: builds, installs, NFS it leaves as it is.
-
-    A server's export step and a client's fstab step set the rc.conf knobs when
-    they write the lines (reconciler.rollout.source), so preflight checks the
-    knobs only where the lines are in place already.
-    """
-
-    def kinds(name: str) -> set[StepKind]:
-        return {s.kind for st in stages for h in st.hosts if h.host == name for s in h.steps}
-
-    servers: set[str] = set()
-    src = facts.get(config.src_host)
-    if (
-        src is not None
-        and src.reachable
-        and wanted_exports(config, config.src, src)
-        and not _export_steps(config, config.src, src)  # else the shared stage writes them
-    ):
-        servers.add(config.src_host)
-    builder = facts.get(bs.build_host)
-    if (
-        bs.build_host != config.src_host
-        and builder is not None
-        and builder.reachable
-        and wanted_exports(config, bs.build, builder)
-        and StepKind.EXPORT_NFS not in kinds(bs.build_host)
-    ):
-        servers.add(bs.build_host)
-    # The mount step sets nfs_client_enable only when it writes the fstab lines.
-    clients: set[str] = set()
-    for host in bs.hosts:
-        hf = facts.get(host.name)
-        wanted = parse_fstab(render.fstab(config, host))
-        fstab = hf.mounts.fstab if hf is not None and hf.reachable and hf.mounts else None
-        if wanted and fstab is not None and all(line in fstab for line in wanted):
-            clients.add(host.name)
-    return Work(
-        builds=any(s.kind == StepKind.BUILD for s in stages[1].steps),
-        installs=frozenset(h.name for h in bs.hosts if kinds(h.name) & INSTALL_STEPS),
-        servers=frozenset(servers),
-        clients=frozenset(clients),
-    )
+def _exports_in_place(
+    config: Config, bs: BuildSet, facts: Mapping[str, HostFacts]
+) -> frozenset[str]:
+    """The set's NFS servers (src host, build host) whose exports(5) lines are all there."""
+    found = set()
+    for server in dict.fromkeys([config.src, bs.build]):
+        hf = facts.get(server.name)
+        if (
+            hf is not None
+            and hf.reachable
+            and wanted_exports(config, server, hf)
+            and not _export_steps(config, server, hf)
+        ):
+            found.add(server.name)
+    return frozenset(found)
 
 
 def make_plan(

@@ -36,10 +36,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from reconciler.config import render
 from reconciler.config.model import BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.loader import older
+from reconciler.facts.mounts import parse_fstab
+from reconciler.plan.model import StagePlan
 from reconciler.remote import short
+from reconciler.vocabulary import INSTALL_STEPS, StepKind
 
 Level = Literal["problem", "warning"]
 
@@ -334,6 +338,40 @@ def _downgrades(
                 )
             )
     return found
+
+
+def work_of(
+    config: Config,
+    bs: BuildSet,
+    facts: Mapping[str, HostFacts],
+    stages: tuple[StagePlan, ...],
+    servers: frozenset[str],
+) -> Work:
+    """What the set's plan (its stages) does; ``servers``: those whose exports are in place.
+
+    A server's export step and a client's fstab step set the rc.conf knobs when
+    they write the lines (reconciler.rollout.source), so the knobs are checked
+    only where the lines are there already: the set's servers whose exports are
+    all in place, the clients whose fstab has every line (a mount step that
+    only mounts sets nothing).
+    """
+
+    def kinds(name: str) -> set[StepKind]:
+        return {s.kind for st in stages for h in st.hosts if h.host == name for s in h.steps}
+
+    clients = set()
+    for host in bs.hosts:
+        hf = facts.get(host.name)
+        wanted = parse_fstab(render.fstab(config, host))
+        fstab = hf.mounts.fstab if hf is not None and hf.reachable and hf.mounts else None
+        if wanted and fstab is not None and all(line in fstab for line in wanted):
+            clients.add(host.name)
+    return Work(
+        builds=any(s.kind == StepKind.BUILD for st in stages for s in st.steps),
+        installs=frozenset(h.name for h in bs.hosts if kinds(h.name) & INSTALL_STEPS),
+        servers=servers,
+        clients=frozenset(clients),
+    )
 
 
 def everything(bs: BuildSet) -> Work:
