@@ -289,31 +289,14 @@ def test_apply_halts_the_set_before_anything_is_touched_and_records_it_once(
 
 def _push_upstream(fleet: SimFleet, work: Path, osreldate: int) -> str:
     """A new commit on the simulated stable/14 whose param.h has ``osreldate``; its hash."""
-    env = upstream.git_env() | {
-        "GIT_AUTHOR_NAME": "Test",
-        "GIT_AUTHOR_EMAIL": "test@example.invalid",
-        "GIT_COMMITTER_NAME": "Test",
-        "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    }
-
-    def run(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], env=env, capture_output=True, text=True, check=True, cwd=work
-        )
-        return done.stdout.strip()
-
-    subprocess.run(
-        ["git", "clone", "-q", "-b", upstream.BRANCH, str(fleet.layout.upstream), str(work)],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env = {**upstream.git_env(), **identity_env()}
+    git(work.parent, "clone", "-q", "-b", upstream.BRANCH, str(fleet.layout.upstream), str(work))
     param = work / "sys/sys/param.h"
     text = param.read_text()
     param.write_text(text.replace("__FreeBSD_version 1402502", f"__FreeBSD_version {osreldate}"))
-    run("commit", "-q", "-am", "Back to an older __FreeBSD_version")
-    run("push", "-q", "origin", f"HEAD:{upstream.BRANCH}")
-    return run("rev-parse", "HEAD")
+    git(work, "commit", "-q", "-am", "Back to an older __FreeBSD_version", env=env)
+    git(work, "push", "-q", "origin", f"HEAD:{upstream.BRANCH}", env=env)
+    return git(work, "rev-parse", "HEAD")
 
 
 def test_a_downgrade_seen_only_after_the_fetch_halts_the_set_then(
