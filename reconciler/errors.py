@@ -19,6 +19,7 @@ translated into these at the module that imports the library, chained with
         │   └── LedgerConflict      another writer moved the branch (compare-and-swap lost)
         ├── LockHeld                another reconciler holds the repo's lock
         ├── RolloutFailed           a rollout ended with hosts not converged
+        ├── PlanStale               a saved plan is no longer what applying would do
         └── SimError                the simulated fleet cannot start or is not running
 """
 
@@ -124,6 +125,10 @@ class LockHeld(UserError):
 
 
 class RolloutFailed(UserError):
+    pass
+
+
+class PlanStale(UserError):
     pass
 
 

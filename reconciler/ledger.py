@@ -28,6 +28,12 @@ reconciler's. Message layout (trailers parsed back by ``git log``)::
     Reconciler-Stage: production
     Reconciler-Outcome: success
     Reconciler-Build: <build id>
+    Reconciler-Actor: <user>@<host>     (who ran the reconciler, and where)
+    Reconciler-Command: apply           (apply, run, init, release ...)
+
+The last two come from the :class:`Ledger` (``actor``, ``command``), set by
+the command that writes, so every record says who and where without each
+writer naming itself; a replayed commit keeps its message, and so its trailers.
 
 Errors: :class:`~reconciler.errors.LedgerError` (cannot read or write),
 :class:`~reconciler.errors.LedgerConflict` (lost the race more times than the
@@ -36,14 +42,17 @@ retry bound), :class:`~reconciler.errors.RepoError` (not a repository).
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
+import os
 import random
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,6 +84,8 @@ TRAILERS = (
     ("outcome", "Reconciler-Outcome"),
     ("build", "Reconciler-Build"),
     ("step", "Reconciler-Step"),
+    ("actor", "Reconciler-Actor"),
+    ("command", "Reconciler-Command"),
 )
 _PREFIX = "reconciler-"
 _NETWORK_TIMEOUT = 120.0
@@ -95,6 +106,8 @@ class Record:
     body: str = ""
     files: Mapping[str, str] = field(default_factory=dict, hash=False)  # tree path -> text
     step: str | None = None  # the plan step kind this outcome belongs to
+    actor: str | None = None  # <user>@<host> that wrote it (default: the ledger's)
+    command: str | None = None  # apply, run, init, release ... (default: the ledger's)
 
     def message(self) -> str:
         """The commit message: subject, optional body, trailers."""
@@ -157,6 +170,24 @@ class Entry:
     def step(self) -> str | None:
         return self.trailers.get("step")
 
+    @property
+    def actor(self) -> str | None:
+        return self.trailers.get("actor")
+
+    @property
+    def command(self) -> str | None:
+        return self.trailers.get("command")
+
+
+def default_actor() -> str:
+    """``<user>@<host>`` of this process, for the Reconciler-Actor trailer."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container without /etc/passwd entry)
+        user = str(os.getuid())
+    host = socket.gethostname() or "localhost"
+    return "".join(f"{user}@{host}".split()) or "unknown"
+
 
 _BAD_REF = re.compile(r"(^[-/.]|[/.]$|\.\.|//|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|/\.)")
 
@@ -180,6 +211,8 @@ class Ledger:
         now: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_conflict: Callable[[], None] | None = None,
+        actor: str | None = None,
+        command: str | None = None,
     ) -> None:
         _check_branch(branch)
         if attempts < 1:
@@ -194,6 +227,9 @@ class Ledger:
         #: Called each time another writer won a compare-and-swap (local ref or push);
         #: the daemon counts these (metric reconciler_ledger_push_conflicts_total).
         self.on_conflict = on_conflict
+        #: Reconciler-Actor and Reconciler-Command of every record that names none.
+        self.actor = actor
+        self.command = command
         self._checked = False
         self._synced = False
         self._track: str | None = None
@@ -295,6 +331,10 @@ class Ledger:
 
         Raises LedgerConflict when other writers won the race ``attempts`` times in a row.
         """
+        if record.actor is None and self.actor is not None:
+            record = replace(record, actor=self.actor)
+        if record.command is None and self.command is not None:
+            record = replace(record, command=self.command)
         message = record.message()
         changes: dict[str, bytes | BlobRef | None] = {}
         for path, text in record.files.items():

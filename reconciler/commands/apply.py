@@ -1,4 +1,15 @@
-"""`reconciler apply`: one rollout of the config repo's commit, in the foreground."""
+"""`reconciler apply [REPO | PLANFILE]`: one rollout of the config repo's commit, in the foreground.
+
+What it applies is what ``plan`` plans: the tracked branch's tip (in a
+checkout, ``HEAD``), ``--rev`` another commit, ``--worktree`` the files on
+disk (said loudly), or ``PLANFILE``, a plan saved by ``plan --out``, applied
+only if planning again now gives the same plan.
+
+Every outcome is recorded on the config repo's origin when the repo is a
+clone (reconciler.commands.audit): there is one audit. Output: one line per
+host per step (on a terminal the step in progress is a live line), ``-v``
+for every remote line, ``-q`` for the summary only.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +21,41 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from reconciler.commands import SUMMARIES
+from reconciler.commands import SUMMARIES, savedplan
+from reconciler.commands.audit import local_origin, writing_ledger
 from reconciler.commands.common import (
     ProgressPrinter,
-    add_repo_argument,
-    add_settings_arguments,
+    add_connection_arguments,
+    add_filter_arguments,
+    check_filters,
     repo_path,
+    require_client_key,
     settings_from,
 )
-from reconciler.commands.plan import recorded_progress
+from reconciler.commands.plan import (
+    add_revision_arguments,
+    open_store,
+    recorded_progress,
+    selection,
+)
+from reconciler.commands.revision import Choice, choose
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
-from reconciler.config.repofiles import resolve_commit
-from reconciler.errors import RepoError, RolloutFailed, UsageError
+from reconciler.errors import RolloutFailed, UsageError
 from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe
-from reconciler.ledger import Ledger
 from reconciler.lock import RepoLock
-from reconciler.plan import format_text, make_plan
+from reconciler.plan import Plan, format_text, make_plan
+from reconciler.plan.format import NO_CHANGES
 from reconciler.rollout.engine import converge
 from reconciler.rollout.engine_types import Report
 from reconciler.settings import Settings
+from reconciler.statusstore import StatusStore
+from reconciler.vocabulary import GOOD_HOST_OUTCOMES, HostOutcome
 
 
 def register(subparsers: Any) -> None:
@@ -41,63 +63,120 @@ def register(subparsers: Any) -> None:
         "apply",
         help=SUMMARIES["apply"],
         description="Show the plan, ask, then run one rollout in the foreground. Exit 0 only "
-        "if every host converged.",
+        "if every host converged. TARGET is the config repo, or a plan saved by "
+        "`reconciler plan --out FILE` (applied without asking, and only if it still holds).",
     )
-    add_repo_argument(parser)
-    parser.add_argument("--rev", default="HEAD", help="commit to apply (default: HEAD)")
     parser.add_argument(
-        "--buildset", action="append", metavar="S", help="only this build set (repeatable)"
+        "repo",
+        nargs="?",
+        default=None,
+        metavar="TARGET",
+        help="config repo (default: the settings' repo, else .) or a saved plan file",
     )
+    add_revision_arguments(parser, "apply")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before applying")
     parser.add_argument(
         "--retry-quarantined",
         action="store_true",
         help="this once, try a build that is quarantined (it failed its test stage) again",
     )
-    add_settings_arguments(parser)
+    parser.add_argument(
+        "--local-ledger",
+        action="store_true",
+        help="record outcomes in this clone only when its origin cannot be reached "
+        "(the audit then differs from the daemon's until pushed)",
+    )
+    add_filter_arguments(parser)
+    add_connection_arguments(parser)
     parser.set_defaults(func=run)
 
 
+def _saved(args: argparse.Namespace) -> savedplan.SavedPlan | None:
+    """The saved plan TARGET names, if it names a file (a repo is a directory)."""
+    if args.repo is None:
+        return None
+    path = Path(args.repo)
+    if not path.is_file():
+        return None
+    if not savedplan.is_saved_plan(path):
+        raise UsageError(
+            f"{path} is a file, but neither a config repo directory nor a plan saved by "
+            "`reconciler plan --out`"
+        )
+    saved = savedplan.load(path)
+    if args.rev or args.worktree:
+        raise UsageError(f"{path} is a saved plan: it names its commit (drop --rev/--worktree)")
+    for flag, given, recorded in (
+        ("--buildset", args.buildset, saved.buildsets),
+        ("--host", args.host, saved.hosts),
+    ):
+        if given and tuple(given) != recorded:
+            raise UsageError(f"{path} was planned with {flag} {recorded}; drop {flag}")
+    args.repo = str(saved.repo)
+    args.buildset = list(saved.buildsets) if saved.buildsets else None
+    args.host = list(saved.hosts) if saved.hosts else None
+    return saved
+
+
 def run(args: argparse.Namespace) -> int:
+    saved = _saved(args)
     settings = settings_from(args)
     repo = repo_path(settings)
-    try:
-        commit = resolve_commit(repo, args.rev)
-    except RepoError as exc:
-        raise RepoError(
-            f"{exc}; apply works on a commit of a git repository (the ledger is a "
-            "branch of it): commit your change, or run `reconciler validate` on a "
-            "plain directory"
-        ) from exc
-    config = load_config(repo, commit)
-    for name in args.buildset or ():
-        try:
-            config.buildset(name)
-        except KeyError:
-            known = ", ".join(bs.name for bs in config.buildsets)
-            raise UsageError(f"no build set {name!r} (known: {known})") from None
-    with RepoLock(repo, command="apply"):
-        facts = show_plan(config, settings, retry_quarantined=args.retry_quarantined)
-        if not args.yes:
+    if saved is not None:
+        choice = Choice(saved.generation, f"the saved plan's commit {saved.generation[:12]}")
+    else:
+        choice = choose(
+            repo,
+            branch=settings.branch,
+            rev=args.rev,
+            worktree=args.worktree,
+            verb="applying",
+            commits_only=True,
+        )
+    config = load_config(repo, choice.commit)
+    check_filters(config, args.buildset, args.host)
+    require_client_key(settings)
+    printer = ProgressPrinter(verbose=args.verbose, quiet=args.quiet, config=config)
+    with contextlib.ExitStack() as held:
+        held.enter_context(RepoLock(repo, command="apply"))
+        origin = local_origin(repo)
+        if origin is not None:
+            # The daemon locks the repo it clones: a manual apply from a clone waits its turn.
+            held.enter_context(RepoLock(origin, command="apply"))
+        ledger = writing_ledger(
+            repo, config.policy.status_branch, command="apply", local=args.local_ledger
+        )
+        facts, plan = show_plan(
+            config, settings, args, quiet=bool(args.quiet), store=StatusStore(ledger)
+        )
+        if saved is not None:
+            savedplan.check(saved, plan, facts)
+        if plan.in_sync:
+            print(NO_CHANGES)
+            return 0
+        if saved is None and not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("not a terminal: pass --yes to apply without asking")
             answer = input("Apply this plan? [y/N] ").strip().lower()
             if answer not in ("y", "yes"):
                 print("nothing applied")
                 return 0
-        ledger = Ledger(repo, config.policy.status_branch)
         stop = threading.Event()
-        with interrupts(stop):
-            report = converge(
-                config,
-                settings=settings,
-                ledger=ledger,
-                buildsets=args.buildset,
-                progress=ProgressPrinter(),
-                facts=facts,
-                stop=stop,
-                retry_quarantined=args.retry_quarantined,
-            )
+        try:
+            with interrupts(stop):
+                report = converge(
+                    config,
+                    settings=settings,
+                    ledger=ledger,
+                    buildsets=args.buildset,
+                    hosts=args.host,
+                    progress=printer,
+                    facts=facts,
+                    stop=stop,
+                    retry_quarantined=args.retry_quarantined,
+                )
+        finally:
+            printer.close()
     print_summary(report)
     if report.interrupted:
         print(
@@ -147,19 +226,31 @@ def interrupts(stop: threading.Event) -> Iterator[None]:
 
 
 def show_plan(
-    config: Config, settings: Settings, *, retry_quarantined: bool = False
-) -> dict[str, HostFacts]:
-    """Observe every host once and print the plan made from those facts; return the facts.
+    config: Config,
+    settings: Settings,
+    args: argparse.Namespace | None = None,
+    *,
+    quiet: bool = False,
+    store: StatusStore | None = None,
+) -> tuple[dict[str, HostFacts], Plan]:
+    """Observe every host once and print the plan made from those facts; the facts and plan.
 
     The rollout starts from the same facts (it observes a host again after
     each step), so what is shown is what is carried out.
     """
     facts = observe(config, settings)
-    progress = recorded_progress(repo_path(settings), config)
-    if retry_quarantined:
+    if store is None:
+        store = open_store(repo_path(settings), config)
+    elif store.ledger.head() is None:
+        store = None  # no ledger yet: nothing recorded
+    sets, hosts = selection(args) if args is not None else (None, None)
+    progress = recorded_progress(store, config)
+    if args is not None and getattr(args, "retry_quarantined", False):
         progress = {name: replace(p, quarantined={}) for name, p in progress.items()}
-    print(format_text(make_plan(config, facts, progress)))
-    return facts
+    plan = make_plan(config, facts, progress, buildsets=sets, hosts=hosts)
+    if not quiet and not plan.in_sync:
+        print(format_text(plan))
+    return facts, plan
 
 
 def print_summary(report: Report) -> None:
@@ -167,6 +258,12 @@ def print_summary(report: Report) -> None:
     print("Summary:")
     for line in report.summary:
         print(f"  {line}")
+    for result in report.results:
+        if result.outcome in GOOD_HOST_OUTCOMES or result.outcome == HostOutcome.SKIPPED:
+            continue
+        print(f"  {result.host} {result.outcome}: {result.message}")
+        for line in result.detail.splitlines():
+            print(f"    | {line}".rstrip())
     counts: dict[str, int] = {}
     for result in report.results:
         counts[result.outcome] = counts.get(result.outcome, 0) + 1

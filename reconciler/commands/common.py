@@ -1,15 +1,35 @@
-"""Options several subcommands share: the repo argument and the local settings."""
+"""Options several subcommands share: the repo argument, the connection flags, the filters.
+
+One flag set for every command that talks to hosts or reads the ledger:
+``--config``, ``--ssh-key``, ``--ssh-user``, ``--parallel`` (connection),
+``--buildset`` and ``--host`` (repeatable filters). ``-v``/``-q`` are added
+to every subcommand by reconciler.cli.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
-import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from reconciler.rollout.engine_types import Event
+from reconciler.commands.progress import ProgressPrinter
+from reconciler.config.model import Config
+from reconciler.errors import RepoError, UsageError
 from reconciler.settings import Settings, load_settings
+
+__all__ = [
+    "ProgressPrinter",
+    "add_connection_arguments",
+    "add_filter_arguments",
+    "add_repo_argument",
+    "add_settings_arguments",
+    "check_filters",
+    "positive_int",
+    "repo_path",
+    "require_client_key",
+    "settings_from",
+]
 
 
 def add_repo_argument(parser: argparse.ArgumentParser) -> None:
@@ -21,12 +41,54 @@ def add_repo_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+def positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1 (``--parallel 0`` is refused)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser, *, ssh_key: bool = True) -> None:
+    """``--config``, ``--ssh-key``, ``--ssh-user``, ``--parallel``: the same on every command."""
     group = parser.add_argument_group("local settings (override the settings file)")
     group.add_argument("--config", metavar="FILE", help="the reconciler's settings file (TOML)")
-    group.add_argument("--ssh-key", metavar="PATH", help="private key used to log in to hosts")
+    if ssh_key:
+        group.add_argument("--ssh-key", metavar="PATH", help="private key used to log in to hosts")
     group.add_argument("--ssh-user", metavar="USER", help="log in as USER on every host")
-    group.add_argument("--parallel", type=int, metavar="N", help="hosts observed at once")
+    group.add_argument(
+        "--parallel", type=positive_int, metavar="N", help="hosts observed at once (at least 1)"
+    )
+
+
+#: The name the commands used before the connection flags were shared.
+add_settings_arguments = add_connection_arguments
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--buildset S`` and ``--host H``, each repeatable: the same on every command."""
+    group = parser.add_argument_group("filters")
+    group.add_argument(
+        "--buildset", action="append", metavar="S", help="only this build set (repeatable)"
+    )
+    group.add_argument("--host", action="append", metavar="H", help="only this host (repeatable)")
+
+
+def check_filters(
+    config: Config, buildsets: Sequence[str] | None, hosts: Sequence[str] | None
+) -> None:
+    """UsageError for a build set or host the config does not have (with the known ones)."""
+    known_sets = [bs.name for bs in config.buildsets]
+    for name in buildsets or ():
+        if name not in known_sets:
+            raise UsageError(f"no build set {name!r} (known: {', '.join(known_sets)})")
+    known_hosts = [h.name for h in config.hosts]
+    for name in hosts or ():
+        if name not in known_hosts:
+            raise UsageError(f"no host {name!r} (known: {', '.join(known_hosts)})")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -42,21 +104,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def repo_path(settings: Settings) -> Path:
-    return Path(settings.repo).expanduser()
+    """The config repo directory; RepoError naming the real problem when it is not one."""
+    path = Path(settings.repo).expanduser()
+    if path.is_dir():
+        return path
+    if not path.exists():
+        raise RepoError(f"config repo {path}: no such file or directory")
+    parent = path.parent if path.name == "fleet.yaml" else None
+    hint = f" (the directory that holds fleet.yaml: {parent})" if parent is not None else ""
+    raise RepoError(f"{path} is a file, not a config repo directory{hint}")
 
 
-class ProgressPrinter:
-    """Progress events as one line each: time, build set, host, what happened."""
+def require_client_key(settings: Settings) -> None:
+    """Fail before any host is contacted when the client key cannot be used (one clear line)."""
+    from reconciler.transport.ssh import load_key  # only commands that connect need paramiko
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-
-    def __call__(self, event: Event) -> None:
-        where = "/".join(part for part in (event.buildset, event.host) if part)
-        marker = {"stage": "==", "warning": "!!", "build": ">>", "install": ">>"}.get(
-            event.kind, "  "
-        )
-        line = (
-            f"{time.strftime('%H:%M:%S')} {marker} {where + ': ' if where else ''}{event.message}"
-        )
-        print(line, file=self.stream, flush=True)
+    load_key(settings.ssh_key)

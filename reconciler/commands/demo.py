@@ -28,7 +28,7 @@ from reconciler.commands.common import ProgressPrinter
 from reconciler.config.load import load_config
 from reconciler.errors import RolloutFailed, SimError
 from reconciler.gitutil import git, identity_env, run_git
-from reconciler.ledger import Ledger
+from reconciler.ledger import Ledger, default_actor
 from reconciler.lock import RepoLock
 from reconciler.rollout.engine import converge
 from reconciler.settings import Settings
@@ -152,12 +152,18 @@ def run(args: argparse.Namespace) -> int:
             _step("plan")
             show_plan(config, settings)
             _step("apply: source -> build -> test -> production")
-            report = converge(
-                config,
-                settings=settings,
-                ledger=Ledger(repo, config.policy.status_branch),
-                progress=ProgressPrinter(),
-            )
+            printer = ProgressPrinter(verbose=args.verbose, quiet=args.quiet, config=config)
+            try:
+                report = converge(
+                    config,
+                    settings=settings,
+                    ledger=Ledger(
+                        repo, config.policy.status_branch, actor=default_actor(), command="demo"
+                    ),
+                    progress=printer,
+                )
+            finally:
+                printer.close()
         print_summary(report)
 
         _step("the audit: git log reconciler/status")

@@ -1,5 +1,13 @@
 """`reconciler history`: the ledger (the status branch), newest first.
 
+By default one line per outcome: when, outcome, subject. The entries that
+only say a step started (``Reconciler-Outcome: started``: installing,
+rebooting, build started ...) are left out; ``--steps`` shows them too.
+``-v`` shows each entry whole (its ids, who wrote it, its body: a failed
+build's last log lines). ``-n N`` shows the newest N; ``--buildset`` and
+``--host`` (repeatable) narrow it; ``--format json`` prints the same
+selection as a JSON array (schema/history.schema.json).
+
 REPO is a local repository (bare or not); without it the settings file's
 ``repo`` is used (``--config FILE``), else the current directory. When that
 setting is a URL, the status branch alone is fetched into a temporary bare
@@ -22,9 +30,13 @@ from typing import Any
 from reconciler.commands import SUMMARIES
 from reconciler.errors import LedgerError, RepoError
 from reconciler.gitutil import git, run_git
-from reconciler.ledger import DEFAULT_BRANCH, Entry, Ledger
+from reconciler.ledger import DEFAULT_BRANCH, TRAILERS, Entry, Ledger
 from reconciler.settings import load_settings
+from reconciler.vocabulary import LedgerOutcome
 
+#: The Reconciler-* trailers each JSON entry carries (None when absent).
+TRAILER_KEYS = tuple(attr for attr, _ in TRAILERS)
+STARTED = LedgerOutcome.STARTED
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[^/:]+:(?!//))", re.IGNORECASE)
 
 
@@ -32,14 +44,24 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "history",
         help=SUMMARIES["history"],
-        description="Show the reconciler's ledger (the status branch of the config repo).",
+        description="Show the reconciler's ledger (the status branch of the config repo): "
+        "one line per outcome, newest first.",
     )
     parser.add_argument(
         "repo", nargs="?", metavar="REPO", help="config repo (default: settings, then .)"
     )
-    parser.add_argument("--host", help="only entries about this host")
-    parser.add_argument("--buildset", help="only entries about this build set")
-    parser.add_argument("--limit", type=_positive, metavar="N", help="at most N entries")
+    parser.add_argument(
+        "--host", action="append", metavar="H", help="only entries about this host (repeatable)"
+    )
+    parser.add_argument(
+        "--buildset", action="append", metavar="S", help="only this build set (repeatable)"
+    )
+    parser.add_argument(
+        "-n", "--limit", type=_positive, metavar="N", help="the newest N entries only"
+    )
+    parser.add_argument(
+        "--steps", action="store_true", help="also the entries that only say a step started"
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument(
         "--branch", default=DEFAULT_BRANCH, help=f"ledger branch ({DEFAULT_BRANCH})"
@@ -58,6 +80,31 @@ def _positive(text: str) -> int:
     return value
 
 
+def select(
+    entries: list[Entry],
+    *,
+    hosts: list[str] | None,
+    buildsets: list[str] | None,
+    steps: bool,
+    limit: int | None,
+) -> tuple[list[Entry], int]:
+    """The entries to show, and how many step entries were left out."""
+    chosen: list[Entry] = []
+    hidden = 0
+    for entry in entries:
+        if hosts and entry.host not in hosts:
+            continue
+        if buildsets and entry.buildset not in buildsets:
+            continue
+        if not steps and entry.outcome == STARTED:
+            hidden += 1
+            continue
+        if limit is not None and len(chosen) >= limit:
+            break
+        chosen.append(entry)
+    return chosen, hidden
+
+
 def run(args: argparse.Namespace) -> int:
     spec = args.repo
     if spec is None:
@@ -74,17 +121,36 @@ def run(args: argparse.Namespace) -> int:
             )
             print(message, file=sys.stderr if args.format == "json" else sys.stdout)
             return 0
-        entries = ledger.entries(host=args.host, buildset=args.buildset, limit=args.limit)
+        single_host = args.host[0] if args.host and len(args.host) == 1 else None
+        single_set = args.buildset[0] if args.buildset and len(args.buildset) == 1 else None
+        entries, hidden = select(
+            ledger.entries(host=single_host, buildset=single_set),
+            hosts=args.host,
+            buildsets=args.buildset,
+            steps=args.steps,
+            limit=args.limit,
+        )
     if args.format == "json":
         print(json.dumps([entry_json(e) for e in entries], indent=2))
         return 0
     if not entries:
         which = " and ".join(
-            f"{k} {v}" for k, v in (("host", args.host), ("build set", args.buildset)) if v
+            f"{k} {', '.join(v)}"
+            for k, v in (("host", args.host), ("build set", args.buildset))
+            if v
         )
-        print(f"no ledger entries for {which}")
+        print(f"no ledger entries for {which}" if which else "no ledger entries")
         return 0
-    print("\n\n".join(format_entry(e) for e in entries))
+    if args.verbose:
+        print("\n\n".join(format_entry(e) for e in entries))
+    else:
+        print("\n".join(format_line(e) for e in entries))
+        if hidden and not args.quiet:
+            print(
+                f"({hidden} step entr{'ies' if hidden != 1 else 'y'} not shown: --steps shows "
+                "them, -v each entry whole)",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -96,9 +162,15 @@ def entry_json(entry: Entry) -> dict[str, Any]:
         "subject": entry.subject,
         "body": entry.body,
     }
-    for key in ("generation", "buildset", "host", "stage", "outcome", "build"):
+    for key in TRAILER_KEYS:
         data[key] = entry.trailers.get(key)
     return data
+
+
+def format_line(entry: Entry) -> str:
+    """One entry as one line: date, outcome, subject."""
+    when = entry.time.strftime("%Y-%m-%d %H:%M:%S %z")
+    return f"{when}  {entry.outcome or '?':<11} {entry.subject}"
 
 
 def _short(value: str | None) -> str | None:
@@ -118,6 +190,8 @@ def format_entry(entry: Entry) -> str:
         ("generation", _short(entry.generation)),
         ("build", _short(entry.build)),
         ("commit", _short(entry.commit)),
+        ("by", entry.actor),
+        ("command", entry.command),
     ]
     lines.append("    " + "  ".join(f"{k} {v}" for k, v in facts if v))
     lines += [f"    | {line}".rstrip() for line in entry.body.splitlines()]

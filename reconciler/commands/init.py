@@ -46,7 +46,7 @@ from reconciler.config.buildid import build_id
 from reconciler.config.load import load_config
 from reconciler.config.rules import HOST_NAME, KERNCONF_NAME
 from reconciler.errors import ConfigInvalid, TransportError, UsageError, UserError
-from reconciler.ledger import Ledger
+from reconciler.ledger import Ledger, default_actor
 from reconciler.statusstore import StatusStore
 from reconciler.transport.keyscan import ScannedKey, scan_host_key
 from reconciler.transport.ssh import load_key
@@ -338,7 +338,9 @@ def run(args: argparse.Namespace, ask: Callable[[str], str | None] = ask_stdin) 
     # The fleet as it runs is the baseline: its build counts as installed and
     # tested, so the first plan shows only what the reconciler adds.
     config = load_config(directory, commit)
-    store = StatusStore(Ledger(directory, config.policy.status_branch))
+    store = StatusStore(
+        Ledger(directory, config.policy.status_branch, actor=default_actor(), command="init")
+    )
     for bs in config.buildsets:
         store.adopt(bs.name, commit, build_id(config, bs), (h.name for h in bs.hosts))
     print(_summary(draft, directory, commit, source))

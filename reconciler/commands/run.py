@@ -3,7 +3,12 @@
     reconciler run --config /usr/local/etc/reconciler.toml [--once] [--log-format json]
 
 Every setting of the file can be overridden here (``--repo``, ``--branch``,
-``--work-dir``, ``--poll-interval`` ...). Exit status: 0 after SIGTERM at a
+``--work-dir``, ``--poll-interval`` ...); the connection flags are the other
+commands' (``--ssh-key``, ``--ssh-user``, ``--parallel``). Before it touches
+anything the daemon checks its setup (the SSH key, the signers file, the
+origin): each problem is one line and exit 1, and no ledger commit is made.
+
+Exit status: 0 after SIGTERM at a
 safe point (or, with ``--once``, when every host converged); 1 when another
 reconciler holds the repo, the settings are wrong, or ``--once`` did not
 converge.
@@ -16,6 +21,7 @@ import logging
 from typing import Any
 
 from reconciler.commands import SUMMARIES
+from reconciler.commands.common import add_connection_arguments
 from reconciler.daemon import run_daemon, setup_logging
 from reconciler.errors import SettingsError
 from reconciler.settings import load_settings
@@ -40,14 +46,13 @@ def register(subparsers: Any) -> None:
             "re-check converged hosts every poll, record outcomes in the ledger."
         ),
     )
-    parser.add_argument("--config", metavar="FILE", help="settings file (TOML)")
     parser.add_argument("--once", action="store_true", help="one pass, then exit (cron, CI)")
     parser.add_argument("--log-format", choices=("text", "json"), help="log line format")
     parser.add_argument("--repo", help="config repo: local path or URL")
     parser.add_argument("--branch", help="tracked branch")
     parser.add_argument("--work-dir", help="where the clone, lock and state live")
-    parser.add_argument("--ssh-key", help="private key for the hosts")
     parser.add_argument("--poll-interval", type=_seconds, metavar="SECONDS")
+    add_connection_arguments(parser)
     signing = parser.add_mutually_exclusive_group()
     signing.add_argument(
         "--require-signed-commits",
@@ -72,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         branch=args.branch,
         work_dir=args.work_dir,
         ssh_key=args.ssh_key,
+        ssh_user=args.ssh_user,
+        parallel=args.parallel,
         poll_interval=args.poll_interval,
         require_signed_commits=args.require_signed_commits,
         allowed_signers=args.allowed_signers,
@@ -83,5 +90,7 @@ def run(args: argparse.Namespace) -> int:
             "(ssh-keygen ALLOWED SIGNERS format; may be empty when only GPG signatures are used)"
         )
     verbose = int(getattr(args, "verbose", 0) or 0)
-    setup_logging(settings.log_format, level=logging.DEBUG if verbose else logging.INFO)
+    quiet = int(getattr(args, "quiet", 0) or 0)
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    setup_logging(settings.log_format, level=level)
     return run_daemon(settings, once=args.once)

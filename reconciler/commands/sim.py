@@ -2,15 +2,22 @@
 
 reconciler sim up --dir DIR (--repo CONFIG_REPO | --hosts N) [--build-seconds S]
                   [--install-seconds S] [--boot-seconds S] [--obj-in-be HOST ...] [--ufs HOST ...]
-reconciler sim down --dir DIR
-reconciler sim status --dir DIR
-reconciler sim fault --dir DIR HOST KIND [--value V] [--clear]
-reconciler sim power-cycle --dir DIR HOST
+reconciler sim down [--dir DIR]
+reconciler sim status [--dir DIR] [--format text|json]
+reconciler sim fault [--dir DIR] HOST KIND [--value V]
+reconciler sim fault [--dir DIR] HOST [KIND] --clear     (no KIND: every fault of HOST)
+reconciler sim power-cycle [--dir DIR] HOST
+
+Without ``--dir``: ``$RECONCILER_SIM_DIR``, else the directory of the last
+``sim up`` (remembered in ``$XDG_STATE_HOME/reconciler/sim-dir``, by default
+``~/.local/state/reconciler/sim-dir``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +28,7 @@ from reconciler.sim.fleet import SimFleet
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "sim", help=SUMMARIES["sim"]
-    )
+    parser = subparsers.add_parser("sim", help=SUMMARIES["sim"])
     sub = parser.add_subparsers(dest="sim_command", metavar="ACTION")
     sub.required = True
 
@@ -55,26 +60,30 @@ def register(subparsers: Any) -> None:
     )
     up.set_defaults(func=_up)
 
+    remembered = "default: $RECONCILER_SIM_DIR, else the last `sim up --dir`"
     down = sub.add_parser("down", help="stop the fleet in DIR")
-    down.add_argument("--dir", required=True, type=Path)
+    down.add_argument("--dir", type=Path, help=remembered)
     down.set_defaults(func=_down)
 
     status = sub.add_parser("status", help="one line per simulated host")
-    status.add_argument("--dir", required=True, type=Path)
+    status.add_argument("--dir", type=Path, help=remembered)
+    status.add_argument("--format", choices=("text", "json"), default="text")
     status.set_defaults(func=_status)
 
     fault = sub.add_parser("fault", help="inject or clear a fault on a host")
-    fault.add_argument("--dir", required=True, type=Path)
+    fault.add_argument("--dir", type=Path, help=remembered)
     fault.add_argument("host")
-    fault.add_argument("kind", choices=state.FAULT_KINDS)
+    fault.add_argument("kind", nargs="?", choices=state.FAULT_KINDS)
     fault.add_argument("--value", help="e.g. the factor for 'slow'")
-    fault.add_argument("--clear", action="store_true")
+    fault.add_argument(
+        "--clear", action="store_true", help="clear KIND, or every fault of HOST without KIND"
+    )
     fault.set_defaults(func=_fault)
 
     cycle = sub.add_parser(
         "power-cycle", help="press a host's reset button (a hung host boots again)"
     )
-    cycle.add_argument("--dir", required=True, type=Path)
+    cycle.add_argument("--dir", type=Path, help="fleet directory (default: the last sim up)")
     cycle.add_argument("host")
     cycle.set_defaults(func=_power_cycle)
     parser.set_defaults(func=_missing)
@@ -82,6 +91,40 @@ def register(subparsers: Any) -> None:
 
 def _missing(args: argparse.Namespace) -> int:
     raise UsageError("reconciler sim: give an action (up, down, status, fault, power-cycle)")
+
+
+def remembered_path() -> Path:
+    """Where ``sim up`` writes the fleet directory it started (one line)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "reconciler" / "sim-dir"
+
+
+def _remember(directory: Path) -> None:
+    path = remembered_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{directory.resolve()}\n", encoding="utf-8")
+    except OSError as exc:  # not worth failing the fleet for
+        print(f"reconciler: warning: cannot remember the fleet in {path}: {exc.strerror}")
+
+
+def fleet_dir(given: Path | None) -> Path:
+    """--dir, else $RECONCILER_SIM_DIR, else the last ``sim up``'s directory."""
+    if given is not None:
+        return given
+    env = os.environ.get("RECONCILER_SIM_DIR")
+    if env:
+        return Path(env)
+    try:
+        text = remembered_path().read_text(encoding="utf-8").strip()
+    except OSError:
+        text = ""
+    if not text:
+        raise UsageError(
+            "which fleet? give --dir DIR (or set RECONCILER_SIM_DIR); no `reconciler sim up` "
+            f"is remembered in {remembered_path()}"
+        )
+    return Path(text)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -98,16 +141,19 @@ def _up(args: argparse.Namespace) -> int:
         subnet=args.subnet,
         detached=True,
     )
+    _remember(fleet.directory)
     with_bes = [h for h in fleet.hosts if not fleet.spec(h).ufs]
     first = with_bes[0] if with_bes else fleet.hosts[0]
     print(f"{len(fleet.hosts)} simulated host(s) up in {fleet.directory}")
     print(f"  ssh -F {fleet.ssh_config} {first} 'freebsd-version -ku; uname -i; bectl list -H'")
     print(f"  reconciler sim status --dir {fleet.directory}")
     print(f"  reconciler sim down --dir {fleet.directory}")
+    print("  (--dir may be left out: this fleet is remembered until the next `sim up`)")
     return 0
 
 
-def _attach(directory: Path) -> SimFleet:
+def _attach(given: Path | None) -> SimFleet:
+    directory = fleet_dir(given)
     if not (directory / "fleet.json").exists():
         raise SimError(f"{directory}: no simulated fleet here")
     return SimFleet.attach(directory)
@@ -120,23 +166,40 @@ def _down(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_table(fleet: SimFleet) -> str:
-    rows = [("HOST", "ADDRESS", "POWER", "BE", "KERNEL", "REVISION", "FAULTS")]
+def status_rows(fleet: SimFleet) -> list[dict[str, Any]]:
+    """One record per simulated host (``sim status --format json``, schema/sim-status)."""
+    found = []
     running = fleet.running()
     for host in fleet.hosts:
         st = fleet.state(host)
         kern = st.get("running_kernel") or {}
-        faults = ",".join(
-            k if v is True else f"{k}={v}" for k, v in sorted(fleet.faults(host).items())
+        found.append(
+            {
+                "host": host,
+                "address": fleet.address(host),
+                "port": fleet.port(host),
+                "power": str(st.get("power")) if running else "off",
+                "booted_be": st.get("booted_be") or None,
+                "kernel": kern.get("ident") or None,
+                "revision": str(kern.get("revision") or "") or None,
+                "faults": dict(sorted(fleet.faults(host).items())),
+            }
         )
+    return found
+
+
+def status_table(fleet: SimFleet) -> str:
+    rows = [("HOST", "ADDRESS", "POWER", "BE", "KERNEL", "REVISION", "FAULTS")]
+    for row in status_rows(fleet):
+        faults = ",".join(k if v is True else f"{k}={v}" for k, v in row["faults"].items())
         rows.append(
             (
-                host,
-                f"{fleet.address(host)}:{fleet.port(host)}",
-                str(st.get("power")) if running else "off",
-                st.get("booted_be") or "-",
-                kern.get("ident", "?"),
-                str(kern.get("revision", ""))[:12] or "?",
+                row["host"],
+                f"{row['address']}:{row['port']}",
+                row["power"],
+                row["booted_be"] or "-",
+                row["kernel"] or "?",
+                (row["revision"] or "?")[:12],
                 faults or "-",
             )
         )
@@ -148,6 +211,14 @@ def status_table(fleet: SimFleet) -> str:
 
 def _status(args: argparse.Namespace) -> int:
     fleet = _attach(args.dir)
+    if args.format == "json":
+        body = {
+            "directory": str(fleet.directory),
+            "running": fleet.running(),
+            "hosts": status_rows(fleet),
+        }
+        print(json.dumps(body, indent=2))
+        return 0
     if not fleet.running():
         print(f"(the fleet in {fleet.directory} is not running)")
     print(status_table(fleet))
@@ -157,11 +228,18 @@ def _status(args: argparse.Namespace) -> int:
 def _fault(args: argparse.Namespace) -> int:
     fleet = _attach(args.dir)
     if args.clear:
-        fleet.clear_fault(args.host, args.kind)
-        print(f"{args.host}: {args.kind} cleared")
-    else:
-        fleet.set_fault(args.host, args.kind, args.value)
-        print(f"{args.host}: {args.kind} set" + (f" ({args.value})" if args.value else ""))
+        kinds = [args.kind] if args.kind else sorted(fleet.faults(args.host))
+        for kind in kinds:
+            fleet.clear_fault(args.host, kind)
+        print(f"{args.host}: {', '.join(kinds) if kinds else 'no faults'} cleared")
+        return 0
+    if args.kind is None:
+        raise UsageError(
+            f"reconciler sim fault: which fault? ({', '.join(state.FAULT_KINDS)}), "
+            "or --clear to clear them all"
+        )
+    fleet.set_fault(args.host, args.kind, args.value)
+    print(f"{args.host}: {args.kind} set" + (f" ({args.value})" if args.value else ""))
     return 0
 
 

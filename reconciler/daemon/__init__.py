@@ -106,7 +106,10 @@ def open_daemon(
         if origin.local is not None:
             # The source first: two daemons with different work dirs still exclude each other.
             stack.enter_context(RepoLock(origin.local, command="run"))
+        existed = (mirror.path / "HEAD").exists()
         mirror.ensure()
+        if existed:
+            mirror.fetch()  # an unreachable origin stops the start, before any ledger commit
         stack.enter_context(RepoLock(mirror.path, command="run"))
         daemon = Daemon(settings, mirror, allowed_signers=allowed, hooks=hooks, log=EventLog())
         # Status page, /metrics, notifications: whatever the settings enable.
@@ -121,11 +124,21 @@ def open_daemon(
         yield daemon
 
 
+def check_client_key(settings: Settings) -> None:
+    """SettingsError (one line) unless the SSH client key is set, readable and private."""
+    from reconciler.transport.ssh import load_key  # paramiko only when the daemon really runs
+
+    load_key(settings.ssh_key)
+
+
 def run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = None) -> int:
     """Run the reconciler until SIGTERM (or one pass with ``once``); the exit status.
 
-    Raises as :func:`open_daemon` does. SIGTERM/SIGINT/SIGHUP handlers are
-    installed when called from the main thread.
+    Raises as :func:`open_daemon` does, and first :class:`SettingsError` when
+    the SSH key cannot be used: every problem of the setup is one line before
+    anything is touched (no clone, no ledger commit, no host). SIGTERM/SIGINT/
+    SIGHUP handlers are installed when called from the main thread.
     """
+    check_client_key(settings)
     with open_daemon(settings, watch=not once, hooks=hooks) as daemon, _signals(daemon):
         return daemon.run(once=once)

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from reconciler.clock import Clock, SystemClock
 from reconciler.config.model import Config
-from reconciler.ledger import Ledger, Record
+from reconciler.ledger import Ledger, Record, default_actor
 from reconciler.rollout.engine_types import Event, Report
 from reconciler.settings import Settings
 
@@ -57,7 +57,7 @@ def _load(repo: Path, rev: str) -> Config:
 
 
 def _ledger(repo: Path, branch: str) -> Recorder:
-    return Ledger(repo, branch, remote="origin")
+    return Ledger(repo, branch, remote="origin", actor=default_actor(), command="run")
 
 
 @dataclass

@@ -42,7 +42,8 @@ from reconciler.gitutil import run_git
 from reconciler.ledger import Ledger, Record
 from reconciler.rollout.engine_types import Event, HostResult
 from reconciler.settings import Settings
-from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome
+from reconciler.statusstore import StatusStore
+from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome, RolloutStatus
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
@@ -219,6 +220,18 @@ class Daemon:
         config = self._accept(tip, record=not recheck)
         if config is None:
             return
+        failed = self._failed_in_ledger(config)
+        if failed is not None:
+            # A fresh work_dir knows nothing; the ledger does: never retry a failed generation.
+            self.log.error(
+                "generation.failed",
+                f"generation {_short(tip)} failed earlier ({failed}); it is not retried "
+                "until a new commit arrives",
+                generation=tip,
+            )
+            self._save(self.state.accepted(tip).with_status("failed", failed))
+            self._pending = None
+            return
         self._pending = (tip, config)
         if job is not None and not job.stop.is_set():
             self.log.info(
@@ -260,6 +273,18 @@ class Daemon:
             )
         # Managed headers on hosts name the repo as the administrator configured it, not our clone.
         return replace(config, origin=self.settings.repo)
+
+    def _failed_in_ledger(self, config: Config) -> str | None:
+        """Why the ledger says ``config``'s generation failed (a set's rollout.json), or None."""
+        try:
+            store = StatusStore(Ledger(self.mirror.path, config.policy.status_branch, "origin"))
+            for bs in config.buildsets:
+                progress = store.progress(bs.name)
+                if progress.generation == config.commit and progress.status == RolloutStatus.FAILED:
+                    return f"the ledger records the rollout of build set {bs.name} as failed"
+        except UserError as exc:
+            self.log.warning("ledger.read", f"cannot read the ledger's rollout records: {exc}")
+        return None
 
     def _refuse(
         self, refusal: Record, reason: str, *, record: bool, problems: list[str] | None = None
@@ -389,8 +414,12 @@ class Daemon:
             return
         report = job.report
         assert report is not None
+        # An idle poll (a drift check that found every host as it should be) is debug:
+        # two info lines a minute of "in sync" would bury what happened.
+        idle = job.kind == "drift" and all(r.outcome == HostOutcome.SUCCESS for r in report.results)
+        say = self.log.debug if idle else self.log.info
         for line in report.summary:
-            self.log.info("rollout.summary", line, generation=job.generation)
+            say("rollout.summary", line, generation=job.generation)
         verdict = judge(report.converged, report.interrupted, (r.outcome for r in report.results))
         failed = [r for r in report.results if r.outcome in FAILED_HOST_OUTCOMES]
         if verdict == "failed":

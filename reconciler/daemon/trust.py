@@ -61,8 +61,14 @@ def check_allowed_signers(path: str) -> Path | None:
     file = Path(path)
     try:
         file.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise SettingsError(
+            f"allowed_signers {path}: no such file; require_signed_commits needs it "
+            "(ssh-keygen ALLOWED SIGNERS format: who may sign config commits)"
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"allowed_signers {path}: cannot read: {exc}") from exc
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SettingsError(f"allowed_signers {path}: cannot read it: {why}") from exc
     return file.resolve()
 
 

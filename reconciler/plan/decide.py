@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 
 from reconciler.config import render
 from reconciler.config.buildid import build_id
@@ -77,20 +78,47 @@ def wanted_files(config: Config, bs: BuildSet, host: Host) -> dict[str, str]:
     }
 
 
+def unified_diff(path: str, old: list[str], new: list[str]) -> str:
+    """``old`` (on the host) against ``new`` (desired), as ``diff -u`` prints it."""
+    return "\n".join(
+        difflib.unified_diff(
+            old, new, fromfile=f"{path} (on the host)", tofile=f"{path} (desired)", lineterm=""
+        )
+    )
+
+
+def _actual_files(facts: HostFacts) -> dict[str, str | None]:
+    etc = facts.etc
+    return {
+        "/etc/make.conf": etc.make_conf if etc else None,
+        "/etc/src.conf": etc.src_conf if etc else None,
+    }
+
+
 def config_differences(
     config: Config, bs: BuildSet, host: Host, facts: HostFacts
 ) -> dict[str, str]:
     """Path -> why, for every config file whose content (below the header) differs."""
-    etc = facts.etc
-    actual = {
-        "/etc/make.conf": etc.make_conf if etc else None,
-        "/etc/src.conf": etc.src_conf if etc else None,
-    }
+    actual = _actual_files(facts)
     found = {}
     for path, text in wanted_files(config, bs, host).items():
         why = _differs(path.rsplit("/", 1)[1], actual[path], text)
         if why:
             found[path] = why
+    return found
+
+
+def config_diffs(config: Config, bs: BuildSet, host: Host, facts: HostFacts) -> dict[str, str]:
+    """Path -> unified diff (below the managed header) of each config file present that differs.
+
+    A missing file has no diff: the reason says it is missing, and all of it is written.
+    """
+    actual = _actual_files(facts)
+    found = {}
+    for path, text in wanted_files(config, bs, host).items():
+        have = actual[path]
+        if have is not None and body(have) != body(text):
+            found[path] = unified_diff(path, body(have), body(text))
     return found
 
 
@@ -107,7 +135,10 @@ def _config_steps(
     if not found:
         return [], []
     reason = "; ".join(found.values())
-    detail = {"files": sorted(found)}
+    detail: dict[str, object] = {"files": sorted(found)}
+    diffs = config_diffs(config, bs, host, facts)
+    if diffs:
+        detail["diff"] = diffs
     if bs.rollout.drift == "report" and not installs:
         generation = config.commit or "worktree"
         if progress.host(host.name).drift_reported == generation:
@@ -191,7 +222,13 @@ def _export_steps(config: Config, server: Host, facts: HostFacts) -> list[Step]:
     if not missing:
         return []
     named = list(dict.fromkeys(line.split()[0] for line in missing))
-    return [Step(StepKind.EXPORT_NFS, f"/etc/exports lacks {', '.join(named)}", {"paths": named})]
+    paths = {line.split()[0] for line in wanted}
+    managed = [line for line in facts.exports or () if line.split()[0] in paths]
+    detail: dict[str, object] = {"paths": named}
+    diff = unified_diff("/etc/exports", managed, list(wanted))
+    if diff:
+        detail["diff"] = {"/etc/exports": diff}
+    return [Step(StepKind.EXPORT_NFS, f"/etc/exports lacks {', '.join(named)}", detail)]
 
 
 def _mounted(mount: Mount, facts: HostFacts) -> bool:
@@ -210,13 +247,21 @@ def _mount_steps(config: Config, host: Host, facts: HostFacts) -> list[Step]:
             problems.append(f"{mount.mountpoint} not mounted")
     if not problems:
         return []
-    return [
-        Step(
-            StepKind.MOUNT_NFS,
-            "; ".join(problems),
-            {"mountpoints": [m.mountpoint for m in wanted]},
-        )
-    ]
+    points = {m.mountpoint for m in wanted}
+    diff = unified_diff(
+        "/etc/fstab",
+        [_fstab_line(m) for m in fstab if m.mountpoint in points],
+        [_fstab_line(m) for m in wanted],
+    )
+    detail: dict[str, object] = {"mountpoints": [m.mountpoint for m in wanted]}
+    if diff:
+        detail["diff"] = {"/etc/fstab": diff}
+    return [Step(StepKind.MOUNT_NFS, "; ".join(problems), detail)]
+
+
+def _fstab_line(mount: Mount) -> str:
+    # The four fields the plan compares (dump and pass are not read back).
+    return f"{mount.device} {mount.mountpoint} {mount.fstype} {mount.options}"
 
 
 def foreign_changes(config: Config, changed: tuple[str, ...]) -> list[str]:
@@ -455,14 +500,24 @@ def plan_buildset(
     bs: BuildSet,
     facts: Mapping[str, HostFacts],
     progress: SetProgress = NOTHING,
+    hosts: AbstractSet[str] | None = None,
 ) -> BuildSetPlan:
+    """The set's plan; with ``hosts``, only their steps and what they need (``--host``).
+
+    What they need: the build host's exports (it serves them /usr/obj) and the
+    build, when one of them installs it.
+    """
     build = build_id(config, bs)
+
+    def chosen(host: Host) -> bool:
+        return hosts is None or host.name in hosts
+
     source_stage = StagePlan(
         Stage.SOURCE,
         tuple(
             source_host_plan(config, bs, h, facts.get(h.name))
             for h in bs.hosts
-            if h.name != config.src_host
+            if h.name != config.src_host and (chosen(h) or h.name == bs.build_host)
         ),
     )
     install_stages = [
@@ -471,7 +526,7 @@ def plan_buildset(
             tuple(
                 host_install_plan(config, bs, h, facts.get(h.name), progress, source_planned=True)
                 for h in bs.hosts
-                if h.stage == stage
+                if h.stage == stage and chosen(h)
             ),
         )
         for stage in (Stage.TEST, Stage.PRODUCTION)
@@ -485,14 +540,20 @@ def plan_buildset(
     work = work_of(config, bs, facts, stages, _exports_in_place(config, bs, facts))
     findings = preflight(config, bs, facts, work)
     problems = [f for f in findings if f.level == "problem"]
+    warnings = _warnings(config, bs, facts, build, needed)
+    left_out = [h.name for h in bs.test_hosts if not chosen(h)]
+    if left_out and needed and not progress.tested_build(build):
+        warnings.append(
+            f"build {short(build)} has not passed the test stage and its test host "
+            f"({', '.join(left_out)}) is not selected: production hosts wait for it"
+        )
     return BuildSetPlan(
         name=bs.name,
         build=build,
         arch=bs.arch,
         install_method=bs.rollout.install,
         stages=stages,
-        warnings=tuple(_warnings(config, bs, facts, build, needed))
-        + tuple(f.text for f in findings if f.level == "warning"),
+        warnings=tuple(warnings) + tuple(f.text for f in findings if f.level == "warning"),
         gates=tuple(_gates(config, bs, install_stages, progress, build)),
         problems=tuple(f.text for f in problems),
         problem_keys=tuple(f.key for f in problems),
@@ -520,15 +581,29 @@ def make_plan(
     config: Config,
     facts: Mapping[str, HostFacts],
     progress: Mapping[str, SetProgress] | None = None,
+    *,
+    buildsets: AbstractSet[str] | None = None,
+    hosts: AbstractSet[str] | None = None,
 ) -> Plan:
-    """The plan for every build set of ``config`` given the hosts' ``facts`` and progress."""
+    """The plan for every build set of ``config`` given the hosts' ``facts`` and progress.
+
+    ``buildsets``/``hosts`` narrow it (``--buildset``, ``--host``); the src
+    host's shared steps stay, since every selection needs /usr/src.
+    """
     found = progress or {}
+    selected = [
+        bs
+        for bs in config.buildsets
+        if (buildsets is None or bs.name in buildsets)
+        and (hosts is None or any(h.name in hosts for h in bs.hosts))
+    ]
     return Plan(
         generation=config.commit,
         branch=config.source.branch,
         revision=config.source.revision,
         shared=StagePlan(Stage.SOURCE, (shared_plan(config, facts.get(config.src_host)),)),
         buildsets=tuple(
-            plan_buildset(config, bs, facts, found.get(bs.name, NOTHING)) for bs in config.buildsets
+            plan_buildset(config, bs, facts, found.get(bs.name, NOTHING), hosts)
+            for bs in selected
         ),
     )

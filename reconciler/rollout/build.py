@@ -102,7 +102,7 @@ def _failed(w: HostRun, step: Step, why: str, body: str) -> StepResult:
             rollout={"outcome": "failed", "stage": str(Stage.BUILD)},
         )
     )
-    return StepResult(HostOutcome.FAILURE, message)
+    return StepResult(HostOutcome.FAILURE, message, body)
 
 
 def prune(w: HostRun) -> None:

@@ -30,11 +30,16 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     #: Seconds between reboot probes.
     poll: float = 0.5
+    #: ``apply --host``: only these hosts' steps (and what they need); None: every host.
+    hosts: frozenset[str] | None = None
     #: Reboot group -> its free slots (config.max_down), shared by every build set's thread.
     group_slots: dict[str, threading.Semaphore] = field(default_factory=dict)
     #: NFS servers are not rebooted under clients installing from them (any build set).
     nfs: NfsGate = field(default_factory=NfsGate)
     _slots_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def selected(self, host: Host) -> bool:
+        return self.hosts is None or host.name in self.hosts
 
     @property
     def generation(self) -> str:

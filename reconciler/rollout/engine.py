@@ -50,6 +50,7 @@ def converge(
     poll: float = 0.5,
     facts: Mapping[str, HostFacts] | None = None,
     retry_quarantined: bool = False,
+    hosts: Sequence[str] | None = None,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -60,9 +61,12 @@ def converge(
     then the function returns with ``interrupted=True``. ``retry_quarantined``:
     this run tries quarantined builds again (``apply --retry-quarantined``).
     """
-    selected = (
-        [config.buildset(name) for name in buildsets] if buildsets else list(config.buildsets)
-    )
+    only = frozenset(hosts) if hosts else None
+    selected = [
+        bs
+        for bs in ([config.buildset(name) for name in buildsets] if buildsets else config.buildsets)
+        if only is None or any(h.name in only for h in bs.hosts)
+    ]
     store = StatusStore(ledger)
     results: list[HostResult] = []
     summary: list[str] = []
@@ -76,6 +80,7 @@ def converge(
             progress,
             stop or threading.Event(),
             poll,
+            only,
         )
         names = list(
             dict.fromkeys([config.src_host] + [h.name for bs in selected for h in bs.hosts])
@@ -234,7 +239,7 @@ def _converge_buildset(
     for name, hf in facts.items():
         if not hf.reachable:
             ctx.say(EventKind.WARNING, f"{name} unreachable: {hf.error}", bs)
-    plan = plan_buildset(ctx.config, bs, facts, run.progress)
+    plan = plan_buildset(ctx.config, bs, facts, run.progress, ctx.hosts)
     if actionable(plan) and plan.problems:
         # Found only now: after the shared source stage fetched the pinned revision.
         held, line = halt_preflight(run, plan)
@@ -244,7 +249,7 @@ def _converge_buildset(
         # daemon polling a fleet with one host down must not write every poll).
         ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = []
-        for host in bs.hosts:
+        for host in filter(ctx.selected, bs.hosts):
             hf, hp = facts[host.name], plan.stage(host.stage).host(host.name)
             if not hf.reachable:
                 outcome, message = HostOutcome.UNREACHABLE, str(hf.error)
@@ -316,7 +321,8 @@ def _converge_buildset(
             return results, f"{bs.name}: stopped during the {stage.name} stage", True
 
     ok = all(settled(r.outcome) for r in results)
-    if ok and (executed or run.progress.status != RolloutStatus.CONVERGED):
+    whole = all(ctx.selected(h) for h in bs.hosts)  # apply --host: the set is not done yet
+    if ok and whole and (executed or run.progress.status != RolloutStatus.CONVERGED):
         drift = [r.host for r in results if r.outcome == HostOutcome.DRIFT]
         run.record(
             Update(

@@ -26,6 +26,8 @@ class HostResult:
     stage: str
     outcome: HostOutcome
     message: str
+    #: more for a person, when the outcome is a failure (a build's log path and last lines)
+    detail: str = ""
 
 
 @dataclass(frozen=True)

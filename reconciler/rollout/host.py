@@ -47,6 +47,7 @@ class StepResult:
 
     outcome: HostOutcome | None = None
     message: str = ""
+    detail: str = ""  # what a person needs to see about a failure (HostResult.detail)
 
     @classmethod
     def done(cls) -> StepResult:
@@ -122,8 +123,10 @@ class HostRun:
         )
         self.say(subject)
 
-    def result(self, outcome: HostOutcome, message: str) -> HostResult:
-        return HostResult(self.host.name, self.run.buildset.name, self.stage, outcome, message)
+    def result(self, outcome: HostOutcome, message: str, detail: str = "") -> HostResult:
+        return HostResult(
+            self.host.name, self.run.buildset.name, self.stage, outcome, message, detail
+        )
 
     # -- the loop -------------------------------------------------------------
 
@@ -173,7 +176,7 @@ class HostRun:
                 return self._lost(exc)
             self.executed.append(step.kind)
             if outcome.outcome is not None:
-                return self.result(outcome.outcome, outcome.message)
+                return self.result(outcome.outcome, outcome.message, outcome.detail)
         message = f"gave up after {MAX_STEPS} steps without converging"
         self.record(message, LedgerOutcome.FAILURE, StepKind.CONFIRM, phase=Phase.FAILED)
         return self.result(HostOutcome.FAILURE, message)

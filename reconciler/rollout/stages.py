@@ -160,8 +160,12 @@ class BuildStage:
             return StageOutcome(stopped=True, touched=frozenset({bs.build_host}))
         if not settled(result.outcome):
             why = halt(run, self.name, result.message)
+            # The build host's own result carries the failure's detail (the log's last lines).
+            others = [h for h in bs.hosts if h.name != bs.build_host]
             return StageOutcome(
-                _untouched(bs.hosts, self.name, why), why, touched=frozenset({bs.build_host})
+                (result, *_untouched(others, self.name, why)),
+                why,
+                touched=frozenset({bs.build_host}),
             )
         return StageOutcome(stopped=run.ctx.stop.is_set(), touched=frozenset({bs.build_host}))
 
@@ -183,7 +187,7 @@ class TestStage:
     def run(self, run: SetRun, plan: BuildSetPlan, facts: Mapping[str, HostFacts]) -> StageOutcome:
         bs, b = run.buildset, run.build_id
         results: list[HostResult] = []
-        for host in bs.test_hosts:
+        for host in filter(run.ctx.selected, bs.test_hosts):
             results.append(_converge(run, host, self.name, _install_planner(run, host), facts))
             if run.ctx.stop.is_set():
                 return StageOutcome(tuple(results), stopped=True)
@@ -209,7 +213,8 @@ class TestStage:
             store.release(
                 bs.name, b, "its test stage, passed when retried", run.ctx.generation
             )
-        if not run.progress.tested_build(b):
+        every = all(run.ctx.selected(h) for h in bs.test_hosts)  # apply --host left some out
+        if every and not run.progress.tested_build(b):
             run.record(
                 Update(
                     subject=f"{bs.name}: build {short(b)} passed the test stage on "
@@ -246,6 +251,10 @@ class ProductionStage:
             why = halt(run, self.name, f"build {short(b)} has not passed the test stage")
             return StageOutcome(halted=why)
         hosts, servers = production_order(run.ctx.config, bs)
+        hosts, servers = (
+            list(filter(run.ctx.selected, hosts)),
+            list(filter(run.ctx.selected, servers)),
+        )
         allowed = budget(bs.rollout.max_failures, len(bs.production_hosts))
         groups = waves(hosts, bs.rollout.batch) + [[s] for s in servers]
         results: list[HostResult] = []

@@ -376,16 +376,44 @@ class Connection:
 
 
 def load_key(key_path: str | Path) -> paramiko.PKey:
-    """The reconciler's client key (OpenSSH or PEM private key, unencrypted)."""
+    """The reconciler's client key (OpenSSH or PEM private key, unencrypted).
+
+    Each way a key can be wrong is one line that says what to give instead: a
+    missing or unreadable file, a public key (``id_ed25519.pub``) where the
+    private key belongs, a key with a passphrase.
+    """
     path = Path(key_path).expanduser()
     if not str(key_path):
         raise SettingsError("no SSH client key configured (setting ssh_key or --ssh-key)")
     try:
-        return paramiko.PKey.from_path(path)
+        head = path.read_bytes()[:8192]
     except FileNotFoundError as exc:
         raise SettingsError(f"SSH key {path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise SettingsError(f"SSH key {path} is a directory, not a private key file") from exc
+    except PermissionError as exc:
+        raise SettingsError(
+            f"SSH key {path}: cannot read it (permission denied); the reconciler runs as "
+            "a user that must be able to read its key"
+        ) from exc
+    except OSError as exc:
+        raise SettingsError(f"SSH key {path}: cannot read it: {exc.strerror}") from exc
+    if head.lstrip().startswith((b"ssh-", b"ecdsa-", b"sk-")):
+        private = path.with_suffix("") if path.suffix == ".pub" else None
+        hint = f" ({private})" if private is not None and private.is_file() else ""
+        raise SettingsError(
+            f"SSH key {path} is a public key; give the private key{hint}: the public "
+            "one goes into the hosts' authorized_keys"
+        )
+    try:
+        return paramiko.PKey.from_path(path)
+    except paramiko.PasswordRequiredException as exc:
+        raise SettingsError(
+            f"SSH key {path} has a passphrase; the reconciler needs a key without one "
+            "(a key of its own, kept readable only by the user it runs as)"
+        ) from exc
     except (OSError, paramiko.SSHException, ValueError) as exc:
-        raise SettingsError(f"SSH key {path}: cannot load: {exc}") from exc
+        raise SettingsError(f"SSH key {path}: not a private key that can be read: {exc}") from exc
 
 
 def open_connection(

@@ -16,6 +16,7 @@ import pytest
 
 from reconciler.commands.plan import exit_status, not_observed
 from reconciler.config.load import load_config
+from reconciler.gitutil import git, identity_env
 from reconciler.plan import make_plan
 from reconciler.sim import hostkeys
 from reconciler.sim.fleet import SimFleet
@@ -72,6 +73,7 @@ def test_changed_host_key_fails_plan_and_status(fleet: SimFleet, tmp_path: Path)
     impostor = hostkeys.public_key_line("impostor")
     known = known.replace(hostkeys.public_key_line("web2"), impostor)
     (repo / "known_hosts").write_text(known)
+    git(repo, "commit", "-q", "-am", "web2: an impostor's key", env=identity_env())
     key = str(fleet.client_key)
     for extra in ((), ("--detailed-exitcode",)):
         done = reconciler("plan", str(repo), "--ssh-key", key, *extra)
@@ -109,4 +111,4 @@ def test_stopped_host_fails_plan_and_status_in_words(fleet: SimFleet) -> None:
     status = reconciler("status", str(_repo(fleet)), "--ssh-key", key)
     assert status.returncode == 1
     assert f"web2: {reason}" in status.stdout
-    assert status.stdout.splitlines()[0].split()[:3] == ["HOST", "SET", "STAGE"]
+    assert status.stdout.splitlines()[1].split()[:3] == ["HOST", "SET", "STAGE"]

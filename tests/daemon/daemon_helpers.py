@@ -249,3 +249,15 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def client_key(directory: Path) -> Path:
+    """A real unencrypted ed25519 key (ssh-keygen): the daemon refuses to start without one."""
+    key = directory / "id_ed25519"
+    if not key.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)],
+            check=True,
+            capture_output=True,
+        )
+    return key

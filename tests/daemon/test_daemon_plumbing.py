@@ -22,7 +22,7 @@ from reconciler.daemon.watch import RefWatcher
 from reconciler.errors import LockHeld, RepoError
 from reconciler.lock import RepoLock
 from reconciler.settings import Settings
-from tests.daemon.daemon_helpers import Upstream, git
+from tests.daemon.daemon_helpers import Upstream, client_key, git
 
 
 def test_resolve_origin_tells_paths_from_urls(tmp_path: Path) -> None:
@@ -99,7 +99,9 @@ def test_locks_refuse_a_second_daemon_on_the_same_repo(tmp_path: Path) -> None:
     up = Upstream.create(tmp_path)
     up.commit({"sets.txt": "lab heal\n"})
     up.push()
-    settings = Settings(repo=str(up.bare), work_dir=str(tmp_path / "other-work"))
+    settings = Settings(
+        repo=str(up.bare), work_dir=str(tmp_path / "other-work"), ssh_key=str(client_key(tmp_path))
+    )
     with RepoLock(up.bare, command="run"), pytest.raises(LockHeld, match="another reconciler"):
         run_daemon(settings, once=True)
     # The daemon's clone is locked too (a URL origin has no source lock to take).
@@ -154,7 +156,7 @@ def test_cli_second_daemon_refuses_sighup_polls_sigterm_exits_0(tmp_path: Path) 
     settings = tmp_path / "reconciler.toml"
     settings.write_text(
         f'repo = "{up.bare}"\nwork_dir = "{tmp_path / "work"}"\npoll_interval = 30\n'
-        'log_format = "json"\n'
+        f'log_format = "json"\nssh_key = "{client_key(tmp_path)}"\n'
     )
     # No branch yet: the daemon waits for it, holding the locks.
     first = _cli("--config", str(settings))

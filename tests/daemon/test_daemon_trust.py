@@ -62,7 +62,7 @@ def test_verdicts_for_allowed_unknown_and_missing_signatures(
 
 def test_check_allowed_signers(tmp_path: Path) -> None:
     assert check_allowed_signers("") is None
-    with pytest.raises(SettingsError, match="cannot read"):
+    with pytest.raises(SettingsError, match="missing: no such file; require_signed_commits"):
         check_allowed_signers(str(tmp_path / "missing"))
 
 

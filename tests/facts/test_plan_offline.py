@@ -21,11 +21,23 @@ SCHEMA = json.loads(
 )
 
 
-def test_offline_without_ledger_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_offline_without_ledger_plans_against_nothing_observed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = copy_example_repo(tmp_path / "repo")
-    assert main(["plan", str(repo), "--offline"]) == 1
-    err = capsys.readouterr().err
-    assert "no ledger yet" in err and "reconciler/status" in err and "Traceback" not in err
+    assert main(["plan", str(repo), "--offline", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    jsonschema.validate(document, SCHEMA)
+    notes = {
+        h["host"]: h["notes"]
+        for b in document["buildsets"]
+        for st in b["stages"]
+        for h in st["hosts"]
+    }
+    assert all(
+        n and n[0].startswith("facts unknown (nothing observed yet)") for n in notes.values()
+    )
+    assert document["counts"]["builds"] == 2 and document["counts"]["unreachable"] == 0
 
 
 def test_offline_plans_from_recorded_facts(
@@ -73,7 +85,12 @@ def test_offline_plans_from_recorded_facts(
         for h in st["hosts"]
         for s in h["steps"]
     }
-    assert steps == {("web1", "write-config"), ("db2", "unreachable")}
+    # web1's one difference; db2, never recorded, is planned as a host with nothing in place.
+    assert ("web1", "write-config") in steps and ("db2", "unreachable") not in steps
+    assert {kind for host, kind in steps if host != "db2"} == {"write-config"}
+    assert {"mount-nfs", "write-config", "install-kernel", "install-world", "confirm"} <= {
+        kind for host, kind in steps if host == "db2"
+    }
     assert main(["status", str(repo), "--offline"]) == 0
     out = capsys.readouterr().out
     assert "db2: no facts recorded in the ledger" in out

@@ -300,7 +300,7 @@ def test_text_and_markdown_name_every_step_and_the_counts() -> None:
     assert "| production | `web1` | install | running kernel built from 1a2b3c4d5e6f" in markdown
     assert "**2 builds, 7 reboots, 1 unreachable host**" in markdown
     synced = format_text(make_plan(config, fleet_synced(config), all_tested(config)))
-    assert "web1: in sync" in synced and synced.endswith("Everything is in sync.")
+    assert "web1: in sync" in synced and synced.endswith("No changes. Every host is in sync.")
 
 
 def test_one_shot_boot_never_made_permanent_needs_activation() -> None:

@@ -63,11 +63,34 @@ def fill(repo: Path) -> list[str]:
     return shas
 
 
-def test_text_newest_first_with_ids_and_body(
+def test_default_is_one_line_per_outcome_without_step_starts(
+    checkout: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fill(checkout)
+    assert main(["history", str(checkout)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "2026-03-01 12:03:00 +0000  success     db1: installed",
+        "2026-03-01 12:02:00 +0000  rolled-back web1: health check failed; rolled back",
+        "2026-03-01 12:01:00 +0000  success     tester: installed and healthy",
+    ]
+    assert "1 step entry not shown: --steps shows them" in captured.err
+    assert main(["history", str(checkout), "--steps", "-n", "1", "--host", "builder"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "2026-03-01 12:00:00 +0000  started     lab: build started"
+    ]
+    # Repeatable filters, -n counts what is shown.
+    assert main(["history", str(checkout), "--host", "db1", "--host", "web1", "-n", "5"]) == 0
+    assert [line.split(None, 4)[4] for line in capsys.readouterr().out.splitlines()] == [
+        "db1: installed", "web1: health check failed; rolled back",
+    ]  # fmt: skip
+
+
+def test_verbose_text_newest_first_with_ids_and_body(
     checkout: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     shas = fill(checkout)
-    assert main(["history", str(checkout)]) == 0
+    assert main(["history", str(checkout), "--steps", "-v"]) == 0
     out = capsys.readouterr().out
     blocks = out.strip().split("\n\n")
     assert len(blocks) == 4
@@ -115,6 +138,9 @@ def test_json(bare: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "stage": "production",
         "outcome": "rolled-back",
         "build": BUILD,
+        "step": None,
+        "actor": None,
+        "command": None,
     }
     assert data[0]["build"] is None
 

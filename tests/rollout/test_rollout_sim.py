@@ -214,7 +214,7 @@ def test_sigkill_during_build_install_and_reboot_then_resume(small_lab: Lab) -> 
     wait_for(lambda: _running(lab, "builder", "/var/run/reconciler-build.pid"))
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=30)
-    resumed = lab.start_apply("--buildset", "lab")
+    resumed = lab.start_apply("--buildset", "lab", "-v")  # -v: what each step says
     output = read_until(resumed, "re-attaching to the running build")
     lab.fleet.clear_fault("builder", "slow")
     output += resumed.communicate(timeout=240)[0]

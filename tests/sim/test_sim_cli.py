@@ -14,7 +14,10 @@ from reconciler.sim.fleet import SimFleet, check_prerequisites
 from tests.conftest import fresh_subnet
 
 
-def test_cli_up_status_fault_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_up_status_fault_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # `sim up` remembers its --dir
     directory = tmp_path / "fleet"
     subnet = fresh_subnet()
     argv = [
