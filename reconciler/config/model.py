@@ -9,6 +9,7 @@ command matched its schema pattern.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Stage = Literal["test", "production"]
@@ -130,15 +131,20 @@ class Config:
     commit: str | None = None  # config repo commit this was loaded from (None: a plain directory)
     origin: str = ""  # how the repo was named when loaded (path or URL), for managed headers
 
-    @property
+    @cached_property
     def hosts(self) -> tuple[Host, ...]:
         return tuple(h for bs in self.buildsets for h in bs.hosts)
 
+    @cached_property
+    def _hosts_by_name(self) -> dict[str, Host]:
+        # A fleet of N hosts looks hosts up by name O(N) times a rollout: not O(N) each.
+        return {h.name: h for h in self.hosts}
+
     def host(self, name: str) -> Host:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        raise KeyError(name)
+        try:
+            return self._hosts_by_name[name]
+        except KeyError:
+            raise KeyError(name) from None
 
     def buildset(self, name: str) -> BuildSet:
         for bs in self.buildsets:

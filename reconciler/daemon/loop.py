@@ -15,6 +15,15 @@ finished rollout):
    per build set ``rollout.drift``); a failed one is left alone until a new
    commit arrives (Argo CD's lesson, DESIGN.md).
 
+The daemon keeps one SSH connection per host for its life
+(:attr:`Daemon.pool`, reconciler.transport.pool): a poll of hosts in sync
+costs one channel and one batched probe per host, not a handshake.
+
+With ``replica_id`` set, several daemons share the build sets through leases
+on the config repo (reconciler.daemon.replicas): each runs one job per set it
+holds, the lease check is the engine's ``may_continue``, and a set taken over
+from another replica resumes from the ledger as a restarted daemon does.
+
 Collaborators (``converge``, ``load_config``, the ledger, the clock) are
 injected through :class:`Hooks`, so the loop is tested with a fake rollout
 and a fake clock against real git repositories.
@@ -24,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,17 +44,30 @@ from reconciler.daemon.logs import EventLog
 from reconciler.daemon.mirror import Mirror
 from reconciler.daemon.observer import LoopObserver, NoObserver
 from reconciler.daemon.records import short as _short
-from reconciler.daemon.state import DaemonState, judge, load_state, save_state
+from reconciler.daemon.replicas import LeaseKeeper, SetShare, failed_in_ledger
+from reconciler.daemon.state import DaemonState, Status, judge, load_state, save_state
 from reconciler.daemon.trust import verify_commit
 from reconciler.errors import ConfigInvalid, RepoError, UserError
 from reconciler.gitutil import run_git
 from reconciler.ledger import Ledger, Record
-from reconciler.rollout.engine_types import Event, HostResult
+from reconciler.rollout.engine_types import Event, HostResult, Report, settled
 from reconciler.settings import Settings
-from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome
+from reconciler.statusstore import StatusStore
+from reconciler.transport.pool import ConnectionPool
+from reconciler.transport.target import Target
+from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome, LedgerOutcome
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
+
+
+def idle_limit(settings: Settings) -> float:
+    """How long the daemon keeps a host's unused connection: ten minutes, or three polls."""
+    return max(600.0, 3 * float(settings.poll_interval))
+
+
+def _no_config(name: str) -> tuple[Target, tuple[()]]:
+    raise UserError(f"{name}: no config loaded yet")  # converge points the pool at one first
 
 
 class Daemon:
@@ -84,7 +106,17 @@ class Daemon:
         self._last_tip: str | None = None
         #: Status page, metrics, notifications (reconciler.daemon.observability); no-op by default.
         self.observer: LoopObserver = NoObserver()
-        self._job_started_at = 0.0
+        #: one connection per host for the daemon's life (closed by open_daemon on exit)
+        self.pool = ConnectionPool(
+            _no_config,
+            key_path=settings.ssh_key,
+            connect_timeout=settings.connect_timeout,
+            command_timeout=settings.command_timeout,
+            max_idle=idle_limit(settings),
+        )
+        #: the leases of a replica (settings.replica_id; set by open_daemon), else None
+        self.keeper: LeaseKeeper | None = None
+        self._share = SetShare()
 
     # --- signals and watch (any thread) ------------------------------------------
 
@@ -112,7 +144,8 @@ class Daemon:
         clock = self.hooks.clock
         interval = float(self.settings.poll_interval)
         next_poll = clock.now()
-        job: Job | None = None
+        # Keyed by the sets a job covers: one job (None) alone, one per held set as a replica.
+        jobs: dict[tuple[str, ...] | None, Job] = {}
         ran_once = False
         self.log.info(
             "daemon.start",
@@ -130,24 +163,27 @@ class Daemon:
             if clock.now() >= next_poll:
                 poll_due = True
                 next_poll = clock.now() + interval
-            if job is not None and job.done:
-                self._finish(job)
-                job = None
-                if once:
-                    ran_once = True
+            for key, job in list(jobs.items()):
+                if job.done:
+                    self._finish(job)
+                    del jobs[key]
+                    if once:
+                        ran_once = True
             if self._shutdown.is_set():
-                return self._shut_down(job)
+                return self._shut_down(list(jobs.values()))
             if once and ran_once:
                 return self._once_status()
-            tip = self._fetch() if not (once and job is not None) else None
+            tip = self._fetch() if not (once and jobs) else None
             if tip is not None:
-                self._consider(tip, job)
-            if job is None:
-                job = self._next_job(poll_due)
-                if job is not None:
-                    self._start(job)
-                elif once:
-                    return self._once_status()
+                self._consider(tip, list(jobs.values()))
+            if not jobs:
+                self.pool.prune()  # between jobs: hosts unused for a while lose their connection
+            started = self._next_jobs(poll_due, busy=jobs)
+            for job in started:
+                jobs[job.buildsets] = job
+                self._start(job)
+            if once and not jobs:
+                return self._once_status()
             clock.sleep(max(0.0, next_poll - clock.now()), self.wake)
 
     def _once_status(self) -> int:
@@ -155,28 +191,30 @@ class Daemon:
             return 1
         return 0 if self.state.status == "converged" else 1
 
-    def _shut_down(self, job: Job | None) -> int:
-        if job is None:
+    def _shut_down(self, jobs: list[Job]) -> int:
+        if not jobs:
             self.log.info("daemon.stop", "stopped")
             return 0
+        generation = jobs[0].generation
         self.log.info(
-            "daemon.stopping",
-            "stopping: the running step finishes first",
-            generation=job.generation,
+            "daemon.stopping", "stopping: the running step finishes first", generation=generation
         )
-        job.stop.set()
-        assert job.thread is not None
-        job.thread.join(self.stop_grace)
-        if job.thread.is_alive():
-            self.log.error(
-                "daemon.stop",
-                f"the running step did not reach a safe point within {self.stop_grace:g}s; "
-                "exiting anyway (the next start resumes from the facts)",
-                generation=job.generation,
-            )
-            return 1
-        self._finish(job)
-        self.log.info("daemon.stop", "stopped at a safe point", generation=job.generation)
+        for job in jobs:
+            job.stop.set()
+        deadline = self.hooks.clock.now() + self.stop_grace
+        for job in jobs:
+            assert job.thread is not None
+            job.thread.join(max(0.0, deadline - self.hooks.clock.now()))
+            if job.thread.is_alive():
+                self.log.error(
+                    "daemon.stop",
+                    f"the running step did not reach a safe point within {self.stop_grace:g}s; "
+                    "exiting anyway (the next start resumes from the facts)",
+                    generation=job.generation,
+                )
+                return 1
+            self._finish(job)
+        self.log.info("daemon.stop", "stopped at a safe point", generation=generation)
         return 0
 
     # --- steps of an iteration ----------------------------------------------------
@@ -199,7 +237,7 @@ class Daemon:
         self._last_tip = tip
         return tip
 
-    def _consider(self, tip: str, job: Job | None) -> None:
+    def _consider(self, tip: str, jobs: list[Job]) -> None:
         """Check a tip that is new to the loop; queue it for rollout when it may be applied."""
         if tip == self.state.generation:
             self._pending = None  # the branch went back to what is being applied
@@ -220,7 +258,9 @@ class Daemon:
         if config is None:
             return
         self._pending = (tip, config)
-        if job is not None and not job.stop.is_set():
+        for job in jobs:
+            if job.stop.is_set():
+                continue
             self.log.info(
                 "generation.superseded",
                 f"newer commit {_short(tip)}: stopping the rollout of {_short(job.generation)} "
@@ -272,16 +312,42 @@ class Daemon:
             self._record(refusal)
         self._save(self.state.refused(tip, reason))
 
+    def _next_jobs(self, poll_due: bool, busy: Mapping[tuple[str, ...] | None, Job]) -> list[Job]:
+        """The jobs to start now: at most one, or, as a replica, one per held set that is due."""
+        if self.keeper is None:
+            job = None if busy else self._next_job(poll_due)
+            return [job] if job is not None else []
+        if self._shutdown.is_set() or (self._pending is not None and busy):
+            return []  # a newer commit waits until the running steps are done
+        if self._pending is not None:
+            self._accept_pending()
+        config = self._current_config() if self.state.generation else None
+        if config is None:
+            return []
+        names = {bs.name for bs in config.buildsets}
+        self.keeper.want(sorted(names))
+        held = self.keeper.holding().sets & names
+        self._share.forget(held)
+        running = {name for key in busy if key for name in key}
+        due = [(k, n) for k, n in self._share.due(held, poll_due) if n not in running]
+        return [Job(kind, config.commit or "", config, (name,)) for kind, name in due]
+
+    def _accept_pending(self) -> Config:
+        assert self._pending is not None
+        generation, config = self._pending
+        self._pending = None
+        self._config = config
+        self._save(self.state.accepted(generation))
+        self._share.new_generation()
+        self._record(records.validated(config, title=self._commit_title(generation)))
+        return config
+
     def _next_job(self, poll_due: bool) -> Job | None:
         if self._shutdown.is_set():
             return None
         if self._pending is not None:
-            generation, config = self._pending
-            self._pending = None
-            self._config = config
-            self._save(self.state.accepted(generation))
-            self._record(records.validated(config, title=self._commit_title(generation)))
-            return Job("apply", generation, config)
+            config = self._accept_pending()
+            return Job("apply", config.commit or "", config)
         current, status = self.state.generation, self.state.status
         kind: JobKind
         if status == "applying" or (status == "incomplete" and poll_due):
@@ -319,9 +385,12 @@ class Daemon:
         return current
 
     def _start(self, job: Job) -> None:
+        sets = f" ({', '.join(job.buildsets)})" if job.buildsets else ""
         if job.kind == "apply":
             self.log.info(
-                "rollout.start", f"rolling out {_short(job.generation)}", generation=job.generation
+                "rollout.start",
+                f"rolling out {_short(job.generation)}{sets}",
+                generation=job.generation,
             )
         else:
             self.log.debug(
@@ -340,15 +409,20 @@ class Daemon:
         try:
             try:
                 ledger = self._ledger_for(job.config)
+                if self.keeper is not None and self._taken_over_failed(job, ledger):
+                    return
             except BaseException as exc:
                 job.error = exc
                 return
+            keeper = self.keeper
             run_job(
                 job,
                 self.hooks.converge,
                 settings=self.settings,
                 ledger=ledger,
                 progress=functools.partial(self._progress, job),
+                pool=self.pool,
+                may_continue=None if keeper is None else functools.partial(_only, job, keeper),
             )
         finally:
             self.wake.set()
@@ -366,11 +440,33 @@ class Daemon:
             host=event.host,
         )
 
+    def _taken_over_failed(self, job: Job, ledger: Recorder) -> bool:
+        """A replica's set: start from the remote ledger; respect a failure recorded there.
+
+        True when the set's rollout of this generation already failed (under
+        another replica, or this one before a restart): not retried until a new commit.
+        """
+        if not isinstance(ledger, Ledger):
+            return False
+        ledger.sync()  # other replicas wrote since: read their progress, not our last copy
+        (name,) = job.buildsets or ("",)
+        if self._share.status.get(name) is not None:
+            return False  # this replica's own verdict of this generation stands
+        why = failed_in_ledger(StatusStore(ledger).progress(name), job.generation)
+        if why is None:
+            return False
+        host = HostResult("-", name, "-", HostOutcome.FAILURE, why)
+        job.report = Report(False, False, (host,), (f"{name}: failed earlier: {why}",))
+        return True
+
     def _finish(self, job: Job) -> None:
         """Turn a finished job into the next state, with log lines a human can act on."""
         self._observe_finish(job)
         if job.generation != self.state.generation:
             return  # superseded by a generation accepted while it ran
+        if self.keeper is not None and job.buildsets:
+            self._finish_set(job, job.buildsets[0])
+            return
         if job.error is not None:
             if isinstance(job.error, UserError):
                 # Ledger unwritable, hosts' repo unreachable ...: look again at the next poll.
@@ -434,6 +530,48 @@ class Daemon:
                 generation=job.generation,
             )
 
+    def _finish_set(self, job: Job, name: str) -> None:
+        """A replica's job on one held set: that set's verdict, then the daemon's over all."""
+        reason = ""
+        verdict: Status | None
+        if job.error is not None:
+            self.log.error(
+                "rollout.error" if isinstance(job.error, UserError) else "rollout.crash",
+                f"{name}: {job.error}" if isinstance(job.error, UserError) else repr(job.error),
+                exc=not isinstance(job.error, UserError),
+                generation=job.generation,
+                buildset=name,
+            )
+            verdict = "incomplete" if isinstance(job.error, UserError) else "failed"
+            reason = str(job.error)
+        else:
+            report = job.report
+            assert report is not None
+            for line in report.summary:
+                self.log.info("rollout.summary", line, generation=job.generation, buildset=name)
+            mine = [r for r in report.results if r.buildset == name] or list(report.results)
+            waiting = any(r.outcome == HostOutcome.WAITING for r in mine)
+            converged = bool(mine) and all(settled(r.outcome) for r in mine)
+            seen = judge(converged, report.interrupted and waiting, (r.outcome for r in mine))
+            verdict = None if seen == "interrupted" else seen
+            shown = [r for r in mine if r.outcome not in (HostOutcome.SUCCESS, HostOutcome.SKIPPED)]
+            reason = "; ".join(f"{r.host}: {r.outcome}: {r.message}" for r in shown)
+            if verdict == "converged" and job.kind == "apply":
+                self.log.info("generation.converged", f"{name}: every host is on "
+                              f"{_short(job.generation)}", generation=job.generation,
+                              buildset=name)  # fmt: skip
+            elif verdict == "failed":
+                self.log.error("generation.failed", f"{name}: generation {_short(job.generation)} "
+                               f"failed ({reason}); not retried until a new commit",
+                               generation=job.generation, buildset=name)  # fmt: skip
+        self._share.finished(name, verdict, reason)
+        assert self.keeper is not None
+        status, why = self._share.overall(self.keeper.holding().sets)
+        if status != self.state.status or why != self.state.reason:
+            self._save(self.state.with_status(status, why))
+        if verdict == "converged":
+            self.mirror.housekeeping()
+
     # --- ledger and state -----------------------------------------------------------
 
     def _status_branch(self, config: Config | None) -> str:
@@ -449,7 +587,10 @@ class Daemon:
 
     def _record(self, record: Record) -> None:
         try:
-            self._ledger_for(None).record(record)
+            ledger = self._ledger_for(None)
+            if self.keeper is not None and _recorded_already(ledger, record):
+                return  # another replica wrote it: one validated (or rejected) per commit
+            ledger.record(record)
             self.observer.recorded()
         except UserError as exc:
             self.log.error(
@@ -468,11 +609,11 @@ class Daemon:
     # --- observers (status page, metrics, notifications) ---------------------------
 
     def _observe_start(self, job: Job) -> None:
-        self._job_started_at = self.hooks.clock.now()
+        job.started_at = self.hooks.clock.now()
         self.observer.job_started(job)
 
     def _observe_finish(self, job: Job) -> None:
-        self.observer.job_finished(job, max(0.0, self.hooks.clock.now() - self._job_started_at))
+        self.observer.job_finished(job, max(0.0, self.hooks.clock.now() - job.started_at))
 
     def _observe_ledger(self, recorder: Recorder) -> None:
         if isinstance(recorder, Ledger):
@@ -482,6 +623,30 @@ class Daemon:
         """The config commit's subject, for the ledger's validated/rejected records."""
         out = run_git(self.mirror.path, ("log", "-1", "--format=%s", commit, "--"))
         return out.text.strip() if out.returncode == 0 else ""
+
+
+def _only(job: Job, keeper: LeaseKeeper, name: str) -> bool:
+    """A replica's per-set job steps only its own set, and only while the lease holds.
+
+    (The src host's shared steps ask for the src host's set: another job's, or
+    another replica's, so they are done once.)
+    """
+    return name in (job.buildsets or ()) and keeper.holds(name)
+
+
+#: Records the daemon writes once per config commit, whichever replica sees it first.
+_ONCE = (str(LedgerOutcome.VALIDATED), str(LedgerOutcome.REJECTED))
+
+
+def _recorded_already(ledger: Recorder, record: Record) -> bool:
+    if not isinstance(ledger, Ledger) or record.outcome not in _ONCE:
+        return False
+    ledger.sync()
+    recent = ledger.entries(limit=200)
+    return any(
+        e.generation == record.generation and e.outcome == record.outcome and e.buildset is None
+        for e in recent
+    )
 
 
 def _describe(results: Iterable[HostResult]) -> str:

@@ -130,7 +130,7 @@ class HostRun:
             step = plan.first
             if step is None:
                 return self._settled(plan)
-            if step.kind != StepKind.UNREACHABLE and ctx.stop.is_set():
+            if step.kind != StepKind.UNREACHABLE and self.run.stopping:
                 return self.result(HostOutcome.WAITING, f"stopped before {step.kind}")
             ctx.say(
                 EventKind.STEP,

@@ -132,6 +132,9 @@ def _transport(
     """
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A connection the daemon keeps across cycles: the kernel notices a peer
+        # that vanished without a FIN (power loss), not only paramiko's keepalive.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     del gss_kex, gss_deleg_creds  # named by the type stubs only: paramiko 5 has no GSS-API
     transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
     options = transport.get_security_options()
@@ -177,6 +180,10 @@ class Connection:
         self._client: paramiko.SSHClient | None = None
         # Several threads may share a connection; only one may (re)connect.
         self._lock = threading.RLock()
+        #: SSH connections opened (key exchange and login each), reconnects included
+        self.connects = 0
+        #: time.monotonic() when a command last started or ended (the pool's idle bound)
+        self.last_used = time.monotonic()
 
     # -- connecting -------------------------------------------------------
 
@@ -186,6 +193,8 @@ class Connection:
         for attempt in range(self._retries):
             try:
                 self._client = self._connect_once()
+                self.connects += 1
+                self.last_used = time.monotonic()
                 return self
             except TransportError as exc:
                 for listener in list(CONNECT_FAILURE_LISTENERS):
@@ -281,6 +290,7 @@ class Connection:
         """Run one command; never raises on its exit status."""
         line = quote(argv)
         transport = self._transport()
+        self.last_used = time.monotonic()
         bound = timeout if timeout is not None else self._command_timeout
         deadline = None if bound is None else time.monotonic() + bound
         try:
@@ -292,6 +302,9 @@ class Connection:
             channel.shutdown_write()
             out, err = self._drain(channel, deadline, line)
             status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+            # Done with the session: a connection kept for hours must not collect them.
+            channel.close()
+            self.last_used = time.monotonic()
         except (CommandTimeout, HostUnreachable):
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:
