@@ -273,3 +273,24 @@ def choose(
         if name not in wanted and lease.holder == me and lease.instance == instance
     ]
     return Choice(tuple(renew), tuple(take), tuple(sorted(release)))
+
+
+def visible_leases(repo: Path, *, contact_origin: bool = True) -> Mapping[str, Lease]:
+    """Set -> lease, as ``reconciler status`` shows them; empty when there are none to see.
+
+    The repository's own lease refs when it has some (it is the config repo's
+    server); else, with ``contact_origin``, those of its ``origin`` remote (a
+    checkout of it), fetched into ``refs/reconciler/seen/``. Never raises:
+    a status display does without leases it cannot read.
+    """
+    try:
+        own = LeaseStore(repo).read()
+        if own.sets or not contact_origin:
+            return own.sets
+        origin = run_git(repo, ("config", "--get", "remote.origin.url"))
+        if origin.returncode != 0:
+            return {}
+        return LeaseStore(repo, remote="origin").read().sets
+    except RepoError as exc:
+        log.info("leases not shown: %s", exc)
+        return {}

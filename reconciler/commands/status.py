@@ -2,8 +2,9 @@
 
 Columns: host, build set, stage, desired build (12 hex), what runs (kernel
 revision from ``uname -v``, userland version, booted boot environment),
-whether the host is in sync (no step planned for it) and reachable, and the
-last outcome the ledger recorded for it.
+whether the host is in sync (no step planned for it) and reachable, the
+last outcome the ledger recorded for it, and which replica holds its build
+set's lease (``reconciler.lease``; "-" with a single reconciler).
 
 Exit 0, or 1 when a host could not be reached or trusted (the table is printed
 all the same, each reason on stderr), as ``plan`` does.
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from reconciler.config.load import load_config
 from reconciler.config.model import Config
 from reconciler.errors import ReconcilerError
 from reconciler.facts.host import HostFacts
+from reconciler.lease import Lease, skew_margin, visible_leases
 from reconciler.ledger import Ledger
 from reconciler.plan import Plan, make_plan
 from reconciler.statusstore import StatusStore
@@ -49,6 +53,7 @@ COLUMNS = (
     "in_sync",
     "reachable",
     "last",
+    "lease",
 )
 HEADINGS = (
     "HOST",
@@ -61,6 +66,7 @@ HEADINGS = (
     "IN SYNC",
     "REACHABLE",
     "LAST",
+    "LEASE",
 )
 
 
@@ -95,10 +101,22 @@ def _last_outcomes(repo: Path, config: Config) -> dict[str, str]:
         return {}
 
 
+def _holder(lease: Lease | None, margin: float, now: float) -> str | None:
+    if lease is None:
+        return None
+    return f"{lease.holder} (expired)" if lease.expired(now, margin) else lease.holder
+
+
 def rows(
-    config: Config, facts: dict[str, HostFacts], plan: Plan, last: dict[str, str]
+    config: Config,
+    facts: dict[str, HostFacts],
+    plan: Plan,
+    last: dict[str, str],
+    leases: Mapping[str, Lease] | None = None,
+    margin: float = 0.0,
 ) -> list[dict[str, Any]]:
     result = []
+    now = time.time()
     for bs_plan in plan.buildsets:
         bs = config.buildset(bs_plan.name)
         steps: dict[str, int] = {}
@@ -122,6 +140,7 @@ def rows(
                     "in_sync": reachable and steps.get(host.name, 0) == 0,
                     "reachable": reachable,
                     "last": last.get(host.name),
+                    "lease": _holder((leases or {}).get(bs.name), margin, now),
                     "error": None if reachable else (hf.error if hf else "not observed"),
                 }
             )
@@ -150,9 +169,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(repo, args.rev)
     facts = gather_facts(config, settings, repo, args.offline)
     plan = make_plan(config, facts, recorded_progress(repo, config))
-    table = rows(config, facts, plan, _last_outcomes(repo, config))
+    leases = visible_leases(repo, contact_origin=not args.offline)
+    margin = skew_margin(settings.lease_seconds)
+    table = rows(config, facts, plan, _last_outcomes(repo, config), leases, margin)
     if args.format == "json":
-        print(json.dumps({"hosts": table}, indent=2))
+        held = {
+            name: {"holder": lease.holder, "acquired": lease.acquired, "expires": lease.expires}
+            for name, lease in sorted(leases.items())
+        }
+        print(json.dumps({"hosts": table, "leases": held}, indent=2))
     else:
         print(format_table(table))
     missing = not_observed(plan, facts)

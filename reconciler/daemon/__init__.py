@@ -109,8 +109,9 @@ def open_daemon(
         ) from exc
     mirror = Mirror(work, origin, settings.branch)
     with contextlib.ExitStack() as stack:
-        if origin.local is not None:
+        if origin.local is not None and not settings.replica_id:
             # The source first: two daemons with different work dirs still exclude each other.
+            # Replicas share the config repo on purpose: their leases keep them apart.
             stack.enter_context(RepoLock(origin.local, command="run"))
         mirror.ensure()
         stack.enter_context(RepoLock(mirror.path, command="run"))

@@ -239,7 +239,10 @@ class LeaseKeeper:
                     self._stale.add(name)  # renewal refused: no new step, try again next round
                     self.log.warning("lease.renew", f"cannot renew the lease on {name}: {why}; "
                                      "no new steps on it", buildset=name)  # fmt: skip
+            landed = {n for n in new if not results.get(LEASES + n, "not pushed")}
             for name in list(self._held):
+                if name in landed:
+                    continue  # renewed or taken just now: what was read before is history
                 other = leases.sets.get(name)
                 taken = other is not None and other.instance != self.instance
                 released = not results.get(LEASES + name, "x") and name not in new
