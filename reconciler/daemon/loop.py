@@ -44,18 +44,18 @@ from reconciler.daemon.logs import EventLog
 from reconciler.daemon.mirror import Mirror
 from reconciler.daemon.observer import LoopObserver, NoObserver
 from reconciler.daemon.records import short as _short
-from reconciler.daemon.replicas import LeaseKeeper, SetShare, failed_in_ledger
-from reconciler.daemon.state import DaemonState, Status, judge, load_state, save_state
+from reconciler.daemon.replicaloop import ReplicaLoop, only_its_set, recorded_already
+from reconciler.daemon.replicas import LeaseKeeper, SetShare
+from reconciler.daemon.state import DaemonState, judge, load_state, save_state
 from reconciler.daemon.trust import verify_commit
 from reconciler.errors import ConfigInvalid, RepoError, UserError
 from reconciler.gitutil import run_git
 from reconciler.ledger import Ledger, Record
-from reconciler.rollout.engine_types import Event, HostResult, Report, settled
+from reconciler.rollout.engine_types import Event, HostResult
 from reconciler.settings import Settings
-from reconciler.statusstore import StatusStore
 from reconciler.transport.pool import ConnectionPool
 from reconciler.transport.target import Target
-from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome, LedgerOutcome
+from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
@@ -70,7 +70,7 @@ def _no_config(name: str) -> tuple[Target, tuple[()]]:
     raise UserError(f"{name}: no config loaded yet")  # converge points the pool at one first
 
 
-class Daemon:
+class Daemon(ReplicaLoop):
     """The loop of ``reconciler run``. Construct, then :meth:`run` (blocks)."""
 
     def __init__(
@@ -314,23 +314,10 @@ class Daemon:
 
     def _next_jobs(self, poll_due: bool, busy: Mapping[tuple[str, ...] | None, Job]) -> list[Job]:
         """The jobs to start now: at most one, or, as a replica, one per held set that is due."""
-        if self.keeper is None:
-            job = None if busy else self._next_job(poll_due)
-            return [job] if job is not None else []
-        if self._shutdown.is_set() or (self._pending is not None and busy):
-            return []  # a newer commit waits until the running steps are done
-        if self._pending is not None:
-            self._accept_pending()
-        config = self._current_config() if self.state.generation else None
-        if config is None:
-            return []
-        names = {bs.name for bs in config.buildsets}
-        self.keeper.want(sorted(names))
-        held = self.keeper.holding().sets & names
-        self._share.forget(held)
-        running = {name for key in busy if key for name in key}
-        due = [(k, n) for k, n in self._share.due(held, poll_due) if n not in running]
-        return [Job(kind, config.commit or "", config, (name,)) for kind, name in due]
+        if self.keeper is not None:
+            return self._next_replica_jobs(poll_due, busy)
+        job = None if busy else self._next_job(poll_due)
+        return [job] if job is not None else []
 
     def _accept_pending(self) -> Config:
         assert self._pending is not None
@@ -415,6 +402,7 @@ class Daemon:
                 job.error = exc
                 return
             keeper = self.keeper
+            steps = None if keeper is None else functools.partial(only_its_set, job, keeper)
             run_job(
                 job,
                 self.hooks.converge,
@@ -422,7 +410,7 @@ class Daemon:
                 ledger=ledger,
                 progress=functools.partial(self._progress, job),
                 pool=self.pool,
-                may_continue=None if keeper is None else functools.partial(_only, job, keeper),
+                may_continue=steps,
             )
         finally:
             self.wake.set()
@@ -439,25 +427,6 @@ class Daemon:
             buildset=event.buildset,
             host=event.host,
         )
-
-    def _taken_over_failed(self, job: Job, ledger: Recorder) -> bool:
-        """A replica's set: start from the remote ledger; respect a failure recorded there.
-
-        True when the set's rollout of this generation already failed (under
-        another replica, or this one before a restart): not retried until a new commit.
-        """
-        if not isinstance(ledger, Ledger):
-            return False
-        ledger.sync()  # other replicas wrote since: read their progress, not our last copy
-        (name,) = job.buildsets or ("",)
-        if self._share.status.get(name) is not None:
-            return False  # this replica's own verdict of this generation stands
-        why = failed_in_ledger(StatusStore(ledger).progress(name), job.generation)
-        if why is None:
-            return False
-        host = HostResult("-", name, "-", HostOutcome.FAILURE, why)
-        job.report = Report(False, False, (host,), (f"{name}: failed earlier: {why}",))
-        return True
 
     def _finish(self, job: Job) -> None:
         """Turn a finished job into the next state, with log lines a human can act on."""
@@ -530,48 +499,6 @@ class Daemon:
                 generation=job.generation,
             )
 
-    def _finish_set(self, job: Job, name: str) -> None:
-        """A replica's job on one held set: that set's verdict, then the daemon's over all."""
-        reason = ""
-        verdict: Status | None
-        if job.error is not None:
-            self.log.error(
-                "rollout.error" if isinstance(job.error, UserError) else "rollout.crash",
-                f"{name}: {job.error}" if isinstance(job.error, UserError) else repr(job.error),
-                exc=not isinstance(job.error, UserError),
-                generation=job.generation,
-                buildset=name,
-            )
-            verdict = "incomplete" if isinstance(job.error, UserError) else "failed"
-            reason = str(job.error)
-        else:
-            report = job.report
-            assert report is not None
-            for line in report.summary:
-                self.log.info("rollout.summary", line, generation=job.generation, buildset=name)
-            mine = [r for r in report.results if r.buildset == name] or list(report.results)
-            waiting = any(r.outcome == HostOutcome.WAITING for r in mine)
-            converged = bool(mine) and all(settled(r.outcome) for r in mine)
-            seen = judge(converged, report.interrupted and waiting, (r.outcome for r in mine))
-            verdict = None if seen == "interrupted" else seen
-            shown = [r for r in mine if r.outcome not in (HostOutcome.SUCCESS, HostOutcome.SKIPPED)]
-            reason = "; ".join(f"{r.host}: {r.outcome}: {r.message}" for r in shown)
-            if verdict == "converged" and job.kind == "apply":
-                self.log.info("generation.converged", f"{name}: every host is on "
-                              f"{_short(job.generation)}", generation=job.generation,
-                              buildset=name)  # fmt: skip
-            elif verdict == "failed":
-                self.log.error("generation.failed", f"{name}: generation {_short(job.generation)} "
-                               f"failed ({reason}); not retried until a new commit",
-                               generation=job.generation, buildset=name)  # fmt: skip
-        self._share.finished(name, verdict, reason)
-        assert self.keeper is not None
-        status, why = self._share.overall(self.keeper.holding().sets)
-        if status != self.state.status or why != self.state.reason:
-            self._save(self.state.with_status(status, why))
-        if verdict == "converged":
-            self.mirror.housekeeping()
-
     # --- ledger and state -----------------------------------------------------------
 
     def _status_branch(self, config: Config | None) -> str:
@@ -588,7 +515,7 @@ class Daemon:
     def _record(self, record: Record) -> None:
         try:
             ledger = self._ledger_for(None)
-            if self.keeper is not None and _recorded_already(ledger, record):
+            if self.keeper is not None and recorded_already(ledger, record):
                 return  # another replica wrote it: one validated (or rejected) per commit
             ledger.record(record)
             self.observer.recorded()
@@ -623,30 +550,6 @@ class Daemon:
         """The config commit's subject, for the ledger's validated/rejected records."""
         out = run_git(self.mirror.path, ("log", "-1", "--format=%s", commit, "--"))
         return out.text.strip() if out.returncode == 0 else ""
-
-
-def _only(job: Job, keeper: LeaseKeeper, name: str) -> bool:
-    """A replica's per-set job steps only its own set, and only while the lease holds.
-
-    (The src host's shared steps ask for the src host's set: another job's, or
-    another replica's, so they are done once.)
-    """
-    return name in (job.buildsets or ()) and keeper.holds(name)
-
-
-#: Records the daemon writes once per config commit, whichever replica sees it first.
-_ONCE = (str(LedgerOutcome.VALIDATED), str(LedgerOutcome.REJECTED))
-
-
-def _recorded_already(ledger: Recorder, record: Record) -> bool:
-    if not isinstance(ledger, Ledger) or record.outcome not in _ONCE:
-        return False
-    ledger.sync()
-    recent = ledger.entries(limit=200)
-    return any(
-        e.generation == record.generation and e.outcome == record.outcome and e.buildset is None
-        for e in recent
-    )
 
 
 def _describe(results: Iterable[HostResult]) -> str:
