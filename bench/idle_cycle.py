@@ -106,9 +106,22 @@ def sshd_cpu(fleet: SimFleet) -> float:
     return total
 
 
+def settle(fleet: SimFleet, timeout: float = 60.0) -> None:
+    """Wait until the logins of the last row have ended and been reaped (sshd CPU stops moving)."""
+    deadline = time.monotonic() + timeout
+    last = sshd_cpu(fleet)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = sshd_cpu(fleet)
+        if now == last:
+            return
+        last = now
+
+
 def measure(
     label: str, n: int, cycles: int, fleet: SimFleet, once: Callable[[], object]
 ) -> dict[str, float]:
+    settle(fleet)
     logins0 = sum(fleet.accepts(h) for h in fleet.hosts)
     server0 = sshd_cpu(fleet)
     with Commands() as commands:
@@ -116,6 +129,7 @@ def measure(
         for _ in range(cycles):
             once()
         wall, spent = time.perf_counter() - t0, cpu() - c0
+    settle(fleet)  # the hosts' side of closed logins is counted once they are reaped
     logins = sum(fleet.accepts(h) for h in fleet.hosts) - logins0
     row = {
         "wall": wall / cycles,
