@@ -94,10 +94,12 @@ class LeaseKeeper:
     # --- what the loop asks ----------------------------------------------------------
 
     def want(self, sets: Iterable[str]) -> None:
-        """The build sets of the config being applied; a round follows soon."""
+        """The build sets of the config being applied; a round follows soon if they changed."""
+        wanted = tuple(dict.fromkeys(sets))
         with self._lock:
-            self._wanted = tuple(dict.fromkeys(sets))
-        self._kick.set()
+            changed, self._wanted = wanted != self._wanted, wanted
+        if changed:
+            self._kick.set()
 
     def holds(self, name: str) -> bool:
         """Whether a step of ``name`` may start now (the engine's ``may_continue``)."""

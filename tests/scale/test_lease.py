@@ -5,6 +5,7 @@ No hosts: a bare "server" repo, replicas' clones pushing to it, injected clocks.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 from pathlib import Path
@@ -268,3 +269,22 @@ def test_set_share_and_failures_in_the_ledger() -> None:
     assert failed_in_ledger(running, "2" * 40) is None
     halted = SetProgress.from_json({"generation": gen, "outcome": "failed"})
     assert failed_in_ledger(halted, gen) is not None
+
+
+def test_replica_settings_are_checked(tmp_path: Path) -> None:
+    from reconciler.errors import SettingsError
+    from reconciler.settings import load_settings
+
+    path = tmp_path / "reconciler.toml"
+    path.write_text('replica_id = "rec-a"\nlease_seconds = 30\n')
+    settings = load_settings(path)
+    assert (settings.replica_id, settings.lease_seconds) == ("rec-a", 30)
+    for bad, why in (
+        ('replica_id = "a/b"', "replica_id 'a/b'"),
+        ('replica_id = "x.lock"', "replica_id 'x.lock'"),
+        ("lease_seconds = 1", "lease_seconds must be at least 2"),
+        ('lease_seconds = "60"', "must be int or float"),
+    ):
+        path.write_text(bad + "\n")
+        with pytest.raises(SettingsError, match=re.escape(why)):
+            load_settings(path)
