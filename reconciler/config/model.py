@@ -89,19 +89,21 @@ class BuildSet:
                 return host
         raise KeyError(name)
 
-    @property
+    @cached_property
     def build(self) -> Host:
         return self.host(self.build_host)
 
-    @property
+    # Cached: the planner asks for these once per host; computed each time, a
+    # set of N hosts cost O(N) per host, O(N^2) per plan.
+    @cached_property
     def test_hosts(self) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.stage == "test")
 
-    @property
+    @cached_property
     def production_hosts(self) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.stage == "production")
 
-    @property
+    @cached_property
     def kernconfs(self) -> tuple[str, ...]:
         """Every distinct kernconf of the set, the build host's first (HB 24.7)."""
         ordered = [self.build.kernconf] + [h.kernconf for h in self.hosts]

@@ -184,8 +184,9 @@ def _converge_buildset(
         # daemon polling a fleet with one host down must not write every poll).
         ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = []
+        planned = {(st.name, hp.host): hp for st in plan.stages for hp in st.hosts}
         for host in bs.hosts:
-            hf, hp = facts[host.name], plan.stage(host.stage).host(host.name)
+            hf, hp = facts[host.name], planned.get((host.stage, host.name))
             if not hf.reachable:
                 outcome, message = HostOutcome.UNREACHABLE, str(hf.error)
             elif hp is not None and hp.notes:
