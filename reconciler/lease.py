@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ REPLICAS = "refs/reconciler/replicas/"
 #: Where a replica keeps what it fetched of the remote's lease refs (its own clone).
 SEEN = "refs/reconciler/seen/"
 _NETWORK_TIMEOUT = 60.0
+_BATCH_SSH = "ssh -o BatchMode=yes"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -142,12 +144,17 @@ class Leases:
 class LeaseStore:
     """The lease refs of one repository, pushed to ``remote`` when one is named."""
 
-    def __init__(self, repo: Path, remote: str | None = None) -> None:
+    def __init__(
+        self, repo: Path, remote: str | None = None, *, timeout: float = _NETWORK_TIMEOUT
+    ) -> None:
         self.repo = Path(repo)
         self.remote = remote
+        self.timeout = timeout
+        # Never a prompt: a daemon has no terminal, and `status` must not hang on one.
+        self._env = {} if "GIT_SSH_COMMAND" in os.environ else {"GIT_SSH_COMMAND": _BATCH_SSH}
 
-    def _git(self, *args: str, timeout: float = _NETWORK_TIMEOUT) -> tuple[int, str, str]:
-        out = run_git(self.repo, args, timeout=timeout)
+    def _git(self, *args: str) -> tuple[int, str, str]:
+        out = run_git(self.repo, args, timeout=self.timeout, env=self._env)
         return out.returncode, out.text, out.stderr
 
     def read(self) -> Leases:
@@ -290,7 +297,7 @@ def visible_leases(repo: Path, *, contact_origin: bool = True) -> Mapping[str, L
         origin = run_git(repo, ("config", "--get", "remote.origin.url"))
         if origin.returncode != 0:
             return {}
-        return LeaseStore(repo, remote="origin").read().sets
+        return LeaseStore(repo, remote="origin", timeout=15.0).read().sets
     except RepoError as exc:
         log.info("leases not shown: %s", exc)
         return {}
