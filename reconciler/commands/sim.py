@@ -36,7 +36,11 @@ def register(subparsers: Any) -> None:
     up.add_argument("--dir", required=True, type=Path, help="fleet directory (new)")
     which = up.add_mutually_exclusive_group(required=True)
     which.add_argument("--repo", type=Path, help="config repo: one simulated host per host")
-    which.add_argument("--hosts", type=int, help="N anonymous hosts host1..hostN on 127.0.0.101+")
+    which.add_argument(
+        "--hosts",
+        type=int,
+        help="N anonymous hosts host1..hostN on SUBNET.101+ (above 150: 250 per /24 from SUBNET.1)",
+    )
     up.add_argument("--subnet", default="127.0.0", help="with --hosts: addresses SUBNET.101+")
     up.add_argument("--build-seconds", type=float, default=3.0)
     up.add_argument("--install-seconds", type=float, default=1.0)

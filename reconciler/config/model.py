@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Stage = Literal["test", "production"]
@@ -94,19 +95,21 @@ class BuildSet:
                 return host
         raise KeyError(name)
 
-    @property
+    @cached_property
     def build(self) -> Host:
         return self.host(self.build_host)
 
-    @property
+    # Cached: the planner asks for these once per host; computed each time, a
+    # set of N hosts cost O(N) per host, O(N^2) per plan.
+    @cached_property
     def test_hosts(self) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.stage == "test")
 
-    @property
+    @cached_property
     def production_hosts(self) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.stage == "production")
 
-    @property
+    @cached_property
     def kernconfs(self) -> tuple[str, ...]:
         """Every distinct kernconf of the set, the build host's first (HB 24.7)."""
         ordered = [self.build.kernconf] + [h.kernconf for h in self.hosts]
@@ -138,7 +141,7 @@ class Config:
     commit: str | None = None  # config repo commit this was loaded from (None: a plain directory)
     origin: str = ""  # how the repo was named when loaded (path or URL), for managed headers
 
-    @property
+    @cached_property
     def hosts(self) -> tuple[Host, ...]:
         return tuple(h for bs in self.buildsets for h in bs.hosts)
 
@@ -146,11 +149,16 @@ class Config:
         """How many hosts of a reboot group may be installing or rebooting at once."""
         return self.reboot_groups.get(group, 1)
 
+    @cached_property
+    def _hosts_by_name(self) -> dict[str, Host]:
+        # A fleet of N hosts looks hosts up by name O(N) times a rollout: not O(N) each.
+        return {h.name: h for h in self.hosts}
+
     def host(self, name: str) -> Host:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        raise KeyError(name)
+        try:
+            return self._hosts_by_name[name]
+        except KeyError:
+            raise KeyError(name) from None
 
     def buildset(self, name: str) -> BuildSet:
         for bs in self.buildsets:

@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.config import kernels as kconf
 from reconciler.config import textrules
-from reconciler.config.knownhosts import KNOWN_HOSTS, host_strings, lookup
+from reconciler.config.knownhosts import KNOWN_HOSTS, PinIndex, host_strings
 from reconciler.config.model import STOCK_KERNCONFS, Host
 from reconciler.config.yamldoc import Document, Where
 from reconciler.errors import Problem
@@ -330,8 +330,9 @@ def check(repo: RepoFiles) -> list[Problem]:
     problems.extend(_kernel_rules(repo))
     problems.extend(textrules.kernel_includes(repo.kernels))
     if repo.known_hosts is not None:
+        pinned = PinIndex(repo.known_hosts)  # parsed once for every host
         for host, doc, where in model_hosts:
-            if not lookup(repo.known_hosts, host):
+            if not pinned.pins(host):
                 shown = " or ".join(host_strings(host.name, host.address, host.port))
                 problems.append(
                     doc.problem(

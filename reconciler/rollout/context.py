@@ -40,6 +40,8 @@ class Context:
 
     def selected(self, host: Host) -> bool:
         return self.hosts is None or host.name in self.hosts
+    #: Whether a build set may start its next step (a replica that lost the set's lease: no).
+    may_continue: Callable[[str], bool] = field(default=lambda buildset: True)
 
     @property
     def generation(self) -> str:
@@ -99,6 +101,11 @@ class SetRun:
     @property
     def progress(self) -> SetProgress:
         return self.writer.progress
+
+    @property
+    def stopping(self) -> bool:
+        """No new step for this set: asked to stop (SIGTERM, newer commit), or its lease is gone."""
+        return self.ctx.stop.is_set() or not self.ctx.may_continue(self.buildset.name)
 
     def record(self, update: Update) -> str:
         return self.writer.record(update)

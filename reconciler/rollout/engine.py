@@ -13,6 +13,7 @@ is halted before its first stage: one ledger record, no host of it touched.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from reconciler.clock import Clock, SystemClock
 from reconciler.config.buildid import build_id
 from reconciler.config.model import BuildSet, Config
-from reconciler.facts.connect import fleet_pool
+from reconciler.facts.connect import fleet_pool, fleet_resolver
 from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe_with
 from reconciler.ledger import Ledger
@@ -32,6 +33,7 @@ from reconciler.rollout.host import HostRun
 from reconciler.rollout.stages import STAGES
 from reconciler.settings import Settings
 from reconciler.statusstore import StatusStore, Update
+from reconciler.transport.pool import ConnectionPool
 from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, RolloutStatus, Stage
 from reconciler.vocabulary import StepKind as Kind
 
@@ -51,6 +53,8 @@ def converge(
     facts: Mapping[str, HostFacts] | None = None,
     retry_quarantined: bool = False,
     hosts: Sequence[str] | None = None,
+    pool: ConnectionPool | None = None,
+    may_continue: Callable[[str], bool] | None = None,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -59,7 +63,17 @@ def converge(
     raises only for errors that stop everything (the ledger cannot be
     written). ``stop`` is checked between steps: a running step finishes,
     then the function returns with ``interrupted=True``. ``retry_quarantined``:
-    this run tries quarantined builds again (``apply --retry-quarantined``).
+    this run tries quarantined builds again (``apply --retry-quarantined``);
+    ``hosts``: only these hosts' steps (``apply --host``).
+
+    ``pool``: the caller's connections (the daemon keeps one pool for its
+    life, reconciler.transport.pool); it is pointed at ``config``'s hosts and
+    left open. Without it the connections of this call close when it returns.
+    ``may_continue(set)`` is asked before each step of a build set (a replica
+    whose lease on the set lapsed: False, the set stops at its next step
+    boundary without a ledger record: the set is no longer its to write); the
+    src host's shared steps belong to whoever may continue the src host's set,
+    the other sets wait for them.
     """
     only = frozenset(hosts) if hosts else None
     selected = [
@@ -71,7 +85,11 @@ def converge(
     results: list[HostResult] = []
     summary: list[str] = []
     interrupted = False
-    with fleet_pool(config, settings) as pool:
+    with contextlib.ExitStack() as owned:
+        if pool is None:
+            pool = owned.enter_context(fleet_pool(config, settings))
+        else:
+            pool.use(fleet_resolver(config, settings))
         ctx = Context(
             config,
             settings,
@@ -81,6 +99,7 @@ def converge(
             stop or threading.Event(),
             poll,
             only,
+            may_continue=may_continue or (lambda buildset: True),
         )
         names = list(
             dict.fromkeys([config.src_host] + [h.name for bs in selected for h in bs.hosts])
@@ -101,6 +120,8 @@ def converge(
                 summary.append(held[1])
         # The src host serves every build set: its steps come first, once.
         shared = _shared(ctx, store, known) if going else None
+        if shared is not None and shared.outcome == HostOutcome.WAITING:
+            return _waiting_everywhere(going, shared)
         if shared is not None and not settled(shared.outcome):
             halted = _halted_everywhere(going, shared)
             return Report(
@@ -137,6 +158,9 @@ def _shared(ctx: Context, store: StatusStore, known: Mapping[str, HostFacts]) ->
     if not first.steps or not first.reachable:
         return None  # an unreachable src host shows in each set's plan and halts it there
     bs = config.buildset(src.buildset)
+    if not ctx.may_continue(bs.name):
+        why = f"the src host's steps wait for the reconciler that holds build set {bs.name}"
+        return HostResult(src.name, bs.name, Stage.SOURCE, HostOutcome.WAITING, why)
     run = SetRun(ctx, bs, build_id(config, bs), store.fleet_writer(ctx.generation))
     ctx.say(EventKind.STAGE, "source (src host, shared by every build set)")
     return HostRun(run, src, Stage.SOURCE).converge(
@@ -153,6 +177,18 @@ def _halted_everywhere(selected: Sequence[BuildSet], failed: HostResult) -> Repo
     ]
     summary = [f"{bs.name}: halted at the source stage ({why})" for bs in selected]
     return Report(False, False, (failed, *results), tuple(summary))
+
+
+def _waiting_everywhere(selected: Sequence[BuildSet], waiting: HostResult) -> Report:
+    """Another replica carries out the src host's steps: nothing starts here yet."""
+    results = [
+        HostResult(h.name, bs.name, h.stage, HostOutcome.WAITING, waiting.message)
+        for bs in selected
+        for h in bs.hosts
+        if h.name != waiting.host
+    ]
+    summary = [f"{bs.name}: waiting ({waiting.message})" for bs in selected]
+    return Report(False, False, (waiting, *results), tuple(summary))
 
 
 def actionable(plan: BuildSetPlan) -> bool:
@@ -249,8 +285,9 @@ def _converge_buildset(
         # daemon polling a fleet with one host down must not write every poll).
         ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = []
+        planned = {(st.name, hp.host): hp for st in plan.stages for hp in st.hosts}
         for host in filter(ctx.selected, bs.hosts):
-            hf, hp = facts[host.name], plan.stage(host.stage).host(host.name)
+            hf, hp = facts[host.name], planned.get((host.stage, host.name))
             if not hf.reachable:
                 outcome, message = HostOutcome.UNREACHABLE, str(hf.error)
             elif hp is not None and hp.held is not None:
@@ -307,6 +344,10 @@ def _converge_buildset(
             current.pop(name, None)
         if done.halted is not None:
             return results, f"{bs.name}: halted at the {stage.name} stage", False
+        if done.stopped and not ctx.may_continue(bs.name):
+            # The lease lapsed: another reconciler may own the set's records by now.
+            ctx.say(EventKind.WARNING, f"lease lost: stopped in the {stage.name} stage", bs)
+            return results, f"{bs.name}: stopped during the {stage.name} stage (lease lost)", True
         if done.stopped:
             waiting = [r.host for r in done.results if r.outcome == HostOutcome.WAITING]
             run.record(

@@ -159,7 +159,7 @@ class HostRun:
             step = plan.first
             if step is None:
                 return self._settled(plan)
-            if step.kind != StepKind.UNREACHABLE and ctx.stop.is_set():
+            if step.kind != StepKind.UNREACHABLE and self.run.stopping:
                 return self.result(HostOutcome.WAITING, f"stopped before {step.kind}")
             if step.kind in DISRUPTIVE and not (self._take_slot() and self._take_nfs()):
                 return self.result(HostOutcome.WAITING, f"stopped waiting to {step.kind}")

@@ -105,7 +105,7 @@ class SourceStage:
     name = Stage.SOURCE
 
     def run(self, run: SetRun, plan: BuildSetPlan, facts: Mapping[str, HostFacts]) -> StageOutcome:
-        ctx, bs, config = run.ctx, run.buildset, run.ctx.config
+        bs, config = run.buildset, run.ctx.config
         touched: set[str] = set()
         results = []
         src = facts.get(config.src_host)
@@ -135,7 +135,7 @@ class SourceStage:
                 return StageOutcome(
                     _untouched(bs.hosts, self.name, why), why, touched=frozenset(touched)
                 )
-            if ctx.stop.is_set():
+            if run.stopping:
                 return StageOutcome(stopped=True, touched=frozenset(touched))
         return StageOutcome(touched=frozenset(touched))
 
@@ -167,7 +167,7 @@ class BuildStage:
                 why,
                 touched=frozenset({bs.build_host}),
             )
-        return StageOutcome(stopped=run.ctx.stop.is_set(), touched=frozenset({bs.build_host}))
+        return StageOutcome(stopped=run.stopping, touched=frozenset({bs.build_host}))
 
 
 def _install_planner(run: SetRun, host: Host) -> Callable[[HostFacts], HostPlan]:
@@ -189,7 +189,7 @@ class TestStage:
         results: list[HostResult] = []
         for host in filter(run.ctx.selected, bs.test_hosts):
             results.append(_converge(run, host, self.name, _install_planner(run, host), facts))
-            if run.ctx.stop.is_set():
+            if run.stopping:
                 return StageOutcome(tuple(results), stopped=True)
         failed = [r for r in results if _failed(r)]
         if failed:
@@ -281,7 +281,7 @@ class ProductionStage:
                 return StageOutcome(
                     tuple(results) + _untouched(rest, self.name, "rollout halted"), why
                 )
-            if run.ctx.stop.is_set() and rest:
+            if run.stopping and rest:
                 return StageOutcome(tuple(results), stopped=True)
         return StageOutcome(tuple(results))
 

@@ -16,6 +16,7 @@ Public API (other engineers and the tests call exactly this)::
     fleet.ssh(host, "uname -i", timeout=30) -> CompletedProcess[str]   # OpenSSH client
     fleet.read_file(host, "/etc/make.conf") -> str | None             # no SSH
     fleet.count(host, "buildworld") -> int
+    fleet.accepts(host) -> int              # SSH logins its sshd accepted (all boots)
     fleet.wait_up(host, timeout=30, since=None)
     fleet.down()
 
@@ -36,6 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,13 @@ from reconciler.sim import state
 from reconciler.sim.layout import FleetLayout
 from reconciler.sim.prepare import prepare
 from reconciler.sim.spec import HostSpec, Timings, load_fleet
+from reconciler.sim.subnets import anonymous_addresses
 
 _UP_TIMEOUT = 30.0
+#: The most anonymous hosts ``up`` starts (four /24s of loopback addresses).
+MAX_HOSTS = 1000
+#: What sshd (LogLevel INFO) writes to the host's console for each login it accepts.
+_ACCEPTED = b"Accepted publickey for "
 
 
 def check_prerequisites() -> None:
@@ -142,8 +149,10 @@ class SimFleet:
     ) -> SimFleet:
         """Lay out ``directory``, start the supervisor, wait until every sshd answers.
 
-        ``subnet`` places ``hosts=N`` fleets at ``<subnet>.101`` on (a config
-        repo's fleet uses the repo's addresses). Unless ``detached`` (what
+        ``subnet`` places ``hosts=N`` fleets at ``<subnet>.101`` on, or, above
+        150 hosts, 250 per /24 from ``<subnet>.1`` on through the /24s after
+        it (``reserve_subnet(count=...)`` leases them); a config repo's fleet
+        uses the repo's addresses. Unless ``detached`` (what
         ``reconciler sim up`` uses), the fleet belongs to the calling process
         and powers off by itself when that process ends, even if killed.
         """
@@ -155,13 +164,17 @@ class SimFleet:
             specs, src_host = _specs_from_repo(Path(repo), obj_in_be, ufs, no_git)
         else:
             assert hosts is not None
-            if not 1 <= hosts <= 150:
-                raise SimError("--hosts must be between 1 and 150")
+            if not 1 <= hosts <= MAX_HOSTS:
+                raise SimError(f"--hosts must be between 1 and {MAX_HOSTS}")
+            try:
+                addresses = anonymous_addresses(subnet, hosts)
+            except ValueError as exc:
+                raise SimError(f"--subnet {subnet}: {exc}") from exc
             objs, ufss, gitless = set(obj_in_be), set(ufs), set(no_git)
             specs = [
                 HostSpec(
                     name=f"host{i}",
-                    address=f"{subnet}.{100 + i}",
+                    address=addresses[i - 1],
                     src=i == 1,
                     ufs=f"host{i}" in ufss,
                     obj_in_be=f"host{i}" in objs,
@@ -174,8 +187,11 @@ class SimFleet:
         unknown = (set(obj_in_be) | set(ufs) | set(no_git)) - known
         if unknown:
             raise SimError(f"no such host(s) in the fleet: {', '.join(sorted(unknown))}")
+        taken = _listening()
         for spec in specs:
-            if _banner(spec.address, spec.port, timeout=0.2):
+            if (spec.address, spec.port) in taken or (
+                len(specs) <= 20 and _banner(spec.address, spec.port, timeout=0.2)
+            ):
                 raise SimError(f"{spec.address}:{spec.port} is already in use (another fleet up?)")
         layout = prepare(
             directory,
@@ -216,9 +232,17 @@ class SimFleet:
                     f"hosts did not start: {', '.join(s.name for s in pending)}; "
                     f"{pending[0].name}'s console: {tail}"
                 )
-            pending = [s for s in pending if not _banner(s.address, s.port)]
+            # One read of the kernel's socket table tells which sshds listen; only
+            # those get the (forking) banner check, once each.
+            listening = _listening()
+            ready = [s for s in pending if (s.address, s.port) in listening]
+            with ThreadPoolExecutor(max_workers=16) as checks:
+                answered = set(
+                    checks.map(lambda s: s.name if _banner(s.address, s.port) else "", ready)
+                )
+            pending = [s for s in pending if s.name not in answered]
             if pending:
-                time.sleep(0.05)
+                time.sleep(0.05 if len(pending) < 50 else 0.25)
         return fleet
 
     @classmethod
@@ -308,6 +332,14 @@ class SimFleet:
         self.spec(host)
         return int(state.load(self.layout.host(host), "counters").get(event, 0))
 
+    def accepts(self, host: str) -> int:
+        """How many SSH logins the host's sshd accepted, every boot counted (its console log)."""
+        self.spec(host)
+        try:
+            return (self.layout.host(host) / "console.log").read_bytes().count(_ACCEPTED)
+        except FileNotFoundError:
+            return 0
+
     def faults(self, host: str) -> dict[str, Any]:
         return state.load(self.layout.host(host), "faults")
 
@@ -386,6 +418,27 @@ class SimFleet:
         raise SimError(
             f"{host} did not come up within {timeout:g}s (power: {self.state(host).get('power')})"
         )
+
+
+def _listening() -> set[tuple[str, int]]:
+    """(address, port) of every listening IPv4 TCP socket of this network namespace.
+
+    The hosts share this machine's network namespace, so one read of
+    /proc/net/tcp (local address and port in hex, state 0A = LISTEN) covers them all.
+    """
+    found: set[tuple[str, int]] = set()
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != "0A":
+            continue
+        address, _, port = fields[1].partition(":")
+        raw = bytes.fromhex(address)[::-1]  # little-endian on the machines this runs on
+        found.add((".".join(str(b) for b in raw), int(port, 16)))
+    return found
 
 
 def _alive(pid: int) -> bool:

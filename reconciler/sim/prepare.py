@@ -95,7 +95,9 @@ def _sshd_config(layout: FleetLayout, spec: HostSpec) -> str:
         f"AuthorizedKeysFile {inside.authorized_keys}\n"
         "StrictModes no\nUsePAM no\nPidFile none\nUseDNS no\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "MaxStartups 200:30:400\nMaxSessions 100\nLogLevel ERROR\n"
+        "MaxStartups 200:30:400\nMaxSessions 100\n"
+        # INFO: one "Accepted publickey" line per login (SimFleet.accepts counts them).
+        "LogLevel INFO\n"
         "Subsystem sftp internal-sftp\n"
     )
 

@@ -298,6 +298,10 @@ def main(argv: list[str]) -> int:
     owner = int(argv[argv.index("--owner") + 1]) if "--owner" in argv else None
     owner_started = _start_time(owner) if owner else None
     specs, timings, _ = load_fleet(layout)
+    # Each host thread polls its request files: at 20 Hz, 500 of them would keep
+    # half a core busy doing nothing. A large fleet polls less often.
+    global _POLL
+    _POLL = max(_POLL, len(specs) / 2000)
     fleet_id = _fleet_id(layout)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
