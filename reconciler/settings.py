@@ -22,6 +22,7 @@ The observability settings are checked by :mod:`reconciler.observe_settings`.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -71,6 +72,9 @@ class Settings:
     notify_command: tuple[str, ...] = ()
     notify_attempts: int = 5
     notify_timeout: float = 10.0
+    # Replicas (docs/service.md "Replicas"): "" = the only reconciler of its config repo.
+    replica_id: str = ""
+    lease_seconds: float = 60.0
     source: str = "defaults"  # where these settings came from, for messages
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -111,6 +115,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "notify_command": (list,),
     "notify_attempts": (int,),
     "notify_timeout": (int, float),
+    "replica_id": (str,),
+    "lease_seconds": (int, float),
 }
 
 
@@ -146,5 +152,16 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise SettingsError(f"{path}: log_format must be 'text' or 'json'")
     if int(values.get("parallel", 1)) < 1:
         raise SettingsError(f"{path}: parallel must be at least 1")
+    replica = values.get("replica_id", "")
+    if replica and (
+        not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", str(replica))
+        or str(replica).endswith((".", ".lock"))
+    ):
+        raise SettingsError(
+            f"{path}: replica_id {replica!r}: letters, digits, '.', '_' and '-' only "
+            "(it names a ref on the config repo)"
+        )
+    if float(values.get("lease_seconds", 60.0)) < 2:
+        raise SettingsError(f"{path}: lease_seconds must be at least 2")
     values.update(check_observability(path, values))
     return Settings(source=str(path), **values)

@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -74,6 +75,11 @@ def register(subparsers: Any) -> None:
     )
     add_revision_arguments(parser, "apply")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before applying")
+    parser.add_argument(
+        "--retry-quarantined",
+        action="store_true",
+        help="this once, try a build that is quarantined (it failed its test stage) again",
+    )
     parser.add_argument(
         "--local-ledger",
         action="store_true",
@@ -167,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=printer,
                     facts=facts,
                     stop=stop,
+                    retry_quarantined=args.retry_quarantined,
                 )
         finally:
             printer.close()
@@ -237,7 +244,10 @@ def show_plan(
     elif store.ledger.head() is None:
         store = None  # no ledger yet: nothing recorded
     sets, hosts = selection(args) if args is not None else (None, None)
-    plan = make_plan(config, facts, recorded_progress(store, config), buildsets=sets, hosts=hosts)
+    progress = recorded_progress(store, config)
+    if args is not None and getattr(args, "retry_quarantined", False):
+        progress = {name: replace(p, quarantined={}) for name, p in progress.items()}
+    plan = make_plan(config, facts, progress, buildsets=sets, hosts=hosts)
     if not quiet and not plan.in_sync:
         print(format_text(plan))
     return facts, plan

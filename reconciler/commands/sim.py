@@ -6,6 +6,7 @@ reconciler sim down [--dir DIR]
 reconciler sim status [--dir DIR] [--format text|json]
 reconciler sim fault [--dir DIR] HOST KIND [--value V]
 reconciler sim fault [--dir DIR] HOST [KIND] --clear     (no KIND: every fault of HOST)
+reconciler sim power-cycle [--dir DIR] HOST
 
 Without ``--dir``: ``$RECONCILER_SIM_DIR``, else the directory of the last
 ``sim up`` (remembered in ``$XDG_STATE_HOME/reconciler/sim-dir``, by default
@@ -35,7 +36,11 @@ def register(subparsers: Any) -> None:
     up.add_argument("--dir", required=True, type=Path, help="fleet directory (new)")
     which = up.add_mutually_exclusive_group(required=True)
     which.add_argument("--repo", type=Path, help="config repo: one simulated host per host")
-    which.add_argument("--hosts", type=int, help="N anonymous hosts host1..hostN on 127.0.0.101+")
+    which.add_argument(
+        "--hosts",
+        type=int,
+        help="N anonymous hosts host1..hostN on SUBNET.101+ (above 150: 250 per /24 from SUBNET.1)",
+    )
     up.add_argument("--subnet", default="127.0.0", help="with --hosts: addresses SUBNET.101+")
     up.add_argument("--build-seconds", type=float, default=3.0)
     up.add_argument("--install-seconds", type=float, default=1.0)
@@ -49,6 +54,13 @@ def register(subparsers: Any) -> None:
     )
     up.add_argument(
         "--ufs", nargs="+", default=[], metavar="HOST", help="hosts without ZFS (no BEs)"
+    )
+    up.add_argument(
+        "--no-git",
+        nargs="+",
+        default=[],
+        metavar="HOST",
+        help="hosts without the git package (kernels they build carry no VCS revision)",
     )
     up.set_defaults(func=_up)
 
@@ -71,11 +83,18 @@ def register(subparsers: Any) -> None:
         "--clear", action="store_true", help="clear KIND, or every fault of HOST without KIND"
     )
     fault.set_defaults(func=_fault)
+
+    cycle = sub.add_parser(
+        "power-cycle", help="press a host's reset button (a hung host boots again)"
+    )
+    cycle.add_argument("--dir", type=Path, help="fleet directory (default: the last sim up)")
+    cycle.add_argument("host")
+    cycle.set_defaults(func=_power_cycle)
     parser.set_defaults(func=_missing)
 
 
 def _missing(args: argparse.Namespace) -> int:
-    raise UsageError("reconciler sim: give an action (up, down, status, fault)")
+    raise UsageError("reconciler sim: give an action (up, down, status, fault, power-cycle)")
 
 
 def remembered_path() -> Path:
@@ -122,6 +141,7 @@ def _up(args: argparse.Namespace) -> int:
         boot_seconds=args.boot_seconds,
         obj_in_be=args.obj_in_be,
         ufs=args.ufs,
+        no_git=args.no_git,
         subnet=args.subnet,
         detached=True,
     )
@@ -224,4 +244,11 @@ def _fault(args: argparse.Namespace) -> int:
         )
     fleet.set_fault(args.host, args.kind, args.value)
     print(f"{args.host}: {args.kind} set" + (f" ({args.value})" if args.value else ""))
+    return 0
+
+
+def _power_cycle(args: argparse.Namespace) -> int:
+    fleet = _attach(args.dir)
+    fleet.power_cycle(args.host)
+    print(f"{args.host}: power-cycled")
     return 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ from reconciler.config.model import Config
 from reconciler.errors import ConfigInvalid, RepoError
 from reconciler.facts.host import HostFacts
 from reconciler.gitutil import run_git
+from reconciler.lease import Lease, skew_margin, visible_leases
 from reconciler.plan import Plan, make_plan
 from reconciler.plan.install import Running
 from reconciler.statusstore import StatusStore
@@ -68,6 +70,7 @@ COLUMNS = (
     ("in_sync", "IN SYNC"),
     ("reachable", "REACHABLE"),
     ("last", "LAST"),
+    ("lease", "LEASE"),
 )
 #: Commits looked at, newest first, for the last one that validates.
 LOOKBACK = 50
@@ -243,12 +246,21 @@ def run(args: argparse.Namespace) -> int:
     table = [
         row for row in rows(config, facts, plan, store) if hosts is None or row["host"] in hosts
     ]
+    # Which replica holds each build set (reconciler.lease; none with a single reconciler).
+    leases = visible_leases(repo, contact_origin=not args.offline)
+    margin, now = skew_margin(settings.lease_seconds), time.time()
+    for row in table:
+        row["lease"] = _holder(leases.get(row["buildset"]), margin, now)
     if args.format == "json":
         body = {
             "refused": _public(refused) if refused else None,
             "generation": config.commit or "worktree",
             "revision": config.source.revision,
             "hosts": table,
+            "leases": {
+                name: {"holder": lease.holder, "acquired": lease.acquired, "expires": lease.expires}
+                for name, lease in sorted(leases.items())
+            },
         }
         print(json.dumps(body, indent=2))
     else:
@@ -263,6 +275,12 @@ def run(args: argparse.Namespace) -> int:
     report_not_observed(missing, args.offline)
     code = exit_status(plan, missing, offline=args.offline)
     return 1 if refused else code
+
+
+def _holder(lease: Lease | None, margin: float, now: float) -> str | None:
+    if lease is None:
+        return None
+    return f"{lease.holder} (expired)" if lease.expired(now, margin) else lease.holder
 
 
 def _public(refused: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -120,12 +120,43 @@ def host_strings(name: str, address: str, port: int = 22) -> tuple[str, ...]:
     return (f"[{name}]:{port}", f"[{address}]:{port}")
 
 
+def _plain(patterns: str) -> bool:
+    return not patterns.startswith("|") and not any(c in patterns for c in "*?!")
+
+
+class PinIndex:
+    """A known_hosts text parsed once, for the pins of many hosts.
+
+    Entries whose patterns are plain names are found by a dictionary lookup;
+    only wildcard, negated and hashed ones are matched host by host, so the
+    pins of a fleet of N hosts cost O(N), not O(N) each.
+    """
+
+    def __init__(self, known_hosts_text: str) -> None:
+        entries, _ = parse(known_hosts_text)
+        self._by_name: dict[str, list[Entry]] = {}
+        self._other: list[Entry] = []
+        for entry in entries:
+            if _plain(entry.patterns):
+                for name in dict.fromkeys(entry.patterns.lower().split(",")):
+                    self._by_name.setdefault(name, []).append(entry)
+            else:
+                self._other.append(entry)
+
+    def pins(self, host: Host) -> list[str]:
+        """The ``keytype base64`` pins that match ``host`` by its name or its address."""
+        candidates = host_strings(host.name, host.address, host.port)
+        found = {e.line: e for name in candidates for e in self._by_name.get(name.lower(), ())}
+        for entry in self._other:
+            if _matches(entry.patterns, candidates):
+                found[entry.line] = entry
+        pins: list[str] = []
+        for line in sorted(found):
+            if found[line].pin not in pins:
+                pins.append(found[line].pin)
+        return pins
+
+
 def lookup(known_hosts_text: str, host: Host) -> list[str]:
     """The ``keytype base64`` pins that match ``host`` by its name or its address."""
-    entries, _ = parse(known_hosts_text)
-    candidates = host_strings(host.name, host.address, host.port)
-    pins: list[str] = []
-    for entry in entries:
-        if _matches(entry.patterns, candidates) and entry.pin not in pins:
-            pins.append(entry.pin)
-    return pins
+    return PinIndex(known_hosts_text).pins(host)

@@ -232,13 +232,14 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
     default = RolloutPolicy()
     return RolloutPolicy(
         install=data.get("install", default.install),
-        batch=data.get("batch", default.batch),
+        batch=tuple(batch) if isinstance(batch := data.get("batch", 1), list) else (batch,),
         max_failures=data.get("max_failures", default.max_failures),
         soak=data.get("soak", default.soak),
         reboot_timeout=data.get("reboot_timeout", default.reboot_timeout),
         health_checks=tuple(data.get("health_checks", ())),
         drift=data.get("drift", default.drift),
         keep_builds=data.get("keep_builds", default.keep_builds),
+        allow_downgrade=data.get("allow_downgrade", default.allow_downgrade),
     )
 
 
@@ -254,6 +255,7 @@ def _buildset(files: rules.BuildsetFiles) -> BuildSet:
             stage=spec.get("stage", "production"),
             port=spec.get("port", 22),
             user=spec.get("user", "root"),
+            group=spec.get("group"),
         )
         for name, spec in data["hosts"].items()
     )
@@ -293,6 +295,9 @@ def load_config(repo: str | Path, rev: str | None = None) -> Config:
         known_hosts=files.known_hosts,
         ports=PortsTree(**ports) if ports is not None else None,
         policy=ReconcilerPolicy(**(fleet.get("reconciler") or {})),
+        reboot_groups={
+            name: int(spec["max_down"]) for name, spec in (fleet.get("reboot_groups") or {}).items()
+        },
         commit=commit,
         origin=str(repo),
     )

@@ -8,7 +8,9 @@ command matched its schema pattern.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 Stage = Literal["test", "production"]
@@ -50,13 +52,17 @@ class PortsSettings:
 @dataclass(frozen=True)
 class RolloutPolicy:
     install: InstallMethod = "boot-environment"
-    batch: int = 1
-    max_failures: int = 0
+    #: wave sizes of the production stage, the last repeated: numbers or "N%"
+    batch: tuple[int | str, ...] = (1,)
+    #: failures tolerated over the whole production stage: a number or "N%"
+    max_failures: int | str = 0
     soak: int = 600
     reboot_timeout: int = 900
     health_checks: tuple[str, ...] = ()
     drift: DriftPolicy = "heal"
     keep_builds: int = 3
+    #: install a revision whose __FreeBSD_version is older than a host's userland
+    allow_downgrade: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,7 @@ class Host:
     stage: Stage = "production"
     port: int = 22
     user: str = "root"
+    group: str | None = None  # reboot group (fleet.yaml reboot_groups)
 
 
 @dataclass(frozen=True)
@@ -88,19 +95,21 @@ class BuildSet:
                 return host
         raise KeyError(name)
 
-    @property
+    @cached_property
     def build(self) -> Host:
         return self.host(self.build_host)
 
-    @property
+    # Cached: the planner asks for these once per host; computed each time, a
+    # set of N hosts cost O(N) per host, O(N^2) per plan.
+    @cached_property
     def test_hosts(self) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.stage == "test")
 
-    @property
+    @cached_property
     def production_hosts(self) -> tuple[Host, ...]:
         return tuple(h for h in self.hosts if h.stage == "production")
 
-    @property
+    @cached_property
     def kernconfs(self) -> tuple[str, ...]:
         """Every distinct kernconf of the set, the build host's first (HB 24.7)."""
         ordered = [self.build.kernconf] + [h.kernconf for h in self.hosts]
@@ -127,18 +136,29 @@ class Config:
     known_hosts: str  # OpenSSH known_hosts text
     ports: PortsTree | None = None
     policy: ReconcilerPolicy = field(default_factory=ReconcilerPolicy)
+    #: reboot group -> how many of its hosts may be down at once (unlisted groups: 1)
+    reboot_groups: Mapping[str, int] = field(default_factory=dict)
     commit: str | None = None  # config repo commit this was loaded from (None: a plain directory)
     origin: str = ""  # how the repo was named when loaded (path or URL), for managed headers
 
-    @property
+    @cached_property
     def hosts(self) -> tuple[Host, ...]:
         return tuple(h for bs in self.buildsets for h in bs.hosts)
 
+    def max_down(self, group: str) -> int:
+        """How many hosts of a reboot group may be installing or rebooting at once."""
+        return self.reboot_groups.get(group, 1)
+
+    @cached_property
+    def _hosts_by_name(self) -> dict[str, Host]:
+        # A fleet of N hosts looks hosts up by name O(N) times a rollout: not O(N) each.
+        return {h.name: h for h in self.hosts}
+
     def host(self, name: str) -> Host:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        raise KeyError(name)
+        try:
+            return self._hosts_by_name[name]
+        except KeyError:
+            raise KeyError(name) from None
 
     def buildset(self, name: str) -> BuildSet:
         for bs in self.buildsets:

@@ -8,12 +8,15 @@ Public API::
 ``run_daemon`` takes the repo locks, clones or fetches the config repo under
 ``settings.work_path``, starts the filesystem watch (local repos), installs
 SIGTERM/SIGINT (stop at a safe point) and SIGHUP (poll now) handlers when
-called from the main thread, and runs :class:`Daemon` until stopped.
+called from the main thread, and runs :class:`Daemon` until stopped. With
+``replica_id`` set it also keeps the replica's leases (``replicas``); the
+daemon's SSH connections close when it ends.
 
 Modules: ``loop`` (the reconcile loop), ``mirror`` (the daemon's clone),
 ``trust`` (signed-commit policy), ``watch`` (watchdog on refs), ``state``
 (what survives a restart), ``logs`` (text and JSON lines), ``observability``
-(status page, metrics and notifications, attached through ``observer``).
+(status page, metrics and notifications, attached through ``observer``),
+``replicas`` (leases on build sets shared by several daemons).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from reconciler.daemon.logs import EventLog, setup_logging
 from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, Origin, resolve_origin
 from reconciler.daemon.observability import observing
+from reconciler.daemon.replicas import LeaseKeeper
 from reconciler.daemon.trust import Verdict, check_allowed_signers, verify_commit
 from reconciler.daemon.watch import RefWatcher
-from reconciler.errors import SettingsError
+from reconciler.errors import SettingsError, UserError
+from reconciler.lease import LeaseStore
 from reconciler.lock import RepoLock
 from reconciler.settings import Settings
 
@@ -41,6 +46,7 @@ __all__ = [
     "EventLog",
     "Hooks",
     "Job",
+    "LeaseKeeper",
     "Mirror",
     "Origin",
     "RefWatcher",
@@ -103,8 +109,9 @@ def open_daemon(
         ) from exc
     mirror = Mirror(work, origin, settings.branch)
     with contextlib.ExitStack() as stack:
-        if origin.local is not None:
+        if origin.local is not None and not settings.replica_id:
             # The source first: two daemons with different work dirs still exclude each other.
+            # Replicas share the config repo on purpose: their leases keep them apart.
             stack.enter_context(RepoLock(origin.local, command="run"))
         existed = (mirror.path / "HEAD").exists()
         mirror.ensure()
@@ -112,8 +119,21 @@ def open_daemon(
             mirror.fetch()  # an unreachable origin stops the start, before any ledger commit
         stack.enter_context(RepoLock(mirror.path, command="run"))
         daemon = Daemon(settings, mirror, allowed_signers=allowed, hooks=hooks, log=EventLog())
+        stack.callback(daemon.pool.close_all)  # SIGTERM: the connections close with the daemon
         # Status page, /metrics, notifications: whatever the settings enable.
         stack.enter_context(observing(daemon))
+        if settings.replica_id:
+            keeper = LeaseKeeper(
+                LeaseStore(mirror.path, remote="origin"),
+                settings.replica_id,
+                settings.lease_seconds,
+                log=daemon.log,
+                on_change=daemon.notify_change,
+            )
+            daemon.keeper = keeper
+            keeper.start()
+            # Last out: released once the running steps have finished (run() returned).
+            stack.callback(keeper.close)
         if origin.git_dir is not None and watch:
             watcher = RefWatcher(
                 origin.git_dir,
@@ -140,5 +160,7 @@ def run_daemon(settings: Settings, *, once: bool = False, hooks: Hooks | None = 
     SIGHUP handlers are installed when called from the main thread.
     """
     check_client_key(settings)
+    if once and settings.replica_id:
+        raise UserError("--once runs one pass of one reconciler; a replica (replica_id) runs on")
     with open_daemon(settings, watch=not once, hooks=hooks) as daemon, _signals(daemon):
         return daemon.run(once=once)

@@ -21,6 +21,7 @@ from reconciler.config.model import Config
 from reconciler.ledger import Ledger, Record, default_actor
 from reconciler.rollout.engine_types import Event, Report
 from reconciler.settings import Settings
+from reconciler.transport.pool import ConnectionPool
 
 JobKind = Literal["apply", "drift"]
 
@@ -35,6 +36,8 @@ class Converge(Protocol):
         buildsets: Sequence[str] | None = ...,
         progress: Callable[[Event], None] = ...,
         stop: threading.Event | None = ...,
+        pool: ConnectionPool | None = ...,
+        may_continue: Callable[[str], bool] | None = ...,
     ) -> Report: ...
 
 
@@ -77,7 +80,10 @@ class Job:
     kind: JobKind
     generation: str
     config: Config
+    #: the build sets it covers (None: every one); a replica runs one job per held set
+    buildsets: tuple[str, ...] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    started_at: float = 0.0
     thread: threading.Thread | None = None
     report: Report | None = None
     error: BaseException | None = None
@@ -94,15 +100,24 @@ def run_job(
     settings: Settings,
     ledger: Recorder,
     progress: Callable[[Event], None],
+    pool: ConnectionPool | None = None,
+    may_continue: Callable[[str], bool] | None = None,
 ) -> None:
-    """Converge ``job``'s build sets; the outcome lands on the job, never raised."""
+    """Converge ``job``'s build sets; the outcome lands on the job, never raised.
+
+    ``pool``: the daemon's connections, kept across jobs; ``may_continue``:
+    the replica's lease check, asked before each step of a set.
+    """
     try:
         job.report = converge(
             job.config,
             settings=settings,
             ledger=ledger,
+            buildsets=job.buildsets,
             progress=progress,
             stop=job.stop,
+            pool=pool,
+            may_continue=may_continue,
         )
     except BaseException as exc:  # the loop decides what an error means; a worker never dies
         job.error = exc

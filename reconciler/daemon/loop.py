@@ -15,6 +15,15 @@ finished rollout):
    per build set ``rollout.drift``); a failed one is left alone until a new
    commit arrives (Argo CD's lesson, DESIGN.md).
 
+The daemon keeps one SSH connection per host for its life
+(:attr:`Daemon.pool`, reconciler.transport.pool): a poll of hosts in sync
+costs one channel and one batched probe per host, not a handshake.
+
+With ``replica_id`` set, several daemons share the build sets through leases
+on the config repo (reconciler.daemon.replicas): each runs one job per set it
+holds, the lease check is the engine's ``may_continue``, and a set taken over
+from another replica resumes from the ledger as a restarted daemon does.
+
 Collaborators (``converge``, ``load_config``, the ledger, the clock) are
 injected through :class:`Hooks`, so the loop is tested with a fake rollout
 and a fake clock against real git repositories.
@@ -24,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,6 +44,8 @@ from reconciler.daemon.logs import EventLog
 from reconciler.daemon.mirror import Mirror
 from reconciler.daemon.observer import LoopObserver, NoObserver
 from reconciler.daemon.records import short as _short
+from reconciler.daemon.replicaloop import ReplicaLoop, only_its_set, recorded_already
+from reconciler.daemon.replicas import LeaseKeeper, SetShare
 from reconciler.daemon.state import DaemonState, judge, load_state, save_state
 from reconciler.daemon.trust import verify_commit
 from reconciler.errors import ConfigInvalid, RepoError, UserError
@@ -43,13 +54,24 @@ from reconciler.ledger import Ledger, Record
 from reconciler.rollout.engine_types import Event, HostResult
 from reconciler.settings import Settings
 from reconciler.statusstore import StatusStore
+from reconciler.transport.pool import ConnectionPool
+from reconciler.transport.target import Target
 from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome, RolloutStatus
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
 
 
-class Daemon:
+def idle_limit(settings: Settings) -> float:
+    """How long the daemon keeps a host's unused connection: ten minutes, or three polls."""
+    return max(600.0, 3 * float(settings.poll_interval))
+
+
+def _no_config(name: str) -> tuple[Target, tuple[()]]:
+    raise UserError(f"{name}: no config loaded yet")  # converge points the pool at one first
+
+
+class Daemon(ReplicaLoop):
     """The loop of ``reconciler run``. Construct, then :meth:`run` (blocks)."""
 
     def __init__(
@@ -85,7 +107,17 @@ class Daemon:
         self._last_tip: str | None = None
         #: Status page, metrics, notifications (reconciler.daemon.observability); no-op by default.
         self.observer: LoopObserver = NoObserver()
-        self._job_started_at = 0.0
+        #: one connection per host for the daemon's life (closed by open_daemon on exit)
+        self.pool = ConnectionPool(
+            _no_config,
+            key_path=settings.ssh_key,
+            connect_timeout=settings.connect_timeout,
+            command_timeout=settings.command_timeout,
+            max_idle=idle_limit(settings),
+        )
+        #: the leases of a replica (settings.replica_id; set by open_daemon), else None
+        self.keeper: LeaseKeeper | None = None
+        self._share = SetShare()
 
     # --- signals and watch (any thread) ------------------------------------------
 
@@ -113,7 +145,8 @@ class Daemon:
         clock = self.hooks.clock
         interval = float(self.settings.poll_interval)
         next_poll = clock.now()
-        job: Job | None = None
+        # Keyed by the sets a job covers: one job (None) alone, one per held set as a replica.
+        jobs: dict[tuple[str, ...] | None, Job] = {}
         ran_once = False
         self.log.info(
             "daemon.start",
@@ -131,24 +164,27 @@ class Daemon:
             if clock.now() >= next_poll:
                 poll_due = True
                 next_poll = clock.now() + interval
-            if job is not None and job.done:
-                self._finish(job)
-                job = None
-                if once:
-                    ran_once = True
+            for key, job in list(jobs.items()):
+                if job.done:
+                    self._finish(job)
+                    del jobs[key]
+                    if once:
+                        ran_once = True
             if self._shutdown.is_set():
-                return self._shut_down(job)
+                return self._shut_down(list(jobs.values()))
             if once and ran_once:
                 return self._once_status()
-            tip = self._fetch() if not (once and job is not None) else None
+            tip = self._fetch() if not (once and jobs) else None
             if tip is not None:
-                self._consider(tip, job)
-            if job is None:
-                job = self._next_job(poll_due)
-                if job is not None:
-                    self._start(job)
-                elif once:
-                    return self._once_status()
+                self._consider(tip, list(jobs.values()))
+            if not jobs:
+                self.pool.prune()  # between jobs: hosts unused for a while lose their connection
+            started = self._next_jobs(poll_due, busy=jobs)
+            for job in started:
+                jobs[job.buildsets] = job
+                self._start(job)
+            if once and not jobs:
+                return self._once_status()
             clock.sleep(max(0.0, next_poll - clock.now()), self.wake)
 
     def _once_status(self) -> int:
@@ -156,28 +192,30 @@ class Daemon:
             return 1
         return 0 if self.state.status == "converged" else 1
 
-    def _shut_down(self, job: Job | None) -> int:
-        if job is None:
+    def _shut_down(self, jobs: list[Job]) -> int:
+        if not jobs:
             self.log.info("daemon.stop", "stopped")
             return 0
+        generation = jobs[0].generation
         self.log.info(
-            "daemon.stopping",
-            "stopping: the running step finishes first",
-            generation=job.generation,
+            "daemon.stopping", "stopping: the running step finishes first", generation=generation
         )
-        job.stop.set()
-        assert job.thread is not None
-        job.thread.join(self.stop_grace)
-        if job.thread.is_alive():
-            self.log.error(
-                "daemon.stop",
-                f"the running step did not reach a safe point within {self.stop_grace:g}s; "
-                "exiting anyway (the next start resumes from the facts)",
-                generation=job.generation,
-            )
-            return 1
-        self._finish(job)
-        self.log.info("daemon.stop", "stopped at a safe point", generation=job.generation)
+        for job in jobs:
+            job.stop.set()
+        deadline = self.hooks.clock.now() + self.stop_grace
+        for job in jobs:
+            assert job.thread is not None
+            job.thread.join(max(0.0, deadline - self.hooks.clock.now()))
+            if job.thread.is_alive():
+                self.log.error(
+                    "daemon.stop",
+                    f"the running step did not reach a safe point within {self.stop_grace:g}s; "
+                    "exiting anyway (the next start resumes from the facts)",
+                    generation=job.generation,
+                )
+                return 1
+            self._finish(job)
+        self.log.info("daemon.stop", "stopped at a safe point", generation=generation)
         return 0
 
     # --- steps of an iteration ----------------------------------------------------
@@ -200,7 +238,7 @@ class Daemon:
         self._last_tip = tip
         return tip
 
-    def _consider(self, tip: str, job: Job | None) -> None:
+    def _consider(self, tip: str, jobs: list[Job]) -> None:
         """Check a tip that is new to the loop; queue it for rollout when it may be applied."""
         if tip == self.state.generation:
             self._pending = None  # the branch went back to what is being applied
@@ -233,7 +271,9 @@ class Daemon:
             self._pending = None
             return
         self._pending = (tip, config)
-        if job is not None and not job.stop.is_set():
+        for job in jobs:
+            if job.stop.is_set():
+                continue
             self.log.info(
                 "generation.superseded",
                 f"newer commit {_short(tip)}: stopping the rollout of {_short(job.generation)} "
@@ -297,16 +337,29 @@ class Daemon:
             self._record(refusal)
         self._save(self.state.refused(tip, reason))
 
+    def _next_jobs(self, poll_due: bool, busy: Mapping[tuple[str, ...] | None, Job]) -> list[Job]:
+        """The jobs to start now: at most one, or, as a replica, one per held set that is due."""
+        if self.keeper is not None:
+            return self._next_replica_jobs(poll_due, busy)
+        job = None if busy else self._next_job(poll_due)
+        return [job] if job is not None else []
+
+    def _accept_pending(self) -> Config:
+        assert self._pending is not None
+        generation, config = self._pending
+        self._pending = None
+        self._config = config
+        self._save(self.state.accepted(generation))
+        self._share.new_generation()
+        self._record(records.validated(config, title=self._commit_title(generation)))
+        return config
+
     def _next_job(self, poll_due: bool) -> Job | None:
         if self._shutdown.is_set():
             return None
         if self._pending is not None:
-            generation, config = self._pending
-            self._pending = None
-            self._config = config
-            self._save(self.state.accepted(generation))
-            self._record(records.validated(config, title=self._commit_title(generation)))
-            return Job("apply", generation, config)
+            config = self._accept_pending()
+            return Job("apply", config.commit or "", config)
         current, status = self.state.generation, self.state.status
         kind: JobKind
         if status == "applying" or (status == "incomplete" and poll_due):
@@ -344,9 +397,12 @@ class Daemon:
         return current
 
     def _start(self, job: Job) -> None:
+        sets = f" ({', '.join(job.buildsets)})" if job.buildsets else ""
         if job.kind == "apply":
             self.log.info(
-                "rollout.start", f"rolling out {_short(job.generation)}", generation=job.generation
+                "rollout.start",
+                f"rolling out {_short(job.generation)}{sets}",
+                generation=job.generation,
             )
         else:
             self.log.debug(
@@ -365,15 +421,21 @@ class Daemon:
         try:
             try:
                 ledger = self._ledger_for(job.config)
+                if self.keeper is not None and self._taken_over_failed(job, ledger):
+                    return
             except BaseException as exc:
                 job.error = exc
                 return
+            keeper = self.keeper
+            steps = None if keeper is None else functools.partial(only_its_set, job, keeper)
             run_job(
                 job,
                 self.hooks.converge,
                 settings=self.settings,
                 ledger=ledger,
                 progress=functools.partial(self._progress, job),
+                pool=self.pool,
+                may_continue=steps,
             )
         finally:
             self.wake.set()
@@ -396,6 +458,9 @@ class Daemon:
         self._observe_finish(job)
         if job.generation != self.state.generation:
             return  # superseded by a generation accepted while it ran
+        if self.keeper is not None and job.buildsets:
+            self._finish_set(job, job.buildsets[0])
+            return
         if job.error is not None:
             if isinstance(job.error, UserError):
                 # Ledger unwritable, hosts' repo unreachable ...: look again at the next poll.
@@ -478,7 +543,10 @@ class Daemon:
 
     def _record(self, record: Record) -> None:
         try:
-            self._ledger_for(None).record(record)
+            ledger = self._ledger_for(None)
+            if self.keeper is not None and recorded_already(ledger, record):
+                return  # another replica wrote it: one validated (or rejected) per commit
+            ledger.record(record)
             self.observer.recorded()
         except UserError as exc:
             self.log.error(
@@ -497,11 +565,11 @@ class Daemon:
     # --- observers (status page, metrics, notifications) ---------------------------
 
     def _observe_start(self, job: Job) -> None:
-        self._job_started_at = self.hooks.clock.now()
+        job.started_at = self.hooks.clock.now()
         self.observer.job_started(job)
 
     def _observe_finish(self, job: Job) -> None:
-        self.observer.job_finished(job, max(0.0, self.hooks.clock.now() - self._job_started_at))
+        self.observer.job_finished(job, max(0.0, self.hooks.clock.now() - job.started_at))
 
     def _observe_ledger(self, recorder: Recorder) -> None:
         if isinstance(recorder, Ledger):

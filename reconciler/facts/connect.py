@@ -12,10 +12,10 @@ from pathlib import Path
 
 import paramiko
 
-from reconciler.config.knownhosts import lookup
+from reconciler.config.knownhosts import PinIndex, lookup
 from reconciler.config.model import Config, Host
 from reconciler.settings import Settings
-from reconciler.transport.pool import ConnectionPool
+from reconciler.transport.pool import ConnectionPool, Resolver
 from reconciler.transport.ssh import Connection, open_connection, parse_pins
 from reconciler.transport.target import Target
 
@@ -30,18 +30,34 @@ def pins_of(known_hosts: str, host: Host) -> list[paramiko.PKey]:
     return parse_pins(lookup(known_hosts, host), host.name)
 
 
-def fleet_pool(config: Config, settings: Settings) -> ConnectionPool:
-    """One pool for the hosts of ``config``, logging in as the settings say."""
+def fleet_resolver(config: Config, settings: Settings) -> Resolver:
+    """Host name -> (target, pins) for ``config``'s hosts; known_hosts parsed once."""
+    index = PinIndex(config.known_hosts)
+    resolved: dict[str, tuple[Target, Sequence[paramiko.PKey]]] = {}
 
     def resolve(name: str) -> tuple[Target, Sequence[paramiko.PKey]]:
-        host = config.host(name)
-        return target_of(host, settings.ssh_user), pins_of(config.known_hosts, host)
+        if name not in resolved:
+            host = config.host(name)
+            pins = parse_pins(index.pins(host), host.name)
+            resolved[name] = (target_of(host, settings.ssh_user), pins)
+        return resolved[name]
 
+    return resolve
+
+
+def fleet_pool(
+    config: Config, settings: Settings, *, max_idle: float | None = None
+) -> ConnectionPool:
+    """One pool for the hosts of ``config``, logging in as the settings say.
+
+    ``max_idle``: a persistent pool (the daemon's), see reconciler.transport.pool.
+    """
     return ConnectionPool(
-        resolve,
+        fleet_resolver(config, settings),
         key_path=settings.ssh_key,
         connect_timeout=settings.connect_timeout,
         command_timeout=settings.command_timeout,
+        max_idle=max_idle,
     )
 
 

@@ -17,6 +17,8 @@ left alone there.
   does not hold it.
 - ``test``/``production``: per host make.conf/src.conf, then the install
   chain (reconciler.plan.install).
+- preflight (reconciler.plan.preflight): what will fail, before anything is
+  touched: problems block the set's rollout, warnings are shown.
 
 Rendered files are compared without their managed header (which names the
 repo): a commit that changes no rendered byte below it changes nothing.
@@ -26,6 +28,7 @@ one ``report-drift`` step per generation and then a note.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 
@@ -34,12 +37,89 @@ from reconciler.config.buildid import build_id
 from reconciler.config.model import STOCK_KERNCONFS, BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
-from reconciler.plan.files import config_differences, config_diffs, unified_diff
+from reconciler.plan import waves
 from reconciler.plan.install import Target, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
+from reconciler.plan.preflight import preflight, work_of
 from reconciler.progress import NOTHING, SetProgress
 from reconciler.remote import build_log, short
 from reconciler.vocabulary import INSTALL_STEPS, Phase, Stage, StepKind
+
+
+def body(text: str) -> list[str]:
+    """A rendered file without its managed header lines."""
+    lines = text.splitlines()
+    while lines and (
+        lines[0].startswith(render.MANAGED_HEADER_PREFIX) or lines[0].startswith("# Source: ")
+    ):
+        lines.pop(0)
+    return lines
+
+
+def _differs(name: str, actual: str | None, desired: str) -> str | None:
+    if actual is None:
+        return f"{name} missing"
+    old, new = body(actual), body(desired)
+    if old == new:
+        return None
+    changed = sum(
+        1
+        for line in difflib.unified_diff(old, new, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
+    return f"{name} differs: {changed} line{'s' if changed != 1 else ''}"
+
+
+def wanted_files(config: Config, bs: BuildSet, host: Host) -> dict[str, str]:
+    """The config files a host of ``bs`` must have, path -> text."""
+    return {
+        "/etc/make.conf": render.make_conf(config, bs, host),
+        "/etc/src.conf": render.src_conf(config, bs),
+    }
+
+
+def unified_diff(path: str, old: list[str], new: list[str]) -> str:
+    """``old`` (on the host) against ``new`` (desired), as ``diff -u`` prints it."""
+    return "\n".join(
+        difflib.unified_diff(
+            old, new, fromfile=f"{path} (on the host)", tofile=f"{path} (desired)", lineterm=""
+        )
+    )
+
+
+def _actual_files(facts: HostFacts) -> dict[str, str | None]:
+    etc = facts.etc
+    return {
+        "/etc/make.conf": etc.make_conf if etc else None,
+        "/etc/src.conf": etc.src_conf if etc else None,
+    }
+
+
+def config_differences(
+    config: Config, bs: BuildSet, host: Host, facts: HostFacts
+) -> dict[str, str]:
+    """Path -> why, for every config file whose content (below the header) differs."""
+    actual = _actual_files(facts)
+    found = {}
+    for path, text in wanted_files(config, bs, host).items():
+        why = _differs(path.rsplit("/", 1)[1], actual[path], text)
+        if why:
+            found[path] = why
+    return found
+
+
+def config_diffs(config: Config, bs: BuildSet, host: Host, facts: HostFacts) -> dict[str, str]:
+    """Path -> unified diff (below the managed header) of each config file present that differs.
+
+    A missing file has no diff: the reason says it is missing, and all of it is written.
+    """
+    actual = _actual_files(facts)
+    found = {}
+    for path, text in wanted_files(config, bs, host).items():
+        have = actual[path]
+        if have is not None and body(have) != body(text):
+            found[path] = unified_diff(path, body(have), body(text))
+    return found
 
 
 def _config_steps(
@@ -124,9 +204,19 @@ def _source_steps(config: Config, facts: HostFacts) -> list[Step]:
     return steps + _export_steps(config, config.src, facts)
 
 
+def wanted_exports(config: Config, server: Host, facts: HostFacts) -> str:
+    """The exports(5) lines ``server`` must have: one per client and file system (mountd).
+
+    Which paths share a file system comes from the server's ``mount -p``.
+    """
+    paths = [render.SRC, render.OBJ] + ([config.ports.tree] if config.ports else [])
+    filesystems = facts.mounts.filesystems(paths) if facts.mounts else {}
+    return render.exports(config, {server.name: filesystems}).get(server.name, "")
+
+
 def _export_steps(config: Config, server: Host, facts: HostFacts) -> list[Step]:
     """The server's exports(5) lines: every path it serves, to every build set."""
-    wanted = parse_exports_text(render.exports(config).get(server.name, ""))
+    wanted = parse_exports_text(wanted_exports(config, server, facts))
     have = set(facts.exports or ())
     missing = [line for line in wanted if line not in have]
     if not missing:
@@ -188,29 +278,16 @@ def foreign_changes(config: Config, changed: tuple[str, ...]) -> list[str]:
 def _warnings(
     config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], build: str, installs: bool
 ) -> list[str]:
+    # /usr/obj on its own file system and bectl's usability are preflight's (problems there).
     found = []
     builder = facts.get(bs.build_host)
     if builder is not None and builder.reachable:
-        if bs.rollout.install == "boot-environment" and builder.obj_own_filesystem is False:
-            found.append(
-                f"{bs.build_host}: /usr/obj is not its own file system; with boot-environment "
-                "installs it lives inside the boot environment and a BE switch loses the "
-                "builds (give /usr/obj its own dataset, e.g. zfs create -o mountpoint=/usr/obj)"
-            )
         obj = builder.objtree.builds.get(build) if builder.objtree else None
         if obj is not None and obj.state == "failed":
             found.append(
                 f"{bs.build_host}: build {short(build)} failed earlier (exit {obj.exit_code}); "
                 f"see {build_log(build)}"
             )
-    if bs.rollout.install == "boot-environment":
-        for host in bs.hosts:
-            hf = facts.get(host.name)
-            if hf is not None and hf.reachable and hf.boot_envs and not hf.boot_envs.available:
-                found.append(
-                    f"{host.name}: no boot environments (bectl list failed) but the set "
-                    "installs into boot environments"
-                )
     src = facts.get(config.src_host)
     changed = foreign_changes(config, src.source.changed) if src and src.source else []
     if changed:
@@ -232,6 +309,20 @@ def _warnings(
                 found.append(
                     f"{config.src_host}: stock kernel config {ident} not in sys/{bs.arch}/conf"
                 )
+    blind = [
+        host.name
+        for host in bs.hosts
+        if (hf := facts.get(host.name)) is not None
+        and hf.reachable
+        and hf.versions is not None
+        and not hf.versions.vcs_known
+    ]
+    if blind:
+        found.append(
+            f"{', '.join(blind)}: uname -v names no git revision (the kernel was built without "
+            "git in /usr/bin or /usr/local/bin, newvers.sh): verified by the build marker, the "
+            "kernel ident and the kernel's build directory instead"
+        )
     if bs.rollout.install == "in-place" and installs:
         found.append(
             "in-place installs have no automatic rollback: a host that fails verification "
@@ -268,9 +359,30 @@ def target_for(config: Config, bs: BuildSet, host: Host, progress: SetProgress) 
 
 
 def host_install_plan(
-    config: Config, bs: BuildSet, host: Host, facts: HostFacts | None, progress: SetProgress
+    config: Config,
+    bs: BuildSet,
+    host: Host,
+    facts: HostFacts | None,
+    progress: SetProgress,
+    *,
+    source_planned: bool = False,
 ) -> HostPlan:
-    """One test or production host's plan: config files, then the install chain."""
+    """One test or production host's plan: config files, then the install chain.
+
+    An install needs /usr/src and /usr/obj mounted: when they are not (a reboot
+    whose boot-time mount failed, say) the chain starts with ``mount-nfs``,
+    unless ``source_planned`` (the same plan's source stage mounts them first).
+    """
+
+    held = progress.quarantined.get(build_id(config, bs))
+    if held is not None and facts is not None and facts.reachable:
+        short_id = short(build_id(config, bs))
+        return HostPlan(
+            host.name,
+            True,
+            held=f"build {short_id} is quarantined ({held}); "
+            f"`reconciler release {bs.name} {short_id}` to try it again",
+        )
 
     def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
         target = target_for(config, bs, host, progress)
@@ -282,8 +394,19 @@ def host_install_plan(
         }
         chain = install_steps(hf, progress.host(host.name), target, ended)
         installs = any(s.kind in INSTALL_STEPS for s in chain)
+        if not source_planned and host.name != config.src_host:
+            needs = [i for i, s in enumerate(chain) if s.kind in INSTALL_STEPS]
+            if needs:
+                at = needs[0]
+                chain = chain[:at] + _mount_steps(config, host, hf) + chain[at:]
         if host.name == bs.build_host:
             return chain, []  # its config files belong to the build stage
+        if chain and not target.in_place:
+            # The install writes make.conf/src.conf into the new BE, never the running
+            # /etc: the old BE keeps its own, so a rollback restores them too.
+            if config_differences(config, bs, host, hf):
+                return chain, ["make.conf/src.conf go into the new boot environment"]
+            return chain, []
         config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
         return config_steps + chain, notes
 
@@ -337,6 +460,41 @@ def build_host_plan(
     return _host_plan(bs.build_host, facts, steps)
 
 
+def _gates(
+    config: Config,
+    bs: BuildSet,
+    install_stages: list[StagePlan],
+    progress: SetProgress,
+    build: str,
+) -> list[str]:
+    """The waits the rollout observes between the steps, in words (each is enforced there)."""
+    _, production = install_stages
+    busy = [h.host for st in install_stages for h in st.hosts if h.reachable and h.steps]
+    found = []
+    if build in progress.quarantined:
+        found.append(
+            f"build {short(build)} is quarantined: it failed its test stage "
+            f"({progress.quarantined[build]}); nothing is installed until "
+            f"`reconciler release {bs.name} {short(build)}`"
+        )
+    if production.steps and not progress.tested_build(build):
+        found.append(f"production waits until build {short(build)} passes the test stage")
+    if production.steps:
+        found.append(
+            waves.describe(bs.rollout.batch, bs.rollout.max_failures, len(production.hosts))
+        )
+    groups: dict[str, list[str]] = {}
+    for host in bs.hosts:
+        if host.group is not None and host.name in busy:
+            groups.setdefault(host.group, []).append(host.name)
+    for group, members in sorted(groups.items()):
+        found.append(
+            f"reboot group {group}: at most {config.max_down(group)} host(s) installing or "
+            f"rebooting at once ({', '.join(members)} here; the group spans build sets)"
+        )
+    return found
+
+
 def plan_buildset(
     config: Config,
     bs: BuildSet,
@@ -366,7 +524,7 @@ def plan_buildset(
         StagePlan(
             stage,
             tuple(
-                host_install_plan(config, bs, h, facts.get(h.name), progress)
+                host_install_plan(config, bs, h, facts.get(h.name), progress, source_planned=True)
                 for h in bs.hosts
                 if h.stage == stage and chosen(h)
             ),
@@ -378,6 +536,10 @@ def plan_buildset(
         Stage.BUILD,
         (build_host_plan(config, bs, facts.get(bs.build_host), progress, needed),),
     )
+    stages = (source_stage, build_stage, *install_stages)
+    work = work_of(config, bs, facts, stages, _exports_in_place(config, bs, facts))
+    findings = preflight(config, bs, facts, work)
+    problems = [f for f in findings if f.level == "problem"]
     warnings = _warnings(config, bs, facts, build, needed)
     left_out = [h.name for h in bs.test_hosts if not chosen(h)]
     if left_out and needed and not progress.tested_build(build):
@@ -390,9 +552,29 @@ def plan_buildset(
         build=build,
         arch=bs.arch,
         install_method=bs.rollout.install,
-        stages=(source_stage, build_stage, *install_stages),
-        warnings=tuple(warnings),
+        stages=stages,
+        warnings=tuple(warnings) + tuple(f.text for f in findings if f.level == "warning"),
+        gates=tuple(_gates(config, bs, install_stages, progress, build)),
+        problems=tuple(f.text for f in problems),
+        problem_keys=tuple(f.key for f in problems),
     )
+
+
+def _exports_in_place(
+    config: Config, bs: BuildSet, facts: Mapping[str, HostFacts]
+) -> frozenset[str]:
+    """The set's NFS servers (src host, build host) whose exports(5) lines are all there."""
+    found = set()
+    for server in dict.fromkeys([config.src, bs.build]):
+        hf = facts.get(server.name)
+        if (
+            hf is not None
+            and hf.reachable
+            and wanted_exports(config, server, hf)
+            and not _export_steps(config, server, hf)
+        ):
+            found.add(server.name)
+    return frozenset(found)
 
 
 def make_plan(

@@ -43,6 +43,8 @@ def _diff_lines(step: Step, indent: str) -> list[str]:
 
 def _host_lines(hp: HostPlan) -> list[str]:
     lines = [f"    {hp.host}: in sync"] if hp.in_sync else []
+    if hp.held is not None:
+        lines.append(f"    {hp.host}: held: {hp.held}")
     for index, step in enumerate(hp.steps):
         label = f"{hp.host}:" if index == 0 else " " * (len(hp.host) + 1)
         lines.append(f"    {label} {step.kind}: {step.reason}")
@@ -70,15 +72,27 @@ def format_text(plan: Plan, preamble: Sequence[str] = ()) -> str:
             f"build set {bs.name}: build {bs.build[:12]} ({bs.arch}, {bs.install_method}); "
             f"{_summary(bs.counts())}"
         )
+        for problem in bs.problems:
+            lines.append(f"  problem: {problem}")
+        if bs.problems:
+            lines.append("  (apply halts this set before its first stage: no host is touched)")
         for stage in bs.stages:
             lines.append(f"  {stage.name}")
             if not stage.hosts:
                 lines.append("    (no hosts)")
             for hp in stage.hosts:
                 lines += _host_lines(hp)
+        for gate in bs.gates:
+            lines.append(f"  gate: {gate}")
         for warning in bs.warnings:
             lines.append(f"  warning: {warning}")
     lines.append("")
+    blocked = [bs.name for bs in plan.buildsets if bs.problems]
+    if blocked:
+        lines.append(
+            f"Preflight: {_plural(len(plan.problems), 'problem')}; "
+            f"apply will not touch build set(s) {', '.join(blocked)} until fixed."
+        )
     if plan.in_sync:
         lines.append(NO_CHANGES)
     else:
@@ -142,6 +156,10 @@ def format_markdown(plan: Plan, preamble: Sequence[str] = ()) -> str:
             lines += _markdown_diffs(hp for st in bs.stages for hp in st.hosts)
         else:
             lines.append("Every host is in sync.")
+        for problem in bs.problems:
+            lines += ["", f"> **Problem (blocks this build set):** {_cell(problem)}"]
+        for gate in bs.gates:
+            lines += ["", f"> **Gate:** {_cell(gate)}"]
         for warning in bs.warnings:
             lines += ["", f"> **Warning:** {_cell(warning)}"]
     return "\n".join(lines) + "\n"

@@ -17,10 +17,12 @@ its old system after a reboot into the new one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.facts.host import HostFacts
+from reconciler.facts.versions import revision_matches
 from reconciler.plan.model import Step
 from reconciler.progress import HostProgress
 from reconciler.remote import be_name, build_of_kernel, short
@@ -52,6 +54,7 @@ class Running:
     """The install-relevant facts of a host, in one place."""
 
     ident: str | None
+    #: the abbreviated hash uname -v names (newvers.sh: git's abbreviation, 7+ digits), or None
     hash12: str | None
     #: the build whose objdir the running kernel was built in (None: unknown, not ours)
     kernel_build: str | None
@@ -60,6 +63,8 @@ class Running:
     next_boot_be: str | None
     permanent_be: str | None
     bes: tuple[str, ...]
+    #: BE name -> its bectl list "Created" column
+    created: Mapping[str, str]
     kernel_pending: bool
     install_running: bool
     boottime: str | None
@@ -72,13 +77,14 @@ class Running:
         permanent = next((be for be in envs.environments if be.on_reboot), None) if envs else None
         return cls(
             ident=versions.ident if versions else None,
-            hash12=versions.revision12 if versions else None,
+            hash12=versions.abbrev if versions else None,
             kernel_build=build_of_kernel(versions.kernel_version) if versions else None,
             marker=facts.marker.build if facts.marker else None,
             booted_be=booted.name if booted else None,
             next_boot_be=upcoming.name if upcoming else None,
             permanent_be=permanent.name if permanent else None,
             bes=tuple(be.name for be in envs.environments) if envs else (),
+            created={be.name: be.created for be in envs.environments} if envs else {},
             kernel_pending=bool(facts.boot and facts.boot.reboot_pending),
             install_running=bool(facts.jobs and facts.jobs.install_running),
             boottime=facts.boottime,
@@ -87,11 +93,24 @@ class Running:
     def runs(self, target: Target) -> bool:
         return self.marker == target.build and self.kernel_is(target)
 
+    def revision_known(self) -> bool:
+        return self.hash12 is not None
+
+    def revision_is(self, target: Target) -> bool:
+        """uname -v names the target's revision (a prefix of it, as git abbreviates)."""
+        return revision_matches(self.hash12, target.revision)
+
     def kernel_is(self, target: Target) -> bool:
         # The revision alone is not enough: a build of the same revision with
-        # another src.conf is another kernel. Ours say which build in uname -v.
+        # another src.conf is another kernel. Ours say which build in uname -v
+        # (the objdir), which is all there is when uname -v names no revision
+        # (a build host without git, newvers.sh). With neither, the ident is all.
+        if self.ident != target.kernconf:
+            return False
         from_build = self.kernel_build is None or self.kernel_build == target.build
-        return self.ident == target.kernconf and self.hash12 == target.hash12 and from_build
+        if self.revision_known():
+            return self.revision_is(target) and from_build
+        return from_build
 
 
 def _detail(target: Target, **extra: Any) -> dict[str, Any]:
@@ -121,8 +140,8 @@ def _reboot(target: Target, reason: str) -> Step:
 def _why_install(run: Running, target: Target) -> str:
     if run.kernel_build is not None and run.kernel_build != target.build:
         return f"running kernel of build {short(run.kernel_build)}, desired {short(target.build)}"
-    if run.hash12 != target.hash12:
-        return f"running kernel built from {run.hash12 or 'unknown'}, desired {target.hash12}"
+    if run.revision_known() and not run.revision_is(target):
+        return f"running kernel built from {run.hash12}, desired {target.hash12}"
     if run.ident != target.kernconf:
         return f"running kernel {run.ident or 'unknown'}, desired {target.kernconf}"
     if run.marker is None:
@@ -146,11 +165,11 @@ def install_steps(
     phase = progress.phase if progress.build == target.build else Phase.NONE
     if target.in_place:
         return _in_place(run, phase, progress, target, ended)
-    return _boot_environment(run, phase, target, ended)
+    return _boot_environment(run, phase, progress, target, ended)
 
 
 def _boot_environment(
-    run: Running, phase: Phase, target: Target, ended: dict[str, int]
+    run: Running, phase: Phase, progress: HostProgress, target: Target, ended: dict[str, int]
 ) -> list[Step]:
     be = target.be
     after_install = [
@@ -172,6 +191,19 @@ def _boot_environment(
         return [
             Step(StepKind.AWAIT_INSTALL, f"the install into {be} is running", _detail(target)),
             *after_install,
+        ]
+    if (
+        phase in (Phase.NONE, Phase.DONE, Phase.ROLLED_BACK)
+        and be in run.bes
+        and run.booted_be != be
+        and progress.installed_bes.get(be) == run.created.get(be)
+    ):
+        # Going back to a generation whose boot environment is still as this host
+        # installed and confirmed it (same name, same creation time): boot it
+        # again instead of installing into it again. A revert costs a reboot.
+        return [
+            _reboot(target, f"instant revert: {be} is intact (confirmed earlier); boot it again"),
+            _confirm(target, "then"),
         ]
     if phase == Phase.REBOOTING:
         if run.next_boot_be == be and run.booted_be != be:

@@ -7,11 +7,13 @@ and planning again after every step, and records every outcome in the
 ledger, so a reconciler killed anywhere continues where the facts and the
 ledger say. A build set whose plan has nothing to do on any host it can
 reach writes nothing. Nothing here raises for a host's trouble: that is a
-HostResult.
+HostResult. A set whose plan has a preflight problem (reconciler.plan.preflight)
+is halted before its first stage: one ledger record, no host of it touched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from reconciler.clock import Clock, SystemClock
 from reconciler.config.buildid import build_id
 from reconciler.config.model import BuildSet, Config
-from reconciler.facts.connect import fleet_pool
+from reconciler.facts.connect import fleet_pool, fleet_resolver
 from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe_with
 from reconciler.ledger import Ledger
@@ -31,6 +33,7 @@ from reconciler.rollout.host import HostRun
 from reconciler.rollout.stages import STAGES
 from reconciler.settings import Settings
 from reconciler.statusstore import StatusStore, Update
+from reconciler.transport.pool import ConnectionPool
 from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, RolloutStatus, Stage
 from reconciler.vocabulary import StepKind as Kind
 
@@ -48,7 +51,10 @@ def converge(
     clock: Clock | None = None,
     poll: float = 0.5,
     facts: Mapping[str, HostFacts] | None = None,
+    retry_quarantined: bool = False,
     hosts: Sequence[str] | None = None,
+    pool: ConnectionPool | None = None,
+    may_continue: Callable[[str], bool] | None = None,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -56,7 +62,18 @@ def converge(
     are observed here. Never raises for a host's failure (that is a result);
     raises only for errors that stop everything (the ledger cannot be
     written). ``stop`` is checked between steps: a running step finishes,
-    then the function returns with ``interrupted=True``.
+    then the function returns with ``interrupted=True``. ``retry_quarantined``:
+    this run tries quarantined builds again (``apply --retry-quarantined``);
+    ``hosts``: only these hosts' steps (``apply --host``).
+
+    ``pool``: the caller's connections (the daemon keeps one pool for its
+    life, reconciler.transport.pool); it is pointed at ``config``'s hosts and
+    left open. Without it the connections of this call close when it returns.
+    ``may_continue(set)`` is asked before each step of a build set (a replica
+    whose lease on the set lapsed: False, the set stops at its next step
+    boundary without a ledger record: the set is no longer its to write); the
+    src host's shared steps belong to whoever may continue the src host's set,
+    the other sets wait for them.
     """
     only = frozenset(hosts) if hosts else None
     selected = [
@@ -68,7 +85,11 @@ def converge(
     results: list[HostResult] = []
     summary: list[str] = []
     interrupted = False
-    with fleet_pool(config, settings) as pool:
+    with contextlib.ExitStack() as owned:
+        if pool is None:
+            pool = owned.enter_context(fleet_pool(config, settings))
+        else:
+            pool.use(fleet_resolver(config, settings))
         ctx = Context(
             config,
             settings,
@@ -78,6 +99,7 @@ def converge(
             stop or threading.Event(),
             poll,
             only,
+            may_continue=may_continue or (lambda buildset: True),
         )
         names = list(
             dict.fromkeys([config.src_host] + [h.name for bs in selected for h in bs.hosts])
@@ -86,18 +108,39 @@ def converge(
         missing = [n for n in names if n not in known]
         if missing:
             known.update(observe_with(pool, config, missing, parallel=settings.parallel))
+        # Preflight, before anything is touched: a set with a problem is halted
+        # here, and when none may go on, not even the src host's shared steps run.
+        going = []
+        for bs in selected:
+            held = _preflight(ctx, bs, store, known, retry_quarantined)
+            if held is None:
+                going.append(bs)
+            else:
+                results += held[0]
+                summary.append(held[1])
         # The src host serves every build set: its steps come first, once.
-        shared = _shared(ctx, store, known)
+        shared = _shared(ctx, store, known) if going else None
+        if shared is not None and shared.outcome == HostOutcome.WAITING:
+            return _waiting_everywhere(going, shared)
         if shared is not None and not settled(shared.outcome):
-            return _halted_everywhere(selected, shared)
+            halted = _halted_everywhere(going, shared)
+            return Report(
+                False,
+                False,
+                tuple(results) + halted.results,
+                tuple(summary) + halted.summary,
+            )
         if shared is not None:
             known.pop(config.src_host)
             known.update(observe_with(pool, config, [config.src_host]))
         # Build sets are independent from here on: each runs in its own thread,
         # so one set's soak or slow build does not hold the other back.
-        with ThreadPoolExecutor(max_workers=len(selected) or 1, thread_name_prefix="set") as sets:
+        with ThreadPoolExecutor(max_workers=len(going) or 1, thread_name_prefix="set") as sets:
             outcomes = list(
-                sets.map(lambda bs: _converge_buildset(ctx, bs, store, known), selected)
+                sets.map(
+                    lambda bs: _converge_buildset(ctx, bs, store, known, retry_quarantined),
+                    going,
+                )
             )
         for set_results, line, stopped in outcomes:
             results += set_results
@@ -115,6 +158,9 @@ def _shared(ctx: Context, store: StatusStore, known: Mapping[str, HostFacts]) ->
     if not first.steps or not first.reachable:
         return None  # an unreachable src host shows in each set's plan and halts it there
     bs = config.buildset(src.buildset)
+    if not ctx.may_continue(bs.name):
+        why = f"the src host's steps wait for the reconciler that holds build set {bs.name}"
+        return HostResult(src.name, bs.name, Stage.SOURCE, HostOutcome.WAITING, why)
     run = SetRun(ctx, bs, build_id(config, bs), store.fleet_writer(ctx.generation))
     ctx.say(EventKind.STAGE, "source (src host, shared by every build set)")
     return HostRun(run, src, Stage.SOURCE).converge(
@@ -133,31 +179,119 @@ def _halted_everywhere(selected: Sequence[BuildSet], failed: HostResult) -> Repo
     return Report(False, False, (failed, *results), tuple(summary))
 
 
+def _waiting_everywhere(selected: Sequence[BuildSet], waiting: HostResult) -> Report:
+    """Another replica carries out the src host's steps: nothing starts here yet."""
+    results = [
+        HostResult(h.name, bs.name, h.stage, HostOutcome.WAITING, waiting.message)
+        for bs in selected
+        for h in bs.hosts
+        if h.name != waiting.host
+    ]
+    summary = [f"{bs.name}: waiting ({waiting.message})" for bs in selected]
+    return Report(False, False, (waiting, *results), tuple(summary))
+
+
 def actionable(plan: BuildSetPlan) -> bool:
     """Whether the plan asks anything of a host it could reach."""
     return any(s.kind != Kind.UNREACHABLE for s in plan.steps)
 
 
+def _set_facts(ctx: Context, bs: BuildSet, known: Mapping[str, HostFacts]) -> dict[str, HostFacts]:
+    return {name: known[name] for name in [ctx.config.src_host, *(h.name for h in bs.hosts)]}
+
+
+def _preflight(
+    ctx: Context,
+    bs: BuildSet,
+    store: StatusStore,
+    known: Mapping[str, HostFacts],
+    retry_quarantined: bool,
+) -> tuple[list[HostResult], str] | None:
+    """Halt ``bs`` if its plan, made from the facts before anything ran, has a problem."""
+    b = build_id(ctx.config, bs)
+    writer = store.writer(bs.name, ctx.generation, b, quarantine=not retry_quarantined)
+    run = SetRun(ctx, bs, b, writer)
+    plan = plan_buildset(ctx.config, bs, _set_facts(ctx, bs, known), run.progress)
+    return halt_preflight(run, plan) if actionable(plan) and plan.problems else None
+
+
+def halt_preflight(run: SetRun, plan: BuildSetPlan) -> tuple[list[HostResult], str]:
+    """Stop the set before its first stage, nothing touched: one ledger record, then none
+    while the same problems stand (a daemon observes again at every poll).
+
+    Its hosts are WAITING, not failed: fixing the problem needs no new commit, and
+    the next run (the daemon's next poll) finds the set as it was.
+    """
+    bs, b, gen = run.buildset, run.build_id, run.ctx.generation
+    count = len(plan.problems)
+    why = f"preflight found {count} problem{'s' if count != 1 else ''}: " + "; ".join(
+        plan.problems
+    )
+    for problem in plan.problems:
+        run.ctx.say(EventKind.WARNING, f"preflight: {problem}", bs)
+    progress = run.progress
+    recorded = (
+        progress.generation == gen
+        and progress.build == b
+        and progress.status == RolloutStatus.FAILED
+        and progress.preflight == plan.problem_keys
+    )
+    if not recorded:
+        run.record(
+            Update(
+                subject=f"{bs.name}: rollout of {gen[:12]} halted before it started: {why}",
+                stage=Stage.SOURCE,
+                outcome=LedgerOutcome.HALTED,
+                body="Preflight (nothing was changed on any host of the set):\n"
+                + "\n".join(f"- {p}" for p in plan.problems),
+                rollout={
+                    "generation": gen,
+                    "build": b,
+                    "revision": run.ctx.config.source.revision,
+                    "outcome": str(RolloutStatus.FAILED),
+                    "stage": str(Stage.SOURCE),
+                    "preflight": list(plan.problem_keys),
+                },
+            )
+        )
+    results = [
+        HostResult(h.name, bs.name, h.stage, HostOutcome.WAITING, f"not started: {why}")
+        for h in bs.hosts
+    ]
+    return results, f"{bs.name}: halted before its first stage: {why}"
+
+
 def _converge_buildset(
-    ctx: Context, bs: BuildSet, store: StatusStore, known: Mapping[str, HostFacts]
+    ctx: Context,
+    bs: BuildSet,
+    store: StatusStore,
+    known: Mapping[str, HostFacts],
+    retry_quarantined: bool = False,
 ) -> tuple[list[HostResult], str, bool]:
     b = build_id(ctx.config, bs)
     gen = ctx.generation
-    run = SetRun(ctx, bs, b, store.writer(bs.name, gen, b))
-    facts = {name: known[name] for name in [ctx.config.src_host, *(h.name for h in bs.hosts)]}
+    run = SetRun(ctx, bs, b, store.writer(bs.name, gen, b, quarantine=not retry_quarantined))
+    facts = _set_facts(ctx, bs, known)
     for name, hf in facts.items():
         if not hf.reachable:
             ctx.say(EventKind.WARNING, f"{name} unreachable: {hf.error}", bs)
     plan = plan_buildset(ctx.config, bs, facts, run.progress, ctx.hosts)
+    if actionable(plan) and plan.problems:
+        # Found only now: after the shared source stage fetched the pinned revision.
+        held, line = halt_preflight(run, plan)
+        return held, line, False
     if not actionable(plan):
         # Nothing to change on any host it can reach: no ledger commit (a
         # daemon polling a fleet with one host down must not write every poll).
         ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = []
+        planned = {(st.name, hp.host): hp for st in plan.stages for hp in st.hosts}
         for host in filter(ctx.selected, bs.hosts):
-            hf, hp = facts[host.name], plan.stage(host.stage).host(host.name)
+            hf, hp = facts[host.name], planned.get((host.stage, host.name))
             if not hf.reachable:
                 outcome, message = HostOutcome.UNREACHABLE, str(hf.error)
+            elif hp is not None and hp.held is not None:
+                outcome, message = HostOutcome.SKIPPED, f"held: {hp.held}"
             elif hp is not None and hp.notes:
                 outcome, message = HostOutcome.DRIFT, "; ".join(hp.notes)
             else:
@@ -165,6 +299,8 @@ def _converge_buildset(
             in_sync.append(HostResult(host.name, bs.name, host.stage, outcome, message))
         down = [h.name for h in bs.hosts if not facts[h.name].reachable]
         tail = f"; unreachable: {', '.join(down)}" if down else ""
+        if b in run.progress.quarantined:
+            return in_sync, f"{bs.name}: build {short(b)} is quarantined; nothing done", False
         return in_sync, f"{bs.name}: in sync (build {short(b)}){tail}", False
 
     progress = run.progress
@@ -191,6 +327,7 @@ def _converge_buildset(
                     "revision": ctx.config.source.revision,
                     "outcome": str(RolloutStatus.RUNNING),
                     "stage": str(Stage.SOURCE),
+                    "preflight": [],
                 },
             )
         )
@@ -207,6 +344,10 @@ def _converge_buildset(
             current.pop(name, None)
         if done.halted is not None:
             return results, f"{bs.name}: halted at the {stage.name} stage", False
+        if done.stopped and not ctx.may_continue(bs.name):
+            # The lease lapsed: another reconciler may own the set's records by now.
+            ctx.say(EventKind.WARNING, f"lease lost: stopped in the {stage.name} stage", bs)
+            return results, f"{bs.name}: stopped during the {stage.name} stage (lease lost)", True
         if done.stopped:
             waiting = [r.host for r in done.results if r.outcome == HostOutcome.WAITING]
             run.record(

@@ -23,11 +23,12 @@ from reconciler.plan import (
     host_install_plan,
     source_host_plan,
 )
+from reconciler.plan.waves import budget, waves
 from reconciler.remote import short
 from reconciler.rollout.context import SetRun
 from reconciler.rollout.engine_types import HostResult, settled
 from reconciler.rollout.host import HostRun
-from reconciler.statusstore import Update
+from reconciler.statusstore import StatusStore, Update
 from reconciler.vocabulary import (
     INSTALL_STEPS,
     EventKind,
@@ -104,7 +105,7 @@ class SourceStage:
     name = Stage.SOURCE
 
     def run(self, run: SetRun, plan: BuildSetPlan, facts: Mapping[str, HostFacts]) -> StageOutcome:
-        ctx, bs, config = run.ctx, run.buildset, run.ctx.config
+        bs, config = run.buildset, run.ctx.config
         touched: set[str] = set()
         results = []
         src = facts.get(config.src_host)
@@ -134,7 +135,7 @@ class SourceStage:
                 return StageOutcome(
                     _untouched(bs.hosts, self.name, why), why, touched=frozenset(touched)
                 )
-            if ctx.stop.is_set():
+            if run.stopping:
                 return StageOutcome(stopped=True, touched=frozenset(touched))
         return StageOutcome(touched=frozenset(touched))
 
@@ -166,7 +167,7 @@ class BuildStage:
                 why,
                 touched=frozenset({bs.build_host}),
             )
-        return StageOutcome(stopped=run.ctx.stop.is_set(), touched=frozenset({bs.build_host}))
+        return StageOutcome(stopped=run.stopping, touched=frozenset({bs.build_host}))
 
 
 def _install_planner(run: SetRun, host: Host) -> Callable[[HostFacts], HostPlan]:
@@ -188,15 +189,29 @@ class TestStage:
         results: list[HostResult] = []
         for host in filter(run.ctx.selected, bs.test_hosts):
             results.append(_converge(run, host, self.name, _install_planner(run, host), facts))
-            if run.ctx.stop.is_set():
+            if run.stopping:
                 return StageOutcome(tuple(results), stopped=True)
         failed = [r for r in results if _failed(r)]
         if failed:
             why = "; ".join(f"{r.host}: {r.message}" for r in failed)
             why = halt(run, self.name, f"test stage failed, production untouched ({why})")
+            # In the ledger, not a local file: every reconciler and apply sees it, and a
+            # commit that changes nothing about the build does not retry it.
+            StatusStore(run.writer.ledger).quarantine(
+                bs.name,
+                b,
+                run.ctx.generation,
+                f"test stage failed on {', '.join(r.host for r in failed)}",
+            )
             return StageOutcome(
                 tuple(results) + _untouched(bs.production_hosts, self.name, "test stage failed"),
                 why,
+            )
+        store = StatusStore(run.writer.ledger)
+        if b in store.quarantined(bs.name):
+            # Tried again on purpose (apply --retry-quarantined) and it passed: lift it.
+            store.release(
+                bs.name, b, "its test stage, passed when retried", run.ctx.generation
             )
         every = all(run.ctx.selected(h) for h in bs.test_hosts)  # apply --host left some out
         if every and not run.progress.tested_build(b):
@@ -226,7 +241,7 @@ def production_order(config: Config, bs: BuildSet) -> tuple[list[Host], list[Hos
 
 
 class ProductionStage:
-    """The rest, in parallel batches under the failure budget; never an untested build."""
+    """The rest, in canary waves under a budget over the whole stage; never an untested build."""
 
     name = Stage.PRODUCTION
 
@@ -240,10 +255,8 @@ class ProductionStage:
             list(filter(run.ctx.selected, hosts)),
             list(filter(run.ctx.selected, servers)),
         )
-        batch = max(1, bs.rollout.batch)
-        groups = [hosts[i : i + batch] for i in range(0, len(hosts), batch)] + [
-            [s] for s in servers
-        ]
+        allowed = budget(bs.rollout.max_failures, len(bs.production_hosts))
+        groups = waves(hosts, bs.rollout.batch) + [[s] for s in servers]
         results: list[HostResult] = []
         failures = 0
         for index, group in enumerate(groups):
@@ -257,17 +270,18 @@ class ProductionStage:
             results += done
             failures += sum(1 for r in done if _failed(r))
             rest = [h for g in groups[index + 1 :] for h in g]
-            if failures > bs.rollout.max_failures:
+            if failures > allowed:
                 why = halt(
                     run,
                     self.name,
                     f"{failures} production host(s) failed, more than max_failures="
-                    f"{bs.rollout.max_failures}; {len(rest)} host(s) not started",
+                    f"{bs.rollout.max_failures} ({allowed} over the stage); "
+                    f"{len(rest)} host(s) not started",
                 )
                 return StageOutcome(
                     tuple(results) + _untouched(rest, self.name, "rollout halted"), why
                 )
-            if run.ctx.stop.is_set() and rest:
+            if run.stopping and rest:
                 return StageOutcome(tuple(results), stopped=True)
         return StageOutcome(tuple(results))
 

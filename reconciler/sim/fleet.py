@@ -4,16 +4,19 @@ Public API (other engineers and the tests call exactly this)::
 
     fleet = SimFleet.up(directory, repo=None, hosts=3, build_seconds=3.0,
                         install_seconds=1.0, boot_seconds=1.0, obj_in_be=(), ufs=(),
-                        subnet="127.0.0", detached=False)
+                        no_git=(), subnet="127.0.0", detached=False,
+                        shutdown_seconds=2.0, nfs_retry_seconds=60.0)
     fleet = SimFleet.attach(directory)      # a fleet some other process started
     fleet.hosts                             # ["host1", ...] (config order)
     fleet.ssh_config, fleet.client_key, fleet.known_hosts
     fleet.address(host), fleet.port(host)
     fleet.state(host) -> dict               # state.json (see state.py)
     fleet.set_fault(host, kind, value=None); fleet.clear_fault(host, kind)
+    fleet.power_cycle(host)                 # the reset button (a hung host boots again)
     fleet.ssh(host, "uname -i", timeout=30) -> CompletedProcess[str]   # OpenSSH client
     fleet.read_file(host, "/etc/make.conf") -> str | None             # no SSH
     fleet.count(host, "buildworld") -> int
+    fleet.accepts(host) -> int              # SSH logins its sshd accepted (all boots)
     fleet.wait_up(host, timeout=30, since=None)
     fleet.down()
 
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +46,13 @@ from reconciler.sim import state
 from reconciler.sim.layout import FleetLayout
 from reconciler.sim.prepare import prepare
 from reconciler.sim.spec import HostSpec, Timings, load_fleet
+from reconciler.sim.subnets import anonymous_addresses
 
 _UP_TIMEOUT = 30.0
+#: The most anonymous hosts ``up`` starts (four /24s of loopback addresses).
+MAX_HOSTS = 1000
+#: What sshd (LogLevel INFO) writes to the host's console for each login it accepts.
+_ACCEPTED = b"Accepted publickey for "
 
 
 def check_prerequisites() -> None:
@@ -76,12 +85,12 @@ def check_prerequisites() -> None:
 
 
 def _specs_from_repo(
-    repo: Path, obj_in_be: Iterable[str], ufs: Iterable[str]
+    repo: Path, obj_in_be: Iterable[str], ufs: Iterable[str], no_git: Iterable[str] = ()
 ) -> tuple[list[HostSpec], str]:
     from reconciler.config.load import load_config  # late: the config layer is optional here
 
     config = load_config(repo)
-    objs, ufss = set(obj_in_be), set(ufs)
+    objs, ufss, gitless = set(obj_in_be), set(ufs), set(no_git)
     # A build set installed in place is the handbook's UFS machine: no boot environments.
     for bs in config.buildsets:
         if bs.rollout.install == "in-place":
@@ -95,6 +104,7 @@ def _specs_from_repo(
             src=h.name == config.src_host,
             ufs=h.name in ufss,
             obj_in_be=h.name in objs,
+            no_git=h.name in gitless,
             kernel_config=custom.text if (custom := config.kernel(h.kernconf)) else "",
         )
         for h in config.hosts
@@ -131,13 +141,18 @@ class SimFleet:
         boot_seconds: float = 1.0,
         obj_in_be: Iterable[str] = (),
         ufs: Iterable[str] = (),
+        no_git: Iterable[str] = (),
         subnet: str = "127.0.0",
         detached: bool = False,
+        shutdown_seconds: float = 2.0,
+        nfs_retry_seconds: float = 60.0,
     ) -> SimFleet:
         """Lay out ``directory``, start the supervisor, wait until every sshd answers.
 
-        ``subnet`` places ``hosts=N`` fleets at ``<subnet>.101`` on (a config
-        repo's fleet uses the repo's addresses). Unless ``detached`` (what
+        ``subnet`` places ``hosts=N`` fleets at ``<subnet>.101`` on, or, above
+        150 hosts, 250 per /24 from ``<subnet>.1`` on through the /24s after
+        it (``reserve_subnet(count=...)`` leases them); a config repo's fleet
+        uses the repo's addresses. Unless ``detached`` (what
         ``reconciler sim up`` uses), the fleet belongs to the calling process
         and powers off by itself when that process ends, even if killed.
         """
@@ -146,32 +161,45 @@ class SimFleet:
         if (repo is None) == (hosts is None):
             raise SimError("give either a config repo or a number of hosts")
         if repo is not None:
-            specs, src_host = _specs_from_repo(Path(repo), obj_in_be, ufs)
+            specs, src_host = _specs_from_repo(Path(repo), obj_in_be, ufs, no_git)
         else:
             assert hosts is not None
-            if not 1 <= hosts <= 150:
-                raise SimError("--hosts must be between 1 and 150")
-            objs, ufss = set(obj_in_be), set(ufs)
+            if not 1 <= hosts <= MAX_HOSTS:
+                raise SimError(f"--hosts must be between 1 and {MAX_HOSTS}")
+            try:
+                addresses = anonymous_addresses(subnet, hosts)
+            except ValueError as exc:
+                raise SimError(f"--subnet {subnet}: {exc}") from exc
+            objs, ufss, gitless = set(obj_in_be), set(ufs), set(no_git)
             specs = [
                 HostSpec(
                     name=f"host{i}",
-                    address=f"{subnet}.{100 + i}",
+                    address=addresses[i - 1],
                     src=i == 1,
                     ufs=f"host{i}" in ufss,
                     obj_in_be=f"host{i}" in objs,
+                    no_git=f"host{i}" in gitless,
                 )
                 for i in range(1, hosts + 1)
             ]
             src_host = "host1"
         known = {s.name for s in specs}
-        unknown = (set(obj_in_be) | set(ufs)) - known
+        unknown = (set(obj_in_be) | set(ufs) | set(no_git)) - known
         if unknown:
             raise SimError(f"no such host(s) in the fleet: {', '.join(sorted(unknown))}")
+        taken = _listening()
         for spec in specs:
-            if _banner(spec.address, spec.port, timeout=0.2):
+            if (spec.address, spec.port) in taken or (
+                len(specs) <= 20 and _banner(spec.address, spec.port, timeout=0.2)
+            ):
                 raise SimError(f"{spec.address}:{spec.port} is already in use (another fleet up?)")
         layout = prepare(
-            directory, specs, Timings(build_seconds, install_seconds, boot_seconds), src_host
+            directory,
+            specs,
+            Timings(
+                build_seconds, install_seconds, boot_seconds, shutdown_seconds, nfs_retry_seconds
+            ),
+            src_host,
         )
         log = open(layout.supervisor_log, "ab")  # noqa: SIM115 - handed to the child
         try:
@@ -204,9 +232,17 @@ class SimFleet:
                     f"hosts did not start: {', '.join(s.name for s in pending)}; "
                     f"{pending[0].name}'s console: {tail}"
                 )
-            pending = [s for s in pending if not _banner(s.address, s.port)]
+            # One read of the kernel's socket table tells which sshds listen; only
+            # those get the (forking) banner check, once each.
+            listening = _listening()
+            ready = [s for s in pending if (s.address, s.port) in listening]
+            with ThreadPoolExecutor(max_workers=16) as checks:
+                answered = set(
+                    checks.map(lambda s: s.name if _banner(s.address, s.port) else "", ready)
+                )
+            pending = [s for s in pending if s.name not in answered]
             if pending:
-                time.sleep(0.05)
+                time.sleep(0.05 if len(pending) < 50 else 0.25)
         return fleet
 
     @classmethod
@@ -296,6 +332,14 @@ class SimFleet:
         self.spec(host)
         return int(state.load(self.layout.host(host), "counters").get(event, 0))
 
+    def accepts(self, host: str) -> int:
+        """How many SSH logins the host's sshd accepted, every boot counted (its console log)."""
+        self.spec(host)
+        try:
+            return (self.layout.host(host) / "console.log").read_bytes().count(_ACCEPTED)
+        except FileNotFoundError:
+            return 0
+
     def faults(self, host: str) -> dict[str, Any]:
         return state.load(self.layout.host(host), "faults")
 
@@ -305,6 +349,13 @@ class SimFleet:
             raise SimError(f"unknown fault {kind!r} (known: {', '.join(state.FAULT_KINDS)})")
         with state.update(self.layout.host(host), "faults") as faults:
             faults[kind] = True if value is None else value
+
+    def power_cycle(self, host: str) -> None:
+        """Press the host's reset button: it goes down at once and boots again, in any state."""
+        self.spec(host)
+        (self.layout.host(host) / "requests" / "power-cycle").write_text(
+            f"{time.time()}\n", encoding="utf-8"
+        )
 
     def clear_fault(self, host: str, kind: str) -> None:
         self.spec(host)
@@ -342,6 +393,8 @@ class SimFleet:
             return self.layout.dataset(host, "usr-src").joinpath(*parts[2:])
         if parts[:2] == ("usr", "obj") and not spec.obj_in_be:
             return self.layout.dataset(host, "usr-obj").joinpath(*parts[2:])
+        if parts[:2] == ("boot", "efi"):
+            return self.layout.dataset(host, "efi").joinpath(*parts[2:])
         top = {"bin": ("usr", "bin"), "sbin": ("usr", "sbin"), "lib": ("usr", "lib")}.get(
             parts[0] if parts else ""
         )
@@ -365,6 +418,27 @@ class SimFleet:
         raise SimError(
             f"{host} did not come up within {timeout:g}s (power: {self.state(host).get('power')})"
         )
+
+
+def _listening() -> set[tuple[str, int]]:
+    """(address, port) of every listening IPv4 TCP socket of this network namespace.
+
+    The hosts share this machine's network namespace, so one read of
+    /proc/net/tcp (local address and port in hex, state 0A = LISTEN) covers them all.
+    """
+    found: set[tuple[str, int]] = set()
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != "0A":
+            continue
+        address, _, port = fields[1].partition(":")
+        raw = bytes.fromhex(address)[::-1]  # little-endian on the machines this runs on
+        found.add((".".join(str(b) for b in raw), int(port, 16)))
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -14,6 +14,7 @@ Outside the hosts (the fleet directory ``DIR``)::
     DIR/hosts/<h>/be/<BE>/{etc,usr,boot,var,root}   overlay upper dirs of a boot environment
     DIR/hosts/<h>/be/<BE>/.work/<d>                 their overlay work dirs
     DIR/hosts/<h>/datasets/usr-src, usr-obj         datasets shared by every BE
+    DIR/hosts/<h>/datasets/efi                      the EFI system partition (on /boot/efi)
 
 Inside a host the fleet directory is bind-mounted at :data:`NS_FLEET`
 (``/run`` is a private tmpfs per host), and :data:`NS_SELF` names the host.
@@ -79,5 +80,5 @@ class FleetLayout:
         return self.host(name) / "be" / be
 
     def dataset(self, name: str, dataset: str) -> Path:
-        """``dataset`` is ``usr-src`` or ``usr-obj``."""
+        """``dataset`` is ``usr-src``, ``usr-obj`` or ``efi`` (the ESP)."""
         return self.host(name) / "datasets" / dataset

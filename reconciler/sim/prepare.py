@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from reconciler.errors import SimError
-from reconciler.sim import hostkeys, kernconf, kernel, state, upstream
+from reconciler.sim import hostkeys, kernconf, kernel, loader, state, upstream
 from reconciler.sim.layout import BE_DIRS, NS_FLEET, FleetLayout
 from reconciler.sim.spec import HostSpec, Timings
 
@@ -36,6 +37,10 @@ COMMANDS = {
     "service": "sbin/service",
     "sysrc": "sbin/sysrc",
     "daemon": "sbin/daemon",
+    "pgrep": "bin/pgrep",
+    "showmount": "bin/showmount",
+    "df": "bin/df",
+    "zfs": "sbin/zfs",
 }
 
 START_SCRIPT = r"""#!/bin/sh
@@ -54,11 +59,13 @@ for d in etc boot var root usr; do
     mkdir -p "$b/$d" "$b/.work/$d"
     $M -t overlay overlay -o "lowerdir=/$d,upperdir=$b/$d,workdir=$b/.work/$d" "/$d"
 done
-mkdir -p /usr/src /usr/obj
+mkdir -p /usr/src /usr/obj /boot/efi
 $M --bind "$h/datasets/usr-src" /usr/src
 [ "$objinbe" = yes ] || $M --bind "$h/datasets/usr-obj" /usr/obj
+# The EFI system partition: one FAT file system, the same whatever BE boots.
+[ -d "$h/datasets/efi" ] && $M --bind "$h/datasets/efi" /boot/efi
 echo 1 > /run/sshd.pid
-# A booted FreeBSD with nfs_client_enable mounts its fstab's nfs lines.
+# rc.d/mountcritremote mounts fstab's nfs lines at boot (nfs_client_enable or not).
 if grep -qs '[[:space:]]nfs[[:space:]]' /etc/fstab; then
     /usr/sbin/mount -a -t nfs || echo "sim: mounting nfs file systems failed" >&2
 fi
@@ -88,16 +95,15 @@ def _sshd_config(layout: FleetLayout, spec: HostSpec) -> str:
         f"AuthorizedKeysFile {inside.authorized_keys}\n"
         "StrictModes no\nUsePAM no\nPidFile none\nUseDNS no\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "MaxStartups 200:30:400\nMaxSessions 100\nLogLevel ERROR\n"
+        "MaxStartups 200:30:400\nMaxSessions 100\n"
+        # INFO: one "Accepted publickey" line per login (SimFleet.accepts counts them).
+        "LogLevel INFO\n"
         "Subsystem sftp internal-sftp\n"
     )
 
 
 def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], env=upstream.git_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SimError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout.strip()
+    return upstream._git(*args)
 
 
 def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: str) -> None:
@@ -113,7 +119,7 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
         path.chmod(0o755)
     # The installed world and kernel: "built" from the oldest upstream commit.
     src = layout.root / "upstream" / "oldest"
-    info = kernel.source_info(src)
+    info = kernel.source_info(src, abbrev=12)
     world = be / kernel.WORLD_FILE
     world.parent.mkdir(parents=True, exist_ok=True)
     world.write_text(kernel.render(info, "FreeBSD world"), encoding="utf-8")
@@ -137,7 +143,11 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
     inside = FleetLayout(NS_FLEET)
     (etc / "gitconfig").write_text(
         f'[url "file://{inside.upstream}"]\n\tinsteadOf = {upstream.URL}\n'
-        "[safe]\n\tdirectory = *\n",
+        "[safe]\n\tdirectory = *\n"
+        # git's automatic abbreviation grows with the repository: 12 digits on
+        # FreeBSD's src.git, 7 on the simulator's small one. This stands in for
+        # the size (newvers.sh uses git's default); change it to see other lengths.
+        "[core]\n\tabbrev = 12\n",
         encoding="utf-8",
     )
     (etc / "rc.conf").write_text(
@@ -146,9 +156,17 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
     )
     (etc / "fstab").write_text(
         "# Device\tMountpoint\tFStype\tOptions\tDump\tPass#\n"
-        + ("/dev/ada0p2\t/\t\tufs\trw\t1\t1\n" if spec.ufs else ""),
+        + ("/dev/ada0p2\t/\t\tufs\trw\t1\t1\n" if spec.ufs else "")
+        + "/dev/gpt/efiboot0\t/boot/efi\tmsdosfs\trw\t2\t2\n",
         encoding="utf-8",
     )
+    # The world's loader, and bsdinstall's copies of it on the ESP (bootconfig).
+    efi = loader.image(loader.date(1717502400), f"root@{spec.name}")
+    (be / loader.WORLD_LOADER).write_bytes(efi)
+    for rel in loader.ESP_LOADERS:
+        path = layout.dataset(spec.name, "efi") / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(efi)
     # root's own shell start-up, hiding this machine's (which may be slow or
     # personal): a FreeBSD root PATH, where /sbin's commands win over /bin's.
     profile = (
@@ -158,6 +176,11 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
     )
     for dotfile in (".bashrc", ".profile", ".shrc"):
         (be / "root" / dotfile).write_text(profile, encoding="utf-8")
+    if spec.no_git:
+        # No git package: an overlay whiteout hides this machine's /usr/bin/git.
+        whiteout = be / "usr" / "bin" / "git"
+        whiteout.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(whiteout, stat.S_IFCHR | 0o000, os.makedev(0, 0))
     (be / "root" / ".gitconfig").write_text("", encoding="utf-8")
     # etcupdate's record of the stock /etc the installed world came with.
     current = be / "var/db/etcupdate/current"
@@ -222,7 +245,7 @@ def prepare(
         key.write_bytes(hostkeys.private_key_openssh(spec.name))
         key.chmod(0o600)
         (host / "sshd_config").write_text(_sshd_config(layout, spec), encoding="utf-8")
-        for dataset in ("usr-src", "usr-obj"):
+        for dataset in ("usr-src", "usr-obj", "efi"):
             layout.dataset(spec.name, dataset).mkdir(parents=True)
         _first_be(layout, spec, commits, built)
         if spec.name == src:

@@ -59,6 +59,8 @@ class _QuietHandshakes(logging.Filter):
 logging.getLogger("paramiko.transport").addFilter(_QuietHandshakes())
 
 KEEPALIVE_SECONDS = 15
+#: How often an idle connection's reader thread wakes up (paramiko's default: 0.1 s).
+_IDLE_WAKEUP = 1.0
 _CHUNK = 65536
 #: Exit status of read_file's script when the file does not exist.
 _ABSENT = 44
@@ -132,8 +134,17 @@ def _transport(
     """
     if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A connection the daemon keeps across cycles: the kernel notices a peer
+        # that vanished without a FIN (power loss), not only paramiko's keepalive.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     del gss_kex, gss_deleg_creds  # named by the type stubs only: paramiko 5 has no GSS-API
     transport = paramiko.Transport(sock, disabled_algorithms=disabled_algorithms)
+    if isinstance(sock, socket.socket):
+        # paramiko's reader thread wakes on every socket timeout (0.1 s) to look
+        # at its flags and keepalive: ten wake-ups a second per connection, which
+        # for a daemon holding hundreds of idle connections is most of its CPU.
+        # Data and close still wake it at once; only those checks go to 1 s.
+        sock.settimeout(_IDLE_WAKEUP)
     options = transport.get_security_options()
     offered = tuple(options.ciphers)
     options.ciphers = tuple(c for c in _AEAD_CIPHERS if c in offered) + tuple(
@@ -177,6 +188,10 @@ class Connection:
         self._client: paramiko.SSHClient | None = None
         # Several threads may share a connection; only one may (re)connect.
         self._lock = threading.RLock()
+        #: SSH connections opened (key exchange and login each), reconnects included
+        self.connects = 0
+        #: time.monotonic() when a command last started or ended (the pool's idle bound)
+        self.last_used = time.monotonic()
 
     # -- connecting -------------------------------------------------------
 
@@ -186,6 +201,8 @@ class Connection:
         for attempt in range(self._retries):
             try:
                 self._client = self._connect_once()
+                self.connects += 1
+                self.last_used = time.monotonic()
                 return self
             except TransportError as exc:
                 for listener in list(CONNECT_FAILURE_LISTENERS):
@@ -281,6 +298,7 @@ class Connection:
         """Run one command; never raises on its exit status."""
         line = quote(argv)
         transport = self._transport()
+        self.last_used = time.monotonic()
         bound = timeout if timeout is not None else self._command_timeout
         deadline = None if bound is None else time.monotonic() + bound
         try:
@@ -292,6 +310,9 @@ class Connection:
             channel.shutdown_write()
             out, err = self._drain(channel, deadline, line)
             status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+            # Done with the session: a connection kept for hours must not collect them.
+            channel.close()
+            self.last_used = time.monotonic()
         except (CommandTimeout, HostUnreachable):
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:

@@ -25,6 +25,10 @@ _MODULES = {
     "service": "service",
     "sysrc": "sysrc",
     "daemon": "daemon",
+    "pgrep": "pgrep",
+    "showmount": "mount",
+    "df": "df",
+    "zfs": "zfs",
 }
 
 
