@@ -8,11 +8,10 @@ which the next apply (or the daemon's next poll of a new commit) tries it.
 from __future__ import annotations
 
 import argparse
-import getpass
-import socket
 from typing import Any
 
 from reconciler.commands import SUMMARIES
+from reconciler.commands.audit import writing_ledger
 from reconciler.commands.common import (
     add_repo_argument,
     add_settings_arguments,
@@ -22,7 +21,7 @@ from reconciler.commands.common import (
 from reconciler.config.load import load_config
 from reconciler.config.repofiles import resolve_commit
 from reconciler.errors import UsageError
-from reconciler.ledger import Ledger
+from reconciler.ledger import default_actor
 from reconciler.statusstore import StatusStore
 
 
@@ -36,6 +35,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("buildset", metavar="SET", help="the build set")
     parser.add_argument("build", metavar="BUILD", help="the build id (a prefix will do)")
     add_repo_argument(parser)
+    parser.add_argument(
+        "--local-ledger",
+        action="store_true",
+        help="record the release in this clone only when its origin cannot be reached",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -52,8 +56,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"no build set {args.buildset!r} (known: {known})") from None
     if len(args.build) < 7:
         raise UsageError("name the build with at least 7 hex digits of its id")
-    who = f"{getpass.getuser()}@{socket.gethostname()}"
-    store = StatusStore(Ledger(repo, config.policy.status_branch))
-    store.release(args.buildset, args.build.lower(), who, commit)
+    who = default_actor()
+    # On the origin, beside the daemon's records (one audit), with the Reconciler-Actor trailer.
+    ledger = writing_ledger(
+        repo, config.policy.status_branch, command="release", local=args.local_ledger
+    )
+    StatusStore(ledger).release(args.buildset, args.build.lower(), who, commit)
     print(f"{args.buildset}: build {args.build[:12]} released by {who}; the next apply tries it")
     return 0

@@ -225,7 +225,8 @@ def run(args: argparse.Namespace) -> int:
         }
         if good is None:
             if args.format == "json":
-                print(json.dumps({"refused": _public(refused), "generation": None, "hosts": []}))
+                nothing = {"refused": _public(refused), "generation": None}
+                print(json.dumps({**nothing, "hosts": [], "leases": {}}, indent=2))
             else:
                 print("\n".join(refused["text"]))
             return 1

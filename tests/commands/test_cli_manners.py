@@ -14,6 +14,7 @@ import jsonschema
 import pytest
 
 from reconciler.commands import SUMMARIES
+from reconciler.gitutil import git, identity_env
 from reconciler.ledger import Ledger, Record
 from reconciler.sim.example import copy_example_repo
 from tests.commands.terminal import ROOT, environment, run
@@ -168,3 +169,17 @@ def test_the_example_readme_shows_the_build_ids_validate_prints() -> None:
     done = run("validate", str(ROOT / "example-repo"))
     assert done.returncode == 0
     assert shown == [done.stdout.strip()]
+
+
+def test_status_of_a_repo_with_no_valid_commit_says_why_in_both_formats(repo: Path) -> None:
+    fleet_yaml = repo / "fleet.yaml"
+    fleet_yaml.write_text(fleet_yaml.read_text().replace("src_host: builder", "src_host: nosuch"))
+    git(repo, "commit", "-q", "--amend", "-am", "broken from the start", env=identity_env())
+    text = run("status", str(repo), "--offline")
+    assert text.returncode == 1
+    assert text.stdout.startswith("HEAD (") and "is refused: config repo is invalid" in text.stdout
+    assert "No earlier commit validates: nothing to compare the hosts with." in text.stdout
+    document = json.loads(run("status", str(repo), "--offline", "--format", "json").stdout)
+    jsonschema.validate(document, schema("status-command"))
+    assert document["generation"] is None and document["hosts"] == []
+    assert document["refused"]["problems"][0].startswith("fleet.yaml:")
