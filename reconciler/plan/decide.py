@@ -405,12 +405,27 @@ def host_install_plan(
             # The install writes make.conf/src.conf into the new BE, never the running
             # /etc: the old BE keeps its own, so a rollback restores them too.
             if config_differences(config, bs, host, hf):
-                return chain, ["make.conf/src.conf go into the new boot environment"]
+                diffs = config_diffs(config, bs, host, hf)
+                return _with_diffs(chain, diffs), [
+                    "make.conf/src.conf go into the new boot environment"
+                ]
             return chain, []
         config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
         return config_steps + chain, notes
 
     return _host_plan(host.name, facts, steps)
+
+
+def _with_diffs(chain: list[Step], diffs: dict[str, str]) -> list[Step]:
+    """The chain with the files' diffs on its install step (they go into the new BE)."""
+    if not diffs:
+        return chain
+    at = next((i for i, s in enumerate(chain) if s.kind in INSTALL_STEPS), None)
+    if at is None:
+        return chain
+    step = chain[at]
+    with_diff = Step(step.kind, step.reason, {**step.detail, "diff": diffs})
+    return [*chain[:at], with_diff, *chain[at + 1 :]]
 
 
 def shared_plan(config: Config, facts: HostFacts | None) -> HostPlan:

@@ -170,14 +170,16 @@ def test_plan_and_apply_look_at_head_and_say_when_the_disk_differs(world: World)
         disk = run("plan", str(world.clone), "--worktree", *world.key)
         assert "--worktree: planning the files on disk" in disk.stderr
         assert "config worktree" in disk.stdout
-        # The diff of the file, not only a count of lines.
-        assert "web1: write-config: make.conf differs: 1 line" in disk.stdout
-        assert re.search(r"^ +\+WITH_CCACHE_BUILD=yes$", disk.stdout, re.M), disk.stdout
+        # The diff of the file, not only a count of lines: the build host's own files
+        # (written before the build), and the others', which go into their new boot environment.
+        assert "builder: write-config: make.conf differs: 1 line" in disk.stdout
+        added = re.findall(r"^ +\+WITH_CCACHE_BUILD=yes$", disk.stdout, re.M)
+        assert len(added) == 4, disk.stdout  # builder, tester, web1, web2
         assert re.search(r"^ +--- /etc/make.conf \(on the host\)$", disk.stdout, re.M)
         markdown = run("plan", str(world.clone), "--worktree", "--format", "markdown", *world.key)
-        assert (
-            "<details><summary><code>web1</code>: /etc/make.conf (write-config)" in markdown.stdout
-        )
+        for host, step in (("builder", "write-config"), ("web1", "install")):
+            summary = f"<details><summary><code>{host}</code>: /etc/make.conf ({step})"
+            assert summary in markdown.stdout, host
         assert "```diff\n--- /etc/make.conf (on the host)" in markdown.stdout
         document = json.loads(
             run("plan", str(world.clone), "--worktree", "--format", "json", *world.key).stdout
@@ -283,7 +285,7 @@ def test_status_of_a_broken_tip_shows_the_fleet_and_its_last_good_generation(wor
     status = run("status", str(world.clone), *world.key)
     assert status.returncode == 0, status.stderr
     rows = {line.split()[0]: line for line in status.stdout.splitlines()[2:] if line.strip()}
-    assert rows["web1"].endswith(f"healed (older: {applied[:12]})")  # not this generation's
+    assert f" healed (older: {applied[:12]})" in rows["web1"]  # not this generation's
     broken = world.commit("fleet.yaml", r"^src_host: builder", "src_host: nosuch", "typo")
     status = run("status", str(world.clone), *world.key)
     assert status.returncode == 1
