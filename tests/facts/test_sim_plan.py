@@ -155,12 +155,13 @@ def test_cli_plan_json_markdown_and_offline(
     document = json.loads(capsys.readouterr().out)
     jsonschema.validate(document, SCHEMA)
     assert document["counts"]["builds"] == 2
-    assert main(["plan", repo, "--offline"]) == 1
-    assert "no ledger yet" in capsys.readouterr().err
+    # No ledger yet: planned against nothing observed (the first pull request's check).
+    assert main(["plan", repo, "--offline"]) == 0
+    assert "Facts: nothing observed yet" in capsys.readouterr().out
     assert main(["status", repo, "--ssh-key", key]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:3] == ["HOST", "SET", "STAGE"]
-    assert len(out.splitlines()) == 1 + 6
+    assert out.splitlines()[1].split()[:3] == ["HOST", "SET", "STAGE"]
+    assert len(out.splitlines()) == 2 + 6
 
 
 def test_stopped_host_is_unreachable_while_others_are_planned(

@@ -12,6 +12,7 @@ import pytest
 from reconciler.errors import SettingsError
 from reconciler.settings import load_settings
 from reconciler.web.server import StatusApp, StatusServer
+from tests.daemon.daemon_helpers import client_key
 from tests.observe.helpers import ROOT
 
 
@@ -88,7 +89,7 @@ def test_the_daemon_refuses_to_start_on_an_address_in_use(tmp_path: Path) -> Non
         settings = tmp_path / "reconciler.toml"
         settings.write_text(
             f'repo = "{repo}"\nwork_dir = "{tmp_path / "work"}"\n'
-            f'status_listen = "127.0.0.1:{port}"\n'
+            f'status_listen = "127.0.0.1:{port}"\nssh_key = "{client_key(tmp_path)}"\n'
         )
         done = subprocess.run(
             [sys.executable, "-m", "reconciler", "run", "--config", str(settings), "--once"],
