@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.config import kernels as kconf
+from reconciler.config import portsfiles
 from reconciler.config.knownhosts import KNOWN_HOSTS, host_strings, lookup
 from reconciler.config.model import STOCK_KERNCONFS, Host
 from reconciler.config.yamldoc import Document, Where
@@ -40,6 +41,7 @@ class BuildsetFiles:
     doc: Document | None
     make_conf: str | None
     src_conf: str | None
+    ports: portsfiles.PortsDir = field(default_factory=portsfiles.PortsDir)
 
 
 @dataclass
@@ -307,8 +309,11 @@ def check(repo: RepoFiles) -> list[Problem]:
             )
     if repo.fleet is not None:
         problems.extend(_ports_tree_rule(repo.fleet))
+        problems.extend(portsfiles.fleet_ports_rules(repo.fleet))
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
+        if bs.doc is not None:
+            problems.extend(portsfiles.buildset_rules(bs.name, bs.doc, bs.ports, repo.fleet))
     problems.extend(_kernel_rules(repo))
     if repo.known_hosts is not None:
         for host, doc, where in model_hosts:

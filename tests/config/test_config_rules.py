@@ -50,7 +50,7 @@ def test_optional_settings_are_read(repo: Path) -> None:
     with (repo / "fleet.yaml").open("a") as handle:
         handle.write("reconciler:\n  status_branch: ops/status\n")
     edit(repo / DB, "  soak: 5", "  soak: 5\n  drift: report\n  keep_builds: 5")
-    edit(repo / "fleet.yaml", "  tree: /usr/ports", "  tree: /usr/ports\n  revision: " + "c" * 40)
+    edit(repo / "fleet.yaml", "  revision: b89d0653", "  revision: " + "c" * 40 + "  # b89d0653")
     config = load_config(repo)
     assert config.policy.status_branch == "ops/status"
     assert config.ports is not None and config.ports.revision == "c" * 40
