@@ -1,8 +1,10 @@
 """mount(8) and umount(8): sbin/mount/mount.c (putfsent for ``-p``), sbin/umount.
 
 The host's own file systems are ZFS datasets (``zroot/ROOT/<BE>`` on /,
-``zroot/usr/src``, ``zroot/usr/obj`` unless /usr/obj lives in the BE), or
-``/dev/ada0p2`` UFS on a ``--ufs`` host. NFS mounts are bind mounts of the
+``zroot/usr/src``, ``zroot/usr/obj`` unless /usr/obj lives in the BE, ``zroot/usr/ports``), or
+``/dev/ada0p2`` UFS on a ``--ufs`` host. ``mount -t nullfs [-o ro] DIR MNT``
+and ``mount -t devfs devfs MNT`` (beinstall.sh's, into a mounted BE) are
+bind mounts, listed by ``mount -p``. NFS mounts are bind mounts of the
 server host's directory (read-only for ``-o ro``), refused unless the
 server's /etc/exports lists the path; they are remembered in /run (gone at
 reboot, like the real ones). ``mount -a -t nfs`` mounts fstab's nfs lines.
@@ -52,13 +54,14 @@ def _entries(host: Host) -> list[tuple[str, str, str, str, str]]:
         rows.append((f"zroot/ROOT/{st.get('booted_be')}", "/", "zfs", "rw,nfsv4acls", "0 0"))
         rows.append(("devfs", "/dev", "devfs", "rw", "0 0"))
         rows.append(("zroot/usr/src", "/usr/src", "zfs", "rw,nfsv4acls", "0 0"))
+        rows.append(("zroot/usr/ports", "/usr/ports", "zfs", "rw,nosuid,nfsv4acls", "0 0"))
         if not st.get("obj_in_be"):
             rows.append(("zroot/usr/obj", "/usr/obj", "zfs", "rw,nfsv4acls", "0 0"))
         for name, info in sorted(st.get("bes", {}).items()):
             if info.get("mounted"):
                 rows.append((f"zroot/ROOT/{name}", info["mounted"], "zfs", "rw,nfsv4acls", "0 0"))
     for m in _load():
-        rows.append((m["spec"], m["file"], "nfs", m["opts"], "0 0"))
+        rows.append((m["spec"], m["file"], m.get("type", "nfs"), m["opts"], "0 0"))
     return rows
 
 
@@ -82,6 +85,8 @@ def _server_path(host: Host, server: str, path: str) -> Path | None:
     spec = next(s for s in host.fleet()[0] if s.name == server)
     if path == "/usr/src" or path.startswith("/usr/src/"):
         return layout.dataset(server, "usr-src") / path[len("/usr/src") :].lstrip("/")
+    if path == "/usr/ports" or path.startswith("/usr/ports/"):
+        return layout.dataset(server, "usr-ports") / path[len("/usr/ports") :].lstrip("/")
     if (path == "/usr/obj" or path.startswith("/usr/obj/")) and not spec.obj_in_be:
         return layout.dataset(server, "usr-obj") / path[len("/usr/obj") :].lstrip("/")
     parts = Path(path).relative_to("/").parts
@@ -135,6 +140,27 @@ def mount_nfs(host: Host, spec: str, mnt: str, opts: str) -> int:
         return 1
     mounts = [m for m in _load() if m["file"] != mnt]
     mounts.append({"spec": spec, "file": mnt, "opts": "ro" if ro else "rw"})
+    _save(mounts)
+    return 0
+
+
+def mount_local(kind: str, spec: str, mnt: str, opts: str) -> int:
+    """mount_nullfs(8) (a directory at another path) or devfs(5), as bind mounts."""
+    source = "/dev" if kind == "devfs" else spec
+    if not Path(source).is_dir():
+        print(f"mount_{kind}: {spec}: No such file or directory", file=sys.stderr)
+        return 1
+    if not Path(mnt).is_dir():
+        print(f"mount_{kind}: {mnt}: No such file or directory", file=sys.stderr)
+        return 1
+    ro = "ro" in opts.split(",")
+    args = [REAL_MOUNT, "--bind", *(["-o", "ro"] if ro else []), source, mnt]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"mount_{kind}: {mnt}: {done.stderr.strip()}", file=sys.stderr)
+        return 1
+    mounts = [m for m in _load() if m["file"] != mnt]
+    mounts.append({"spec": spec, "file": mnt, "opts": "ro" if ro else "rw", "type": kind})
     _save(mounts)
     return 0
 
@@ -196,7 +222,9 @@ def _mount(host: Host, argv: list[str]) -> int:
         return 1
     if len(rest) == 2 and (types == {"nfs"} or ":" in rest[0]):
         return mount_nfs(host, rest[0], rest[1], options)
-    print("mount: only NFS mounts are simulated", file=sys.stderr)
+    if len(rest) == 2 and types in ({"nullfs"}, {"devfs"}):
+        return mount_local(next(iter(types)), rest[0], rest[1], options)
+    print("mount: only nfs, nullfs and devfs mounts are simulated", file=sys.stderr)
     return 1
 
 
