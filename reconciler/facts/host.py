@@ -4,6 +4,10 @@ An unreachable host (refused, timed out, key rejected) is a fact too:
 ``reachable=False`` with the reason in ``error``. Role-specific parts are
 ``None`` where they do not apply: ``source``/``kernel_configs`` on the src
 host only, ``objtree`` on build hosts only, ``exports`` on NFS servers.
+The packages half (issue 11): ``packages`` on every host of a set that lists
+packages, ``ports`` on the src host when fleet.yaml pins the ports tree,
+``package_sets`` on the build host of a set that lists packages. All default
+to None, so facts recorded before they existed still load.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ from reconciler.facts.kernconf import KernelConfigs
 from reconciler.facts.marker import InstalledMarker
 from reconciler.facts.mounts import Mounts
 from reconciler.facts.objtree import ObjTree
+from reconciler.facts.packages import InstalledPackages
+from reconciler.facts.pkgsets import PackageSets
+from reconciler.facts.ports import PortsCheckout
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import Versions
 
@@ -44,6 +51,9 @@ class HostFacts:
     source: SourceTree | None = None
     kernel_configs: tuple[KernelConfigs, ...] | None = None
     objtree: ObjTree | None = None
+    packages: InstalledPackages | None = None
+    ports: PortsCheckout | None = None
+    package_sets: PackageSets | None = None
 
     @classmethod
     def unreachable(cls, host: str, error: str, observed_at: str | None = None) -> HostFacts:

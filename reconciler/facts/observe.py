@@ -14,6 +14,7 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from reconciler.config.model import Config, Host
 from reconciler.errors import HostUnreachable, TransportError, UsageError
@@ -26,11 +27,21 @@ from reconciler.facts import (
     marker,
     mounts,
     objtree,
+    packages,
+    pkgsets,
+    ports,
     source,
     versions,
 )
 from reconciler.facts.host import HostFacts
-from reconciler.facts.probe import Probe, batch_command, new_nonce, probe_outputs, split_batch
+from reconciler.facts.probe import (
+    Output,
+    Probe,
+    batch_command,
+    new_nonce,
+    probe_outputs,
+    split_batch,
+)
 from reconciler.settings import Settings
 from reconciler.transport.pool import ConnectionPool
 from reconciler.transport.ssh import Connection
@@ -70,6 +81,28 @@ def roles(config: Config, host: Host) -> tuple[bool, bool]:
     return is_src, is_build
 
 
+def _package_roles(config: Config, host: Host) -> tuple[bool, bool, tuple[str, ...] | None]:
+    """(host's set lists packages, it builds them, origins to check on the src host or None)."""
+    bs = config.buildset(host.buildset)
+    installs = bs.packages is not None
+    builds = installs and bs.build_host == host.name
+    origins = None
+    if host.name == config.src_host and config.ports is not None and config.ports.pinned:
+        listed = {o for s in config.buildsets if s.packages for o in s.packages.all_origins}
+        origins = tuple(sorted({o.partition("@")[0] for o in listed}))
+    return installs, builds, origins
+
+
+def _package_probes(config: Config, host: Host) -> list[Probe]:
+    installs, builds, origins = _package_roles(config, host)
+    found: list[Probe] = list(packages.PROBES) if installs else []
+    if builds:
+        found += pkgsets.PROBES
+    if origins is not None and config.ports is not None and config.ports.revision is not None:
+        found += ports.probes(config.ports.tree, config.ports.revision, origins)
+    return found
+
+
 def probes_for(config: Config, host: Host) -> tuple[Probe, ...]:
     is_src, is_build = roles(config, host)
     found: list[Probe] = list(COMMON)
@@ -81,6 +114,7 @@ def probes_for(config: Config, host: Host) -> tuple[Probe, ...]:
         found += objtree.PROBES
     if is_src or is_build:
         found += mounts.EXPORTS_PROBES
+    found += _package_probes(config, host)
     return tuple(found)
 
 
@@ -124,7 +158,17 @@ def observe_host(
         source=source.parse(outputs) if is_src else None,
         kernel_configs=kernel_configs,
         objtree=objtree.parse(outputs, job_facts.build_running) if is_build else None,
+        **_package_facts(config, host, outputs),
     )
+
+
+def _package_facts(config: Config, host: Host, outputs: dict[str, Output]) -> dict[str, Any]:
+    installs, builds, origins = _package_roles(config, host)
+    return {
+        "packages": packages.parse(outputs) if installs else None,
+        "package_sets": pkgsets.parse(outputs) if builds else None,
+        "ports": ports.parse(outputs) if origins is not None else None,
+    }
 
 
 def _observe_one(pool: ConnectionPool, config: Config, host: Host) -> HostFacts:

@@ -25,6 +25,9 @@ from reconciler.facts import (
     marker,
     mounts,
     objtree,
+    packages,
+    pkgsets,
+    ports,
     source,
     versions,
 )
@@ -50,6 +53,12 @@ FACTS: dict[str, tuple[Callable[[dict[str, Any]], tuple[Probe, ...]], Parser]] =
     "mounts": (lambda a: mounts.PROBES, lambda o, a: mounts.parse(o)),
     "exports": (lambda a: mounts.EXPORTS_PROBES, lambda o, a: mounts.parse_exports(o)),
     "jobs": (lambda a: jobs.PROBES, lambda o, a: jobs.parse(o)),
+    "packages": (lambda a: packages.PROBES, lambda o, a: packages.parse(o)),
+    "ports": (
+        lambda a: ports.probes(a["tree"], a["revision"], tuple(a["origins"])),
+        lambda o, a: ports.parse(o),
+    ),
+    "pkgsets": (lambda a: pkgsets.PROBES, lambda o, a: pkgsets.parse(o)),
 }
 
 CASES = sorted(FIXTURES.glob("*/*.json"))
