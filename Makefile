@@ -10,6 +10,7 @@ demo: setup
 lint: setup
 	.venv/bin/ruff check reconciler tests bench
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 
 test: lint
 	.venv/bin/pytest -q -n 2 --dist loadfile

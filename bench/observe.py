@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler.config.model import BuildSet, Config, Host, RolloutPolicy, Source
+from reconciler.facts.connect import connect
 from reconciler.facts.observe import observe, observe_host, probes_for
 from reconciler.settings import Settings
 from reconciler.sim.fleet import SimFleet
-from reconciler.transport.ssh import connect
 
 
 def cpu_ticks() -> tuple[int, int]:

@@ -22,9 +22,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler import __version__
-from reconciler.errors import ConfigInvalid, ReconcilerError, UsageError, UserError
+from reconciler.commands import SUMMARIES
+from reconciler.errors import (
+    ConfigInvalid,
+    ReconcilerError,
+    TransportError,
+    UsageError,
+    UserError,
+)
 
-COMMANDS = ("validate", "plan", "status", "apply", "history", "run", "sim", "demo")
+COMMANDS = tuple(SUMMARIES)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,15 +39,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is one), if any."""
+    return next((word for word in argv if word in SUMMARIES), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen command's module is imported (all when ``argv`` is None)."""
     parser = _Parser(prog="reconciler", description="GitOps for FreeBSD build sets.")
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
+    chosen = _chosen(argv) if argv is not None else None
     for name in COMMANDS:
-        module = importlib.import_module(f"reconciler.commands.{name}")
-        module.register(subparsers)
+        if argv is None or name == chosen:
+            module = importlib.import_module(f"reconciler.commands.{name}")
+            module.register(subparsers)
+        else:
+            subparsers.add_parser(name, help=SUMMARIES[name])
     return parser
 
 
@@ -61,7 +78,8 @@ def _crash_log(exc: BaseException) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        args = build_parser(words).parse_args(words)
         logging.basicConfig(
             level=logging.DEBUG
             if args.verbose > 1
@@ -77,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reconciler: {exc}", file=sys.stderr)
         return exc.exit_code
     except (UserError, UsageError) as exc:
-        print(f"reconciler: error: {exc}", file=sys.stderr)
+        # A transport error's text leaves out the host, which callers add once.
+        text = exc.described if isinstance(exc, TransportError) else str(exc)
+        print(f"reconciler: error: {text}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("reconciler: interrupted", file=sys.stderr)

@@ -10,9 +10,10 @@ translated into these at the module that imports the library, chained with
         ├── ConfigInvalid           the config repo fails validation (carries every problem)
         ├── RepoError               the config repo cannot be read (no such commit, not a repo)
         ├── SettingsError           the reconciler's local settings are wrong
-        ├── TransportError          SSH: cannot reach or trust a host
-        │   ├── HostUnreachable
-        │   ├── HostKeyRejected
+        ├── TransportError          SSH: cannot reach or trust a host (``.host`` names it)
+        │   ├── HostUnreachable     refused, timed out, no route, no such name, link lost
+        │   ├── HostKeyRejected     unknown or changed host key (untrusted)
+        │   ├── AuthenticationFailed the host refused the client key
         │   └── CommandTimeout
         ├── LedgerError             the status branch cannot be read or written
         │   └── LedgerConflict      another writer moved the branch (compare-and-swap lost)
@@ -75,9 +76,23 @@ class SettingsError(UserError):
 
 
 class TransportError(UserError):
+    """Trouble with one host's SSH connection.
+
+    ``str(exc)`` is the reason alone (``cannot connect to 192.0.2.1:22: connection
+    refused (is sshd running?)``); the host's name is in ``exc.host``. Whoever
+    reports it says which host, once: ledger subjects, plan lines and facts are
+    already per host, and ``web2: unreachable: web2: ...`` helps nobody.
+    """
+
     def __init__(self, host: str, message: str) -> None:
         self.host = host
-        super().__init__(f"{host}: {message}")
+        self.reason = message
+        super().__init__(message)
+
+    @property
+    def described(self) -> str:
+        """``host: reason``, for a message that does not name the host otherwise."""
+        return f"{self.host}: {self.reason}"
 
 
 class HostUnreachable(TransportError):
@@ -85,6 +100,10 @@ class HostUnreachable(TransportError):
 
 
 class HostKeyRejected(TransportError):
+    pass
+
+
+class AuthenticationFailed(TransportError):
     pass
 
 

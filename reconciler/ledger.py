@@ -74,6 +74,7 @@ TRAILERS = (
     ("stage", "Reconciler-Stage"),
     ("outcome", "Reconciler-Outcome"),
     ("build", "Reconciler-Build"),
+    ("step", "Reconciler-Step"),
 )
 _PREFIX = "reconciler-"
 _NETWORK_TIMEOUT = 120.0
@@ -93,6 +94,7 @@ class Record:
     build: str | None = None
     body: str = ""
     files: Mapping[str, str] = field(default_factory=dict, hash=False)  # tree path -> text
+    step: str | None = None  # the plan step kind this outcome belongs to
 
     def message(self) -> str:
         """The commit message: subject, optional body, trailers."""
@@ -151,6 +153,10 @@ class Entry:
     def build(self) -> str | None:
         return self.trailers.get("build")
 
+    @property
+    def step(self) -> str | None:
+        return self.trailers.get("step")
+
 
 _BAD_REF = re.compile(r"(^[-/.]|[/.]$|\.\.|//|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|/\.)")
 
@@ -173,6 +179,7 @@ class Ledger:
         attempts: int = 10,
         now: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_conflict: Callable[[], None] | None = None,
     ) -> None:
         _check_branch(branch)
         if attempts < 1:
@@ -184,6 +191,9 @@ class Ledger:
         self.attempts = attempts
         self._now = now or (lambda: datetime.now(UTC))
         self._sleep = sleep
+        #: Called each time another writer won a compare-and-swap (local ref or push);
+        #: the daemon counts these (metric reconciler_ledger_push_conflicts_total).
+        self.on_conflict = on_conflict
         self._checked = False
         self._synced = False
         self._track: str | None = None
@@ -378,6 +388,7 @@ class Ledger:
             new = make(old)
             if self._update_ref(new, old):
                 return new
+            self._conflict()
             self._backoff(attempt)
         raise LedgerConflict(
             f"{self.branch} in {self.repo} kept moving: lost the race {self.attempts} times"
@@ -393,6 +404,10 @@ class Ledger:
         if self._tip() != old or "File exists" in out.stderr:
             return False  # someone else moved the branch, or holds its lock right now
         raise LedgerError(f"cannot update {self.branch} in {self.repo}: {out.message()}")
+
+    def _conflict(self) -> None:
+        if self.on_conflict is not None:
+            self.on_conflict()
 
     def _backoff(self, attempt: int, base: float = 0.02, cap: float = 1.0) -> None:
         # Full jitter: racing writers spread out instead of colliding again in step.
@@ -414,6 +429,7 @@ class Ledger:
                 tip = self._tip()
                 if tip is None or self._push(tip):
                     return mine
+                self._conflict()
                 log.debug("ledger: %s moved on %s; replaying on its tip", self.branch, self.remote)
             except _Retry as exc:
                 log.debug("ledger: busy (%s); trying again", exc)

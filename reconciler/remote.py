@@ -49,6 +49,22 @@ def objdir(build_id: str) -> str:
     return f"{OBJ}/{build_id}"
 
 
+def build_of_kernel(kernel_version: str) -> str | None:
+    """The build id whose objdir a kernel was built in, from ``uname -v`` (None: not ours).
+
+    newvers.sh ends the version string with ``user@host:<kernel build directory>``,
+    and a reconciler build's kernels are built under ``/usr/obj/<build id>/``.
+    """
+    marker = f"{OBJ}/"
+    for word in kernel_version.split():
+        _, _, path = word.rpartition(":")
+        if path.startswith(marker):
+            candidate = path[len(marker) :].split("/", 1)[0]
+            if len(candidate) == 64 and all(c in "0123456789abcdef" for c in candidate):
+                return candidate
+    return None
+
+
 def build_log(build_id: str) -> str:
     return f"{LOG_DIR}/build-{build_id}.log"
 

@@ -3,33 +3,50 @@
 A TOML file, ``--config FILE``; without it ``$RECONCILER_CONFIG``, then
 ``/usr/local/etc/reconciler.toml`` (FreeBSD) or ``/etc/reconciler/reconciler.toml``
 if present, else built-in defaults. Every setting can be overridden on the
-command line. Example::
+command line. ``reconciler.toml.sample`` at the top of the project (installed
+with the package) lists every setting with its default; a test keeps the two
+in step.
 
-    repo = "/var/db/reconciler/config.git"   # path or URL of the config repo
-    branch = "main"                            # the tracked branch
-    ssh_key = "/var/db/reconciler/.ssh/id_ed25519"
-    ssh_user = ""                              # overrides every host's user when set
-    work_dir = "/var/db/reconciler"            # clones, lock files, logs
-    parallel = 16                              # hosts observed at once
-    connect_timeout = 10
-    command_timeout = 600
-    poll_interval = 60
-    require_signed_commits = false
-    allowed_signers = ""                       # path, outside the config repo
-    log_format = "text"                        # or "json"
+The daemon's state directory defaults to ``/var/db/reconciler`` on FreeBSD
+(hier(7): /var/db holds "automatically generated system-specific database
+files") and ``/var/lib/reconciler`` elsewhere
+(the FHS place, systemd's ``StateDirectory=``). The rc.d script and the
+systemd unit in ``systemd-and-rc/`` use the same directories, and the allowed
+signers file defaults to ``allowed_signers`` beside the settings file's
+directory (``/usr/local/etc/reconciler/`` on FreeBSD, ``/etc/reconciler/``
+elsewhere).
+
+The observability settings are checked by :mod:`reconciler.observe_settings`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from reconciler.errors import SettingsError
+from reconciler.observe_settings import check_observability
 
 DEFAULT_PATHS = (Path("/usr/local/etc/reconciler.toml"), Path("/etc/reconciler/reconciler.toml"))
+
+#: Per platform ("freebsd", "linux"): the daemon's state directory (work_dir).
+STATE_DIRS = {"freebsd": "/var/db/reconciler", "linux": "/var/lib/reconciler"}
+#: Per platform: the directory of the reconciler's local files beside its settings.
+ETC_DIRS = {"freebsd": "/usr/local/etc/reconciler", "linux": "/etc/reconciler"}
+
+
+def platform_name(platform: str = sys.platform) -> str:
+    """``freebsd`` on FreeBSD, else ``linux`` (the two layouts the project ships)."""
+    return "freebsd" if platform.startswith("freebsd") else "linux"
+
+
+#: The defaults on this machine.
+DEFAULT_WORK_DIR = STATE_DIRS[platform_name()]
+DEFAULT_ALLOWED_SIGNERS = f"{ETC_DIRS[platform_name()]}/allowed_signers"
 
 
 @dataclass(frozen=True)
@@ -38,14 +55,22 @@ class Settings:
     branch: str = "main"
     ssh_key: str = ""
     ssh_user: str = ""
-    work_dir: str = ""
+    work_dir: str = DEFAULT_WORK_DIR
     parallel: int = 16
     connect_timeout: float = 10.0
     command_timeout: float = 600.0
     poll_interval: float = 60.0
     require_signed_commits: bool = False
-    allowed_signers: str = ""
+    allowed_signers: str = DEFAULT_ALLOWED_SIGNERS
     log_format: str = "text"
+    # Observability (docs/service.md "Status page, metrics, notifications").
+    status_listen: str = ""  # "HOST:PORT"; "" = no status server
+    commit_url: str = ""  # template with {commit}; "" = ledger commits shown as ids only
+    webhooks: tuple[str, ...] = ()
+    webhook_secret: str = ""
+    notify_command: tuple[str, ...] = ()
+    notify_attempts: int = 5
+    notify_timeout: float = 10.0
     source: str = "defaults"  # where these settings came from, for messages
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -58,6 +83,7 @@ class Settings:
 
     @property
     def work_path(self) -> Path:
+        """work_dir as a path; ``work_dir = ""`` means a per-user one (running by hand)."""
         if self.work_dir:
             return Path(self.work_dir)
         return (
@@ -78,6 +104,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "require_signed_commits": (bool,),
     "allowed_signers": (str,),
     "log_format": (str,),
+    "status_listen": (str,),
+    "commit_url": (str,),
+    "webhooks": (list,),
+    "webhook_secret": (str,),
+    "notify_command": (list,),
+    "notify_attempts": (int,),
+    "notify_timeout": (int, float),
 }
 
 
@@ -113,4 +146,5 @@ def load_settings(path: str | Path | None = None) -> Settings:
         raise SettingsError(f"{path}: log_format must be 'text' or 'json'")
     if int(values.get("parallel", 1)) < 1:
         raise SettingsError(f"{path}: parallel must be at least 1")
+    values.update(check_observability(path, values))
     return Settings(source=str(path), **values)

@@ -82,10 +82,12 @@ class LedgerOutcome(StrEnum):
     FAILURE = "failure"
     ROLLED_BACK = "rolled-back"
     HALTED = "halted"
+    INTERRUPTED = "interrupted"  # asked to stop: stopped at a safe point, resumable
     DRIFT = "drift"
     HEALED = "healed"
     REJECTED = "rejected"
     VALIDATED = "validated"
+    ADOPTED = "adopted"  # reconciler init: the fleet as it runs is the baseline
 
 
 class EventKind(StrEnum):
@@ -99,3 +101,31 @@ class EventKind(StrEnum):
     CONFIG = "config"  # config files written
     WARNING = "warning"
     INFO = "info"
+
+
+class Phase(StrEnum):
+    """Where a host's install stands, as the ledger records it before each irreversible act.
+
+    Only what facts cannot show goes here: that a reboot was asked for (and
+    the boot time before it), that an install job was started by us.
+    """
+
+    NONE = ""
+    INSTALLING = "installing"  # an install job was started
+    ACTIVATED = "activated"  # the new BE is activated for the next boot only
+    REBOOTING = "rebooting"  # shutdown -r asked for (boot time recorded)
+    KERNEL_INSTALLED = "kernel-installed"  # in-place: booted the new kernel
+    REBOOTING_KERNEL = "rebooting-kernel"  # in-place: reboot after installkernel
+    WORLD_INSTALLED = "world-installed"  # in-place: installworld done, reboot due
+    REBOOTING_WORLD = "rebooting-world"  # in-place: reboot after installworld
+    DONE = "done"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled-back"
+
+
+class RolloutStatus(StrEnum):
+    """A build set's rollout of one generation, as status/<set>/rollout.json says."""
+
+    RUNNING = "running"
+    CONVERGED = "converged"
+    FAILED = "failed"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Set up what `make demo` and `make test` need on a Debian-like machine:
 # OpenSSH's server (the simulated hosts run real sshd), git, util-linux's
-# unshare, procps' pgrep, systemd-analyze, and the package in a virtual
-# environment at .venv.
+# unshare, procps' pgrep, systemd-analyze, bmake, Chromium and its chromedriver
+# (the status page's tests), and the package in a virtual environment at .venv.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -14,6 +14,11 @@ command -v unshare >/dev/null 2>&1 || need="$need util-linux"
 command -v pgrep >/dev/null 2>&1 || need="$need procps"
 # The unit file's test runs `systemd-analyze verify`.
 [ -x /usr/bin/systemd-analyze ] || need="$need systemd"
+# The FreeBSD port skeleton's test reads its Makefile with BSD make.
+command -v bmake >/dev/null 2>&1 || need="$need bmake"
+# The status page's tests drive Debian's headless Chromium through its chromedriver.
+[ -x /usr/bin/chromium ] || need="$need chromium"
+[ -x /usr/bin/chromedriver ] || need="$need chromium-driver"
 if [ -n "$need" ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "setup: missing Debian packages:$need; run as root or: sudo apt-get install$need" >&2

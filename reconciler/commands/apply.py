@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands.common import (
     ProgressPrinter,
     add_repo_argument,
@@ -13,10 +20,12 @@ from reconciler.commands.common import (
     repo_path,
     settings_from,
 )
+from reconciler.commands.plan import recorded_progress
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
 from reconciler.config.repofiles import resolve_commit
 from reconciler.errors import RepoError, RolloutFailed, UsageError
+from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe
 from reconciler.ledger import Ledger
 from reconciler.lock import RepoLock
@@ -29,7 +38,7 @@ from reconciler.settings import Settings
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "apply",
-        help="roll the config repo's commit out: source, build, test, production",
+        help=SUMMARIES["apply"],
         description="Show the plan, ask, then run one rollout in the foreground. Exit 0 only "
         "if every host converged.",
     )
@@ -62,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             known = ", ".join(bs.name for bs in config.buildsets)
             raise UsageError(f"no build set {name!r} (known: {known})") from None
     with RepoLock(repo, command="apply"):
-        show_plan(config, settings)
+        facts = show_plan(config, settings)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("not a terminal: pass --yes to apply without asking")
@@ -71,22 +80,75 @@ def run(args: argparse.Namespace) -> int:
                 print("nothing applied")
                 return 0
         ledger = Ledger(repo, config.policy.status_branch)
-        report = converge(
-            config,
-            settings=settings,
-            ledger=ledger,
-            buildsets=args.buildset,
-            progress=ProgressPrinter(),
-        )
+        stop = threading.Event()
+        with interrupts(stop):
+            report = converge(
+                config,
+                settings=settings,
+                ledger=ledger,
+                buildsets=args.buildset,
+                progress=ProgressPrinter(),
+                facts=facts,
+                stop=stop,
+            )
     print_summary(report)
+    if report.interrupted:
+        print(
+            "reconciler: interrupted; the ledger records where each host stands: "
+            "run `reconciler apply` again to resume",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
     if not report.converged:
         raise RolloutFailed("not every host converged; `reconciler history` says why")
     return 0
 
 
-def show_plan(config: Config, settings: Settings) -> None:
-    """The plan for every build set, from fresh facts (what `reconciler plan` prints)."""
-    print(format_text(make_plan(config, observe(config, settings))))
+#: The shell's exit status for "ended by SIGINT".
+INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def interrupts(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C sets ``stop`` (the running step finishes); the second exits at once.
+
+    Exiting at once is safe: builds and installs run detached on the hosts and
+    every step's phase is in the ledger before it acts, so the next apply
+    re-attaches and resumes.
+    """
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            sys.stderr.write(
+                "\nreconciler: second interrupt: exiting now. Jobs already started keep "
+                "running on the hosts; run `reconciler apply` again to resume.\n"
+            )
+            sys.stderr.flush()
+            os._exit(INTERRUPTED)  # worker threads would otherwise be joined at exit
+        stop.set()
+        sys.stderr.write(
+            "\nreconciler: interrupt received: finishing the running step, starting no new "
+            "one (Ctrl-C again to exit at once)\n"
+        )
+        sys.stderr.flush()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def show_plan(config: Config, settings: Settings) -> dict[str, HostFacts]:
+    """Observe every host once and print the plan made from those facts; return the facts.
+
+    The rollout starts from the same facts (it observes a host again after
+    each step), so what is shown is what is carried out.
+    """
+    facts = observe(config, settings)
+    progress = recorded_progress(repo_path(settings), config)
+    print(format_text(make_plan(config, facts, progress)))
+    return facts
 
 
 def print_summary(report: Report) -> None:

@@ -5,23 +5,29 @@ for it, commits a change (the source revision bumped to the newest commit of
 the simulated upstream), applies it (source, build once per build set, test
 host, soak, production in batches), prints the ledger with `git log`, and
 stops the fleet, also when something fails.
+
+With ``--keep`` the fleet is started detached (as ``reconciler sim up`` does),
+so it outlives this process; the demo ends by printing the commands to look
+around and the one that stops it.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import shutil
-import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands.apply import print_summary, show_plan
 from reconciler.commands.common import ProgressPrinter
 from reconciler.config.load import load_config
-from reconciler.errors import RolloutFailed
-from reconciler.gitutil import git, identity_env
+from reconciler.errors import RolloutFailed, SimError
+from reconciler.gitutil import git, identity_env, run_git
 from reconciler.ledger import Ledger
 from reconciler.lock import RepoLock
 from reconciler.rollout.engine import converge
@@ -34,7 +40,7 @@ from reconciler.sim.fleet import SimFleet
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="simulated fleet + example repo + a full rollout + the ledger shown",
+        help=SUMMARIES["demo"],
     )
     parser.add_argument(
         "--dir", type=Path, help="work directory (default: a temporary one, removed)"
@@ -64,15 +70,50 @@ def _show_hosts(fleet: SimFleet) -> None:
         )
 
 
+def _refuse_earlier_fleet(base: Path) -> None:
+    """Stop before an earlier demo's config repo in ``base`` is replaced (its fleet may run)."""
+    earlier = base / "fleet"
+    if not earlier.exists():
+        return
+    if (earlier / "fleet.json").is_file() and SimFleet.attach(earlier).running():
+        raise SimError(
+            f"{earlier}: an earlier demo's fleet is still running there; stop it with "
+            f"'reconciler sim down --dir {earlier}', or give another --dir"
+        )
+    raise SimError(f"{earlier} exists (an earlier demo's fleet): remove it or give another --dir")
+
+
 def _step(text: str) -> None:
     print(f"\n### {text}", flush=True)
+
+
+def _kept(fleet: SimFleet, repo: Path) -> str:
+    """What to type next when the fleet was left running (``--keep``)."""
+    fleet_dir = shlex.quote(str(fleet.directory))
+    config = shlex.quote(str(repo.resolve()))
+    with_bes = [h for h in fleet.hosts if not fleet.spec(h).ufs]
+    host = with_bes[0] if with_bes else fleet.hosts[0]
+    return "\n".join(
+        [
+            f"\nDone. The simulated fleet is still running in {fleet.directory}. Look around:",
+            f"  reconciler sim status --dir {fleet_dir}",
+            f"  reconciler plan {config} --ssh-key {shlex.quote(str(fleet.client_key))}",
+            f"  reconciler history {config}",
+            f"  ssh -F {shlex.quote(str(fleet.ssh_config))} {host} "
+            "'freebsd-version -ku; uname -i; bectl list -H'",
+            "Stop it with:",
+            f"  reconciler sim down --dir {fleet_dir}",
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     base = args.dir or Path(tempfile.mkdtemp(prefix="reconciler-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     repo = base / "config"
+    _refuse_earlier_fleet(base)
     fleet: SimFleet | None = None
+    finished = False
     try:
         _step(f"config repo: a copy of example-repo in {repo}")
         if repo.exists():
@@ -81,8 +122,14 @@ def run(args: argparse.Namespace) -> int:
         print(git(repo, "log", "--oneline", "-1"))
 
         _step("simulated fleet: one sshd per host, each in its own mount namespace")
+        # Unless kept, the fleet belongs to this process and powers off when it ends.
         fleet = SimFleet.up(
-            base / "fleet", repo=repo, build_seconds=3.0, install_seconds=1.0, boot_seconds=1.0
+            base / "fleet",
+            repo=repo,
+            build_seconds=3.0,
+            install_seconds=1.0,
+            boot_seconds=1.0,
+            detached=args.keep,
         )
         _show_hosts(fleet)
 
@@ -114,29 +161,23 @@ def run(args: argparse.Namespace) -> int:
         print_summary(report)
 
         _step("the audit: git log reconciler/status")
-        log = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(repo),
-                "log",
-                "--reverse",
-                "--format=%h %s",
-                config.policy.status_branch,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        print(log.stdout.rstrip())
+        log = run_git(repo, ("log", "--reverse", "--format=%h %s", config.policy.status_branch))
+        print(log.text.rstrip())
         _step("hosts now")
         _show_hosts(fleet)
         if not report.converged:
             raise RolloutFailed("the demo rollout did not converge; see the ledger above")
-        print(f"\nDone. Try: reconciler history {repo}" if args.keep else "\nDone.")
+        print(_kept(fleet, repo) if args.keep else "\nDone.")
+        finished = True
         return 0
     finally:
         if fleet is not None and not args.keep:
             fleet.down()
+        elif fleet is not None and not finished:
+            print(
+                f"reconciler: the simulated fleet is left running (--keep); stop it with: "
+                f"reconciler sim down --dir {shlex.quote(str(fleet.directory))}",
+                file=sys.stderr,
+            )
         if args.dir is None and not args.keep:
             shutil.rmtree(base, ignore_errors=True)

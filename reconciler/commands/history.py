@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.errors import LedgerError, RepoError
 from reconciler.gitutil import git, run_git
 from reconciler.ledger import DEFAULT_BRANCH, Entry, Ledger
@@ -30,7 +31,7 @@ _URL = re.compile(r"^([a-z][a-z0-9+.-]*://|[^/:]+:(?!//))", re.IGNORECASE)
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "history",
-        help="show the ledger: one entry per outcome, newest first",
+        help=SUMMARIES["history"],
         description="Show the reconciler's ledger (the status branch of the config repo).",
     )
     parser.add_argument(

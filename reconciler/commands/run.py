@@ -15,6 +15,7 @@ import argparse
 import logging
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.daemon import run_daemon, setup_logging
 from reconciler.errors import SettingsError
 from reconciler.settings import load_settings
@@ -33,7 +34,7 @@ def _seconds(text: str) -> float:
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run the reconciler continuously (poll, watch, apply, heal drift)",
+        help=SUMMARIES["run"],
         description=(
             "Keep the fleet on the config repo's tracked branch: apply every new commit, "
             "re-check converged hosts every poll, record outcomes in the ledger."

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.errors import SimError, UsageError
 from reconciler.sim import state
 from reconciler.sim.fleet import SimFleet
@@ -20,7 +21,7 @@ from reconciler.sim.fleet import SimFleet
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "sim", help="the simulated FreeBSD fleet (for tests and rehearsals)"
+        "sim", help=SUMMARIES["sim"]
     )
     sub = parser.add_subparsers(dest="sim_command", metavar="ACTION")
     sub.required = True

@@ -4,6 +4,9 @@ Columns: host, build set, stage, desired build (12 hex), what runs (kernel
 revision from ``uname -v``, userland version, booted boot environment),
 whether the host is in sync (no step planned for it) and reachable, and the
 last outcome the ledger recorded for it.
+
+Exit 0, or 1 when a host could not be reached or trusted (the table is printed
+all the same, each reason on stderr), as ``plan`` does.
 """
 
 from __future__ import annotations
@@ -13,18 +16,27 @@ import json
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands.common import (
     add_repo_argument,
     add_settings_arguments,
     repo_path,
     settings_from,
 )
-from reconciler.commands.plan import gather_facts
+from reconciler.commands.plan import (
+    exit_status,
+    gather_facts,
+    not_observed,
+    recorded_progress,
+    report_not_observed,
+)
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
 from reconciler.errors import ReconcilerError
 from reconciler.facts.host import HostFacts
+from reconciler.ledger import Ledger
 from reconciler.plan import Plan, make_plan
+from reconciler.statusstore import StatusStore
 
 COLUMNS = (
     "host",
@@ -55,8 +67,9 @@ HEADINGS = (
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "status",
-        help="one row per host: desired and actual build, in sync, reachable",
-        description="Observe every host and show, per host, the desired build and what it runs.",
+        help=SUMMARIES["status"],
+        description="Observe every host and show, per host, the desired build and what it runs. "
+        "Exit 1 when a host cannot be reached or trusted.",
     )
     add_repo_argument(parser)
     parser.add_argument("--rev", help="compare with this commit (default: the files on disk)")
@@ -69,16 +82,14 @@ def register(subparsers: Any) -> None:
 def _last_outcomes(repo: Path, config: Config) -> dict[str, str]:
     """host -> last outcome in the ledger; empty when there is none (status still works)."""
     try:
-        from reconciler.ledger import Ledger
-
-        ledger = Ledger(repo, config.policy.status_branch)
-        if ledger.head() is None:
+        store = StatusStore(Ledger(repo, config.policy.status_branch))
+        if store.ledger.head() is None:
             return {}
         found = {}
         for host in config.hosts:
-            record = ledger.read_json(f"status/{host.buildset}/{host.name}.json")
-            if isinstance(record, dict) and record.get("outcome"):
-                found[host.name] = str(record["outcome"])
+            outcome = store.last_outcome(host.buildset, host.name)
+            if outcome:
+                found[host.name] = outcome
         return found
     except ReconcilerError:
         return {}
@@ -138,9 +149,12 @@ def run(args: argparse.Namespace) -> int:
     repo = repo_path(settings)
     config = load_config(repo, args.rev)
     facts = gather_facts(config, settings, repo, args.offline)
-    table = rows(config, facts, make_plan(config, facts), _last_outcomes(repo, config))
+    plan = make_plan(config, facts, recorded_progress(repo, config))
+    table = rows(config, facts, plan, _last_outcomes(repo, config))
     if args.format == "json":
         print(json.dumps({"hosts": table}, indent=2))
     else:
         print(format_table(table))
-    return 0
+    missing = not_observed(plan, facts)
+    report_not_observed(missing, args.offline)
+    return exit_status(plan, missing, offline=args.offline)

@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.config.buildid import build_id, short
 from reconciler.config.load import load_config
 from reconciler.config.model import Config
@@ -22,7 +23,7 @@ from reconciler.errors import ConfigInvalid, Problem
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "validate",
-        help="check a config repo against the schemas and rules",
+        help=SUMMARIES["validate"],
         description="Check a config repo (schema + rules); never touches a host.",
     )
     parser.add_argument("repo", nargs="?", default=".", help="config repo directory (default: .)")

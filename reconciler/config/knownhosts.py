@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from reconciler.config.model import Config, Host
+from reconciler.config.model import Host
 from reconciler.errors import Problem
 
 KNOWN_HOSTS = "known_hosts"
@@ -129,15 +129,3 @@ def lookup(known_hosts_text: str, host: Host) -> list[str]:
         if _matches(entry.patterns, candidates) and entry.pin not in pins:
             pins.append(entry.pin)
     return pins
-
-
-def example_known_hosts(config: Config) -> str:
-    """known_hosts for the simulated fleet: the deterministic key of every host of ``config``."""
-    from reconciler.sim.hostkeys import known_hosts_line  # pure key derivation, no simulator
-
-    lines = [
-        "# Host keys of the simulated fleet (reconciler.sim.hostkeys);",
-        "# anyone can derive them: never use them on a real host.",
-        *(known_hosts_line(h.name, h.address, h.port) for h in config.hosts),
-    ]
-    return "\n".join(lines) + "\n"

@@ -108,12 +108,11 @@ class _Collector:
         return doc
 
 
-def _read(reader: Reader) -> tuple[rules.RepoFiles, str | None, list[Problem]]:
+def _read(reader: Reader) -> tuple[rules.RepoFiles, list[Problem]]:
     top = [e for e in reader.listdir("") if not e.name.startswith(".")]
     if not top:
         return (
             rules.RepoFiles(None),
-            None,
             [
                 Problem(
                     "fleet.yaml",
@@ -220,8 +219,21 @@ def _read(reader: Reader) -> tuple[rules.RepoFiles, str | None, list[Problem]]:
         from reconciler.config.knownhosts import parse as parse_known_hosts
 
         collect.problems.extend(parse_known_hosts(files.known_hosts)[1])
-    signers = collect.text("allowed_signers", required=False)
-    return files, signers, collect.problems
+    if reader.entry("allowed_signers") is not None:
+        # Who may sign is the reconciler's local setting: a pull request that could
+        # edit this file could widen it. Refused rather than silently ignored.
+        collect.problems.append(
+            Problem(
+                "allowed_signers",
+                0,
+                0,
+                "the config repo's allowed_signers is not read: the signers the daemon "
+                "trusts come from its local settings only",
+                "remove the file; set allowed_signers = PATH in the reconciler's settings "
+                "(docs/service.md, signed commits)",
+            )
+        )
+    return files, collect.problems
 
 
 def _rollout(data: dict[str, Any]) -> RolloutPolicy:
@@ -292,7 +304,7 @@ def load_config(repo: str | Path, rev: str | None = None) -> Config:
     the revision cannot be read.
     """
     reader, commit = reader_for(repo, rev)
-    files, signers, problems = _read(reader)
+    files, problems = _read(reader)
     problems.extend(rules.check(files))
     if problems:
         raise ConfigInvalid(_dedupe(problems))
@@ -306,7 +318,6 @@ def load_config(repo: str | Path, rev: str | None = None) -> Config:
         kernels=tuple(KernelConfig(ident, text) for ident, text in sorted(files.kernels.items())),
         known_hosts=files.known_hosts,
         ports=PortsTree(**ports) if ports is not None else None,
-        allowed_signers=signers,
         policy=ReconcilerPolicy(**(fleet.get("reconciler") or {})),
         commit=commit,
         origin=str(repo),

@@ -178,7 +178,6 @@ class Config:
     kernels: tuple[KernelConfig, ...]
     known_hosts: str  # OpenSSH known_hosts text
     ports: PortsTree | None = None
-    allowed_signers: str | None = None
     policy: ReconcilerPolicy = field(default_factory=ReconcilerPolicy)
     commit: str | None = None  # config repo commit this was loaded from (None: a plain directory)
     origin: str = ""  # how the repo was named when loaded (path or URL), for managed headers

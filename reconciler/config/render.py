@@ -39,11 +39,10 @@ MANAGED_HEADER_PREFIX = "# Managed by reconciler"
 
 def header(config: Config, source: str) -> str:
     """The two comment lines every rendered file starts with."""
+    # No commit here: a config commit that changes no rendered byte must change
+    # no file on any host. Which commit wrote a file is in the ledger.
     origin = "".join(c if c.isprintable() else "?" for c in config.origin)
-    commit = config.commit[:12] if config.commit else "worktree"
-    return (
-        f"{MANAGED_HEADER_PREFIX}: {origin} @ {commit}; edits are overwritten\n# Source: {source}\n"
-    )
+    return f"{MANAGED_HEADER_PREFIX}: {origin}; edits are overwritten\n# Source: {source}\n"
 
 
 def _buildset(config: Config, buildset: BuildSet | str) -> BuildSet:

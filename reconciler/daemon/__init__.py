@@ -12,7 +12,8 @@ called from the main thread, and runs :class:`Daemon` until stopped.
 
 Modules: ``loop`` (the reconcile loop), ``mirror`` (the daemon's clone),
 ``trust`` (signed-commit policy), ``watch`` (watchdog on refs), ``state``
-(what survives a restart), ``logs`` (text and JSON lines).
+(what survives a restart), ``logs`` (text and JSON lines), ``observability``
+(status page, metrics and notifications, attached through ``observer``).
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from collections.abc import Iterator
 from types import FrameType
 
 from reconciler.config.model import ReconcilerPolicy
-from reconciler.daemon.jobs import Hooks, Job, drift_groups
+from reconciler.daemon.jobs import Hooks, Job
 from reconciler.daemon.logs import EventLog, setup_logging
 from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, Origin, resolve_origin
+from reconciler.daemon.observability import observing
 from reconciler.daemon.trust import Verdict, check_allowed_signers, verify_commit
 from reconciler.daemon.watch import RefWatcher
+from reconciler.errors import SettingsError
 from reconciler.lock import RepoLock
 from reconciler.settings import Settings
 
@@ -42,7 +45,6 @@ __all__ = [
     "Origin",
     "RefWatcher",
     "Verdict",
-    "drift_groups",
     "open_daemon",
     "resolve_origin",
     "run_daemon",
@@ -87,9 +89,18 @@ def open_daemon(
     unusable signing policy.
     """
     origin = resolve_origin(settings.repo)
-    allowed = check_allowed_signers(settings.allowed_signers)
+    # allowed_signers has a default path; it must exist only when signatures are checked.
+    allowed = (
+        check_allowed_signers(settings.allowed_signers) if settings.require_signed_commits else None
+    )
     work = settings.work_path
-    work.mkdir(parents=True, exist_ok=True)
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"work_dir {work}: cannot create it: {exc.strerror} "
+            "(set work_dir in the settings file, or --work-dir)"
+        ) from exc
     mirror = Mirror(work, origin, settings.branch)
     with contextlib.ExitStack() as stack:
         if origin.local is not None:
@@ -98,6 +109,8 @@ def open_daemon(
         mirror.ensure()
         stack.enter_context(RepoLock(mirror.path, command="run"))
         daemon = Daemon(settings, mirror, allowed_signers=allowed, hooks=hooks, log=EventLog())
+        # Status page, /metrics, notifications: whatever the settings enable.
+        stack.enter_context(observing(daemon))
         if origin.git_dir is not None and watch:
             watcher = RefWatcher(
                 origin.git_dir,

@@ -4,8 +4,8 @@
 ledger, the clock), so tests can put a scripted rollout and a fake clock in.
 A :class:`Job` is one converge of one generation: ``apply`` (a new or
 unfinished generation) or ``drift`` (a converged one, re-checked at a poll).
-Build sets are converged in groups by their ``rollout.drift`` policy, since
-``converge`` takes one ``heal_drift`` flag per call.
+Each build set's ``rollout.drift`` policy is the planner's to apply: one
+converge call covers every build set.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ class Converge(Protocol):
         buildsets: Sequence[str] | None = ...,
         progress: Callable[[Event], None] = ...,
         stop: threading.Event | None = ...,
-        heal_drift: bool = ...,
     ) -> Report: ...
 
 
@@ -88,13 +87,6 @@ class Job:
         return self.thread is not None and not self.thread.is_alive()
 
 
-def drift_groups(config: Config) -> list[tuple[bool, tuple[str, ...]]]:
-    """Build sets grouped by drift policy: ``[(heal_drift, names), ...]``, heal first."""
-    heal = tuple(bs.name for bs in config.buildsets if bs.rollout.drift == "heal")
-    report = tuple(bs.name for bs in config.buildsets if bs.rollout.drift != "heal")
-    return [(flag, names) for flag, names in ((True, heal), (False, report)) if names]
-
-
 def run_job(
     job: Job,
     converge: Converge,
@@ -103,31 +95,14 @@ def run_job(
     ledger: Recorder,
     progress: Callable[[Event], None],
 ) -> None:
-    """Converge ``job``'s build sets, group by group; the outcome lands on the job, never raised."""
+    """Converge ``job``'s build sets; the outcome lands on the job, never raised."""
     try:
-        reports: list[Report] = []
-        groups = drift_groups(job.config)
-        for heal, names in groups:
-            if job.stop.is_set():
-                break
-            reports.append(
-                converge(
-                    job.config,
-                    settings=settings,
-                    ledger=ledger,
-                    buildsets=names,
-                    progress=progress,
-                    stop=job.stop,
-                    heal_drift=heal,
-                )
-            )
-        job.report = Report(
-            converged=len(reports) == len(groups) and all(r.converged for r in reports),
-            interrupted=any(r.interrupted for r in reports) or len(reports) < len(groups),
-            results=tuple(result for r in reports for result in r.results),
-            summary=tuple(line for r in reports for line in r.summary),
+        job.report = converge(
+            job.config,
+            settings=settings,
+            ledger=ledger,
+            progress=progress,
+            stop=job.stop,
         )
-    except (
-        BaseException
-    ) as exc:  # the loop decides what an error means; a worker never dies silently
+    except BaseException as exc:  # the loop decides what an error means; a worker never dies
         job.error = exc

@@ -33,13 +33,16 @@ from reconciler.daemon import records
 from reconciler.daemon.jobs import Hooks, Job, JobKind, Recorder, run_job
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.mirror import Mirror
+from reconciler.daemon.observer import LoopObserver, NoObserver
 from reconciler.daemon.records import short as _short
 from reconciler.daemon.state import DaemonState, judge, load_state, save_state
 from reconciler.daemon.trust import verify_commit
 from reconciler.errors import ConfigInvalid, RepoError, UserError
-from reconciler.ledger import Record
+from reconciler.gitutil import run_git
+from reconciler.ledger import Ledger, Record
 from reconciler.rollout.engine_types import Event, HostResult
 from reconciler.settings import Settings
+from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
@@ -79,6 +82,9 @@ class Daemon:
         self._ledgers: dict[str, Recorder] = {}
         self._unknown_branch_logged = False
         self._last_tip: str | None = None
+        #: Status page, metrics, notifications (reconciler.daemon.observability); no-op by default.
+        self.observer: LoopObserver = NoObserver()
+        self._job_started_at = 0.0
 
     # --- signals and watch (any thread) ------------------------------------------
 
@@ -181,6 +187,7 @@ class Daemon:
         except UserError as exc:
             self.log.warning("repo.fetch", f"{exc}; keeping the last known state")
             return self._last_tip
+        self.observer.polled()
         tip = self.mirror.tip(self.settings.branch)
         if tip is None and not self._unknown_branch_logged:
             self.log.warning(
@@ -228,7 +235,9 @@ class Daemon:
         if self.settings.require_signed_commits:
             verdict = verify_commit(self.mirror.path, tip, allowed_signers=self.allowed_signers)
             if not verdict.trusted:
-                refusal = records.untrusted(tip, verdict, self.allowed_signers)
+                refusal = records.untrusted(
+                    tip, verdict, self.allowed_signers, title=self._commit_title(tip)
+                )
                 self._refuse(refusal, verdict.reason, record=record)
                 return None
             self.log.info(
@@ -238,10 +247,12 @@ class Daemon:
             config = self.hooks.load_config(self.mirror.path, tip)
         except ConfigInvalid as exc:
             problems = [str(p) for p in exc.problems]
-            self._refuse(records.invalid(tip, exc), str(exc), record=record, problems=problems)
+            refusal = records.invalid(tip, exc, title=self._commit_title(tip))
+            self._refuse(refusal, str(exc), record=record, problems=problems)
             return None
         except RepoError as exc:
-            self._refuse(records.unreadable(tip, str(exc)), str(exc), record=record)
+            refusal = records.unreadable(tip, str(exc), title=self._commit_title(tip))
+            self._refuse(refusal, str(exc), record=record)
             return None
         if tip == self.state.rejected:
             self.log.info(
@@ -269,7 +280,7 @@ class Daemon:
             self._pending = None
             self._config = config
             self._save(self.state.accepted(generation))
-            self._record(records.validated(config))
+            self._record(records.validated(config, title=self._commit_title(generation)))
             return Job("apply", generation, config)
         current, status = self.state.generation, self.state.status
         kind: JobKind
@@ -318,6 +329,7 @@ class Daemon:
                 f"checking hosts against {_short(job.generation)}",
                 generation=job.generation,
             )
+        self._observe_start(job)
         job.thread = threading.Thread(
             target=self._work, args=(job,), name=f"converge-{job.kind}", daemon=True
         )
@@ -342,8 +354,9 @@ class Daemon:
             self.wake.set()
 
     def _progress(self, job: Job, event: Event) -> None:
-        level = self.log.warning if event.kind == "warning" else self.log.info
-        if job.kind == "drift" and event.kind == "info":
+        self.observer.progress(job, event)
+        level = self.log.warning if event.kind == EventKind.WARNING else self.log.info
+        if job.kind == "drift" and event.kind == EventKind.INFO:
             level = self.log.debug  # "in sync" every poll is noise; changes still show
         level(
             f"rollout.{event.kind}",
@@ -355,6 +368,7 @@ class Daemon:
 
     def _finish(self, job: Job) -> None:
         """Turn a finished job into the next state, with log lines a human can act on."""
+        self._observe_finish(job)
         if job.generation != self.state.generation:
             return  # superseded by a generation accepted while it ran
         if job.error is not None:
@@ -378,7 +392,7 @@ class Daemon:
         for line in report.summary:
             self.log.info("rollout.summary", line, generation=job.generation)
         verdict = judge(report.converged, report.interrupted, (r.outcome for r in report.results))
-        failed = [r for r in report.results if r.outcome in ("failure", "rolled-back")]
+        failed = [r for r in report.results if r.outcome in FAILED_HOST_OUTCOMES]
         if verdict == "failed":
             reason = "; ".join(f"{r.host}: {r.outcome}: {r.message}" for r in failed)
             self.log.error(
@@ -390,16 +404,20 @@ class Daemon:
             self._save(self.state.with_status("failed", reason))
         elif verdict == "converged":
             if job.kind == "apply" or self.state.status != "converged":
+                drifted = ", ".join(report.drifted)
+                drift = f"; drift left as is on {drifted}" if drifted else ""
                 self.log.info(
                     "generation.converged",
-                    f"every host is on {_short(job.generation)}",
+                    f"every host is on {_short(job.generation)}{drift}",
                     generation=job.generation,
                 )
             self._save(self.state.with_status("converged"))
             self.mirror.housekeeping()
         elif verdict == "incomplete":
             waiting = _describe(
-                r for r in report.results if r.outcome not in ("success", "skipped")
+                r
+                for r in report.results
+                if r.outcome not in (HostOutcome.SUCCESS, HostOutcome.SKIPPED)
             )
             self.log.warning(
                 "generation.incomplete",
@@ -426,11 +444,13 @@ class Daemon:
         branch = self._status_branch(config)
         if branch not in self._ledgers:
             self._ledgers[branch] = self.hooks.ledger(self.mirror.path, branch)
+            self._observe_ledger(self._ledgers[branch])
         return self._ledgers[branch]
 
     def _record(self, record: Record) -> None:
         try:
             self._ledger_for(None).record(record)
+            self.observer.recorded()
         except UserError as exc:
             self.log.error(
                 "ledger.error",
@@ -444,6 +464,24 @@ class Daemon:
             save_state(self.state_path, state)
         except OSError as exc:
             self.log.error("state.error", f"cannot save {self.state_path}: {exc.strerror}")
+
+    # --- observers (status page, metrics, notifications) ---------------------------
+
+    def _observe_start(self, job: Job) -> None:
+        self._job_started_at = self.hooks.clock.now()
+        self.observer.job_started(job)
+
+    def _observe_finish(self, job: Job) -> None:
+        self.observer.job_finished(job, max(0.0, self.hooks.clock.now() - self._job_started_at))
+
+    def _observe_ledger(self, recorder: Recorder) -> None:
+        if isinstance(recorder, Ledger):
+            recorder.on_conflict = lambda: self.observer.ledger_conflict()
+
+    def _commit_title(self, commit: str) -> str:
+        """The config commit's subject, for the ledger's validated/rejected records."""
+        out = run_git(self.mirror.path, ("log", "-1", "--format=%s", commit, "--"))
+        return out.text.strip() if out.returncode == 0 else ""
 
 
 def _describe(results: Iterable[HostResult]) -> str:

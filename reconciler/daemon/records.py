@@ -3,7 +3,8 @@
 Pure functions from what happened to a :class:`~reconciler.ledger.Record`:
 a commit refused by the signature policy (stage ``daemon``), a commit whose
 config is invalid or unreadable (stage ``config``, every problem in the body),
-and a commit accepted for rollout (``validated``).
+and a commit accepted for rollout (``validated``). Each subject quotes the
+config commit's own subject (``title``), so the audit says which change it was.
 """
 
 from __future__ import annotations
@@ -20,11 +21,26 @@ def short(sha: str) -> str:
     return sha[:12]
 
 
-def untrusted(commit: str, verdict: Verdict, allowed_signers: Path | None) -> Record:
+#: Longest config commit subject quoted in a record's subject.
+TITLE_MAX = 72
+
+
+def _quoted(title: str) -> str:
+    """': "<the config commit's subject>"', shortened; "" without one."""
+    flat = " ".join(title.split())
+    if not flat:
+        return ""
+    return f' ("{flat if len(flat) <= TITLE_MAX else flat[: TITLE_MAX - 3] + "..."}")'
+
+
+def untrusted(
+    commit: str, verdict: Verdict, allowed_signers: Path | None, *, title: str = ""
+) -> Record:
     """The refusal of a commit that is not signed by an allowed signer."""
     where = str(allowed_signers) if allowed_signers else "the allowed signers file"
     return Record(
-        subject=f"refused config commit {short(commit)}: not signed by an allowed signer",
+        subject=f"refused config commit {short(commit)}{_quoted(title)}: "
+        "not signed by an allowed signer",
         generation=commit,
         buildset=None,
         host=None,
@@ -38,10 +54,10 @@ def untrusted(commit: str, verdict: Verdict, allowed_signers: Path | None) -> Re
     )
 
 
-def invalid(commit: str, error: ConfigInvalid) -> Record:
+def invalid(commit: str, error: ConfigInvalid, *, title: str = "") -> Record:
     """The rejection of a commit whose config fails validation: every problem, one per line."""
     return Record(
-        subject=f"rejected config commit {short(commit)}: {error}",
+        subject=f"rejected config commit {short(commit)}{_quoted(title)}: {error}",
         generation=commit,
         buildset=None,
         host=None,
@@ -51,10 +67,10 @@ def invalid(commit: str, error: ConfigInvalid) -> Record:
     )
 
 
-def unreadable(commit: str, reason: str) -> Record:
+def unreadable(commit: str, reason: str, *, title: str = "") -> Record:
     """The rejection of a commit whose config cannot be read at all."""
     return Record(
-        subject=f"rejected config commit {short(commit)}: cannot be read",
+        subject=f"rejected config commit {short(commit)}{_quoted(title)}: cannot be read",
         generation=commit,
         buildset=None,
         host=None,
@@ -64,11 +80,11 @@ def unreadable(commit: str, reason: str) -> Record:
     )
 
 
-def validated(config: Config) -> Record:
+def validated(config: Config, *, title: str = "") -> Record:
     """A commit accepted for rollout (trusted when required, valid)."""
     commit = config.commit or "worktree"
     return Record(
-        subject=f"config commit {short(commit)} validated; rolling out",
+        subject=f"config commit {short(commit)}{_quoted(title)} validated; rolling out",
         generation=commit,
         buildset=None,
         host=None,

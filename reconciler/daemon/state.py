@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from reconciler.vocabulary import FAILED_HOST_OUTCOMES, HostOutcome
+
 Status = Literal["applying", "converged", "incomplete", "failed"]
 Verdict = Literal["converged", "interrupted", "failed", "incomplete"]
 
-#: Host outcomes that make a rollout a failure (never retried until a new commit).
-FAILED_OUTCOMES = frozenset({"failure", "rolled-back"})
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def save_state(path: Path, state: DaemonState) -> None:
         raise
 
 
-def judge(converged: bool, interrupted: bool, outcomes: Iterable[str]) -> Verdict:
+def judge(converged: bool, interrupted: bool, outcomes: Iterable[HostOutcome]) -> Verdict:
     """What a finished converge means for the loop.
 
     - converged: every host is on the generation;
@@ -95,15 +95,16 @@ def judge(converged: bool, interrupted: bool, outcomes: Iterable[str]) -> Verdic
       any host (source or build stage failed: every host "skipped"): never
       retried until a new commit (a broken build is not rebuilt every poll);
     - incomplete: nothing failed, but not everything is there (a host was
-      unreachable, drift only reported): look again at the next poll.
+      unreachable): look again at the next poll. Drift left as is under
+      ``drift: report`` counts as converged (the engine says so).
     """
     if converged:
         return "converged"
     seen = list(outcomes)
     # A failure counts even when a stop came after it: resuming would retry the failed host.
-    if any(outcome in FAILED_OUTCOMES for outcome in seen):
+    if any(outcome in FAILED_HOST_OUTCOMES for outcome in seen):
         return "failed"
-    if not interrupted and seen and all(outcome == "skipped" for outcome in seen):
+    if not interrupted and seen and all(outcome == HostOutcome.SKIPPED for outcome in seen):
         return "failed"
     if interrupted:
         return "interrupted"

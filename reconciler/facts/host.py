@@ -20,6 +20,7 @@ from reconciler.facts.boot import BootFile
 from reconciler.facts.bootenv import BootEnvironments
 from reconciler.facts.codec import from_jsonable, to_jsonable
 from reconciler.facts.etcfiles import EtcFiles
+from reconciler.facts.installjobs import InstallJobs
 from reconciler.facts.jobs import Jobs
 from reconciler.facts.kernconf import KernelConfigs
 from reconciler.facts.marker import InstalledMarker
@@ -51,6 +52,8 @@ class HostFacts:
     source: SourceTree | None = None
     kernel_configs: tuple[KernelConfigs, ...] | None = None
     objtree: ObjTree | None = None
+    boottime: str | None = None  # kern.boottime
+    install_jobs: InstallJobs | None = None  # ended install jobs (None: not read)
     packages: InstalledPackages | None = None
     ports: PortsCheckout | None = None
     package_sets: PackageSets | None = None

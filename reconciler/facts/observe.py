@@ -21,7 +21,9 @@ from reconciler.errors import HostUnreachable, TransportError, UsageError
 from reconciler.facts import (
     boot,
     bootenv,
+    boottime,
     etcfiles,
+    installjobs,
     jobs,
     kernconf,
     marker,
@@ -33,6 +35,7 @@ from reconciler.facts import (
     source,
     versions,
 )
+from reconciler.facts.connect import fleet_pool
 from reconciler.facts.host import HostFacts
 from reconciler.facts.probe import (
     Output,
@@ -58,6 +61,8 @@ COMMON = (
     *etcfiles.PROBES,
     *mounts.PROBES,
     *jobs.PROBES,
+    *boottime.PROBES,
+    *installjobs.PROBES,
 )
 
 
@@ -158,6 +163,8 @@ def observe_host(
         source=source.parse(outputs) if is_src else None,
         kernel_configs=kernel_configs,
         objtree=objtree.parse(outputs, job_facts.build_running) if is_build else None,
+        boottime=boottime.parse(outputs),
+        install_jobs=installjobs.parse(outputs),
         **_package_facts(config, host, outputs),
     )
 
@@ -174,15 +181,15 @@ def _package_facts(config: Config, host: Host, outputs: dict[str, Output]) -> di
 def _observe_one(pool: ConnectionPool, config: Config, host: Host) -> HostFacts:
     try:
         try:
-            return observe_host(pool.get(host), config, host)
+            return observe_host(pool.get(host.name), config, host)
         except HostUnreachable:
             # Reading is harmless to repeat: one more try over a fresh
             # connection rides out a dropped link (connect itself retries).
-            pool.drop(host)
-            return observe_host(pool.get(host), config, host)
+            pool.drop(host.name)
+            return observe_host(pool.get(host.name), config, host)
     except TransportError as exc:
         log.info("%s: not observed: %s", host.name, exc)
-        pool.drop(host)
+        pool.drop(host.name)
         return HostFacts.unreachable(host.name, str(exc), _now())
 
 
@@ -214,5 +221,5 @@ def observe(
     config: Config, settings: Settings, hosts: Iterable[str] | None = None
 ) -> dict[str, HostFacts]:
     """Observe hosts (default: all) in parallel, at most ``settings.parallel`` at once."""
-    with ConnectionPool(config, settings) as pool:
+    with fleet_pool(config, settings) as pool:
         return observe_with(pool, config, hosts, parallel=settings.parallel)

@@ -1,111 +1,113 @@
-"""Stage 2, build: once per build id, on the build host, detached, followed by its log."""
+"""Build steps: once per build id, on the build host, detached, followed by its log."""
 
 from __future__ import annotations
 
 from reconciler import remote
-from reconciler.config.buildid import short
 from reconciler.errors import CommandTimeout, TransportError
 from reconciler.facts.host import HostFacts
+from reconciler.plan import Step
 from reconciler.rollout import jobs, scripts
-from reconciler.rollout.configs import write_configs
-from reconciler.rollout.context import SetRun
-from reconciler.rollout.state import utc_now
+from reconciler.rollout.host import HostRun, StepResult
+from reconciler.statusstore import Update, utc_now
+from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, Stage, StepKind
 
 BUILD_TIMEOUT = 24 * 3600.0
 _HEX = frozenset("0123456789abcdef")
 
 
-class BuildFailed(Exception):
-    pass
+def build(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    """Start the build (make.conf/src.conf were written by the plan's earlier step), follow it."""
+    run, b = w.run, w.build
+    bs = run.buildset
+    conn = w.conn()
+    inputs = (
+        f"build={b}\nrevision={run.ctx.config.source.revision}\narch={bs.arch}\n"
+        f"kernconfs={' '.join(bs.kernconfs)}\nstarted={utc_now()}\n"
+    )
+    conn.run(scripts.prepare_dirs(f"{remote.objdir(b)}/{remote.BUILD_META}"), timeout=60)
+    conn.write_file(f"{remote.objdir(b)}/{remote.BUILD_INPUTS}", inputs)
+    run.record(
+        Update(
+            subject=f"{bs.name}: build {remote.short(b)} started on {w.host.name} "
+            f"(KERNCONF={' '.join(bs.kernconfs)})",
+            stage=Stage.BUILD,
+            outcome=LedgerOutcome.STARTED,
+            step=StepKind.BUILD,
+            host=w.host.name,
+            rollout={"stage": str(Stage.BUILD)},
+        )
+    )
+    try:
+        jobs.start(conn, scripts.build_job(b), scripts.build_command(b, bs.jobs, bs.kernconfs))
+    except jobs.JobError as exc:
+        return _failed(w, step, str(exc), "")
+    return _follow(w, step)
 
 
-def run_build_stage(run: SetRun, facts: HostFacts) -> bool:
-    """Make sure the build exists; True if a build ran. Raises BuildFailed."""
-    ctx, bs, b = run.ctx, run.buildset, run.build_id
-    host = bs.build
-    if not facts.reachable:
-        raise BuildFailed(f"build host {host.name} is unreachable: {facts.error}")
-    state = facts.objtree.state(b) if facts.objtree else "absent"
-    if state == "done":
-        return False
+def await_build(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    w.say(f"re-attaching to the running build {remote.short(w.build)}", EventKind.BUILD)
+    return _follow(w, step)
+
+
+def _follow(w: HostRun, step: Step) -> StepResult:
+    run, b = w.run, w.build
+    bs = run.buildset
     job = scripts.build_job(b)
-    generation = ctx.generation
 
     def line(text: str) -> None:
         if text.startswith(">>> "):
-            ctx.say("build", text[4:], bs, host)
+            run.ctx.say(EventKind.BUILD, text[4:], bs, w.host)
 
+    conn = w.conn()
     try:
-        conn = ctx.conn(host)
-        if state != "running":
-            # The build reads the build host's /etc/src.conf and make.conf.
-            write_configs(run, host, facts, reason="before building")
-            inputs = (
-                f"build={b}\nrevision={ctx.config.source.revision}\narch={bs.arch}\n"
-                f"kernconfs={' '.join(bs.kernconfs)}\nstarted={utc_now()}\n"
-            )
-            conn.run(
-                scripts.prepare_dirs(f"{remote.objdir(b)}/{remote.BUILD_META}"), timeout=60
-            )
-            conn.write_file(f"{remote.objdir(b)}/{remote.BUILD_INPUTS}", inputs)
-            run.state.record(
-                f"{bs.name}: build {short(b)} started on {host.name} "
-                f"(KERNCONF={' '.join(bs.kernconfs)})",
-                generation=generation,
-                stage="build",
-                outcome="started",
-                build=b,
-                host=host.name,
-                changes={"stage": "build"},
-            )
-            jobs.start(conn, job, scripts.build_command(b, bs.jobs, bs.kernconfs))
-        else:
-            ctx.say("build", f"re-attaching to the running build {short(b)}", bs, host)
-        result = jobs.wait(conn, job, timeout=BUILD_TIMEOUT, clock=ctx.clock, on_line=line)
-    except (CommandTimeout, TransportError, jobs.JobError) as exc:
-        _failed(run, host.name, str(exc), "")
-        raise BuildFailed(str(exc)) from exc
+        result = jobs.wait(conn, job, timeout=BUILD_TIMEOUT, clock=run.ctx.clock, on_line=line)
+    except (CommandTimeout, TransportError) as exc:
+        return _failed(w, step, str(exc), "")
     if result.state == "finished" and result.exit_code == 0:
-        run.state.record(
-            f"{bs.name}: build {short(b)} finished on {host.name}",
-            generation=generation,
-            stage="build",
-            outcome="success",
-            build=b,
-            host=host.name,
+        run.record(
+            Update(
+                subject=f"{bs.name}: build {remote.short(b)} finished on {w.host.name}",
+                stage=Stage.BUILD,
+                outcome=LedgerOutcome.SUCCESS,
+                step=step.kind,
+                host=w.host.name,
+            )
         )
-        prune(run)
-        return True
+        prune(w)
+        return StepResult.done()
     tail = jobs.LogFollower(job, lambda _: None).tail(conn, 25)
     why = (
         f"make exited {result.exit_code}"
         if result.state == "finished"
         else "the build died without an exit status (build host rebooted?)"
     )
-    _failed(run, host.name, why, "Last lines of " + job.log + ":\n" + "\n".join(tail))
-    raise BuildFailed(f"build {short(b)} failed on {host.name}: {why}")
+    return _failed(w, step, why, "Last lines of " + job.log + ":\n" + "\n".join(tail))
 
 
-def _failed(run: SetRun, host: str, why: str, body: str) -> None:
-    run.state.record(
-        f"{run.buildset.name}: build {short(run.build_id)} failed on {host}: {why}",
-        generation=run.ctx.generation,
-        stage="build",
-        outcome="failure",
-        build=run.build_id,
-        host=host,
-        body=body,
-        changes={"outcome": "failed", "stage": "build"},
+def _failed(w: HostRun, step: Step, why: str, body: str) -> StepResult:
+    run = w.run
+    message = f"build {remote.short(w.build)} failed on {w.host.name}: {why}"
+    run.record(
+        Update(
+            subject=f"{run.buildset.name}: {message}",
+            stage=Stage.BUILD,
+            outcome=LedgerOutcome.FAILURE,
+            step=step.kind,
+            host=w.host.name,
+            body=body,
+            rollout={"outcome": "failed", "stage": str(Stage.BUILD)},
+        )
     )
+    return StepResult(HostOutcome.FAILURE, message)
 
 
-def prune(run: SetRun) -> None:
+def prune(w: HostRun) -> None:
     """Keep the newest ``keep_builds`` builds (always the current one) in /usr/obj."""
-    conn = run.ctx.conn(run.buildset.build)
+    conn = w.conn()
     listing = conn.run(["ls", "-1t", remote.OBJ], timeout=60)
     builds = [n for n in listing.stdout.split() if len(n) == 64 and set(n) <= _HEX]
-    keep = [run.build_id] + [b for b in builds if b != run.build_id]
-    keep = keep[: max(1, run.buildset.rollout.keep_builds)]
+    keep = [w.build] + [b for b in builds if b != w.build]
+    keep = keep[: max(1, w.run.buildset.rollout.keep_builds)]
     if len(builds) > len(keep):
         conn.run(scripts.prune_builds_command(keep), timeout=3600)
-        run.ctx.say("build", f"kept the newest {len(keep)} builds in /usr/obj", run.buildset)
+        w.say(f"kept the newest {len(keep)} builds in /usr/obj", EventKind.BUILD)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reconciler.vocabulary import GOOD_HOST_OUTCOMES, EventKind, HostOutcome
+
 
 @dataclass(frozen=True)
 class Event:
-    """Progress for humans and logs: ``kind`` is stage|step|build|host|warning|info."""
+    """Progress for humans, logs and observers (typed: nobody parses ``message``)."""
 
-    kind: str
+    kind: EventKind
     message: str
     buildset: str | None = None
     host: str | None = None
+    #: the plan step an EventKind.STEP event starts
+    step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -20,7 +24,7 @@ class HostResult:
     host: str
     buildset: str
     stage: str
-    outcome: str  # success|failure|rolled-back|skipped|unreachable|drift
+    outcome: HostOutcome
     message: str
 
 
@@ -30,3 +34,13 @@ class Report:
     interrupted: bool  # stopped at a safe point because ``stop`` was set
     results: tuple[HostResult, ...]
     summary: tuple[str, ...]  # human lines, one per build set
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        """Hosts left differing under ``drift: report`` (converged with drift)."""
+        return tuple(r.host for r in self.results if r.outcome == HostOutcome.DRIFT)
+
+
+def settled(outcome: HostOutcome) -> bool:
+    """On the desired state as far as the policy wants it (drift: report counts)."""
+    return outcome in GOOD_HOST_OUTCOMES or outcome == HostOutcome.DRIFT

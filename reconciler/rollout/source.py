@@ -1,14 +1,17 @@
-"""Stage 1, source: /usr/src at the revision, kernel configs in place, NFS exported and mounted."""
+"""Source steps: /usr/src at the revision, kernel configs in place, NFS exported and mounted."""
 
 from __future__ import annotations
 
 from reconciler.config import render
-from reconciler.config.model import BuildSet, Config, Host
-from reconciler.errors import TransportError
+from reconciler.config.model import Host
 from reconciler.facts.host import HostFacts
+from reconciler.plan import Step
+from reconciler.remote import SRC
 from reconciler.rollout.context import Context
 from reconciler.rollout.files import merge_block
+from reconciler.rollout.host import HostRun, StepResult
 from reconciler.transport.ssh import Connection
+from reconciler.vocabulary import HostOutcome, LedgerOutcome
 
 GIT_TIMEOUT = 3600.0
 
@@ -64,17 +67,17 @@ def checkout(ctx: Context, facts: HostFacts) -> list[str]:
     return done
 
 
-def kernel_configs(ctx: Context, buildset: BuildSet, facts: HostFacts) -> list[str]:
+def kernel_configs(ctx: Context, arch: str, idents: list[str], facts: HostFacts) -> list[str]:
     """The config repo's kernels/<IDENT> files in /usr/src/sys/<arch>/conf/."""
     config = ctx.config
-    present = facts.kernel_configs_for(buildset.arch)
+    present = facts.kernel_configs_for(arch)
     contents = present.contents if present else {}
     done = []
-    for ident in buildset.kernconfs:
+    for ident in idents:
         kernel = config.kernel(ident)
         if kernel is None or contents.get(ident) == kernel.text:
             continue
-        path = f"/usr/src/sys/{buildset.arch}/conf/{ident}"
+        path = f"{SRC}/sys/{arch}/conf/{ident}"
         ctx.conn(config.src).write_file(path, kernel.text)
         done.append(f"wrote {path}")
     return done
@@ -137,31 +140,38 @@ def mounts(ctx: Context, host: Host, facts: HostFacts) -> list[str]:
     return done
 
 
-def run_source_stage(ctx: Context, buildset: BuildSet, facts: dict[str, HostFacts]) -> list[str]:
-    """Everything stage 1 does for one build set; raises SourceFailed."""
-    config: Config = ctx.config
-    done: list[str] = []
-    src_facts = facts.get(config.src_host)
+def _failed(w: HostRun, step: Step, exc: Exception) -> StepResult:
+    message = str(exc)
+    w.record(message, LedgerOutcome.FAILURE, step.kind)
+    return StepResult(HostOutcome.FAILURE, message)
+
+
+def checkout_source(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     try:
-        if src_facts is None or not src_facts.reachable:
-            raise SourceFailed(
-                f"src host {config.src_host} is unreachable: "
-                f"{src_facts.error if src_facts else 'not observed'}"
-            )
-        with ctx.source_lock:  # one checkout for every build set of this run
-            if not ctx.source_done:
-                done += checkout(ctx, src_facts)
-                ctx.source_done = True
-            done += kernel_configs(ctx, buildset, src_facts)
-            servers = [config.src] + (
-                [buildset.build] if buildset.build_host != config.src_host else []
-            )
-            done += exports(ctx, servers)
-        for host in buildset.hosts:
-            host_facts = facts.get(host.name)
-            if host_facts is None or not host_facts.reachable:
-                continue  # its install step will find it unreachable and count it
-            done += [f"{host.name}: {what}" for what in mounts(ctx, host, host_facts)]
-    except TransportError as exc:
-        raise SourceFailed(str(exc)) from exc
-    return done
+        done = checkout(w.run.ctx, facts)
+    except SourceFailed as exc:
+        return _failed(w, step, exc)
+    w.record("; ".join(done) or "checked out", LedgerOutcome.SUCCESS, step.kind)
+    return StepResult.done()
+
+
+def copy_kernel_configs(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    arch, idents = str(step.detail["arch"]), [str(i) for i in step.detail["kernels"]]
+    done = kernel_configs(w.run.ctx, arch, idents, facts)
+    w.record("; ".join(done) or "kernel configs in place", LedgerOutcome.SUCCESS, step.kind)
+    return StepResult.done()
+
+
+def export_nfs(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    done = exports(w.run.ctx, [w.host])
+    w.record("; ".join(done) or "exports in place", LedgerOutcome.SUCCESS, step.kind)
+    return StepResult.done()
+
+
+def mount_nfs(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    try:
+        done = mounts(w.run.ctx, w.host, facts)
+    except SourceFailed as exc:
+        return _failed(w, step, exc)
+    w.record("; ".join(done) or "mounts in place", LedgerOutcome.SUCCESS, step.kind)
+    return StepResult.done()

@@ -1,22 +1,41 @@
 """A private copy of the project's ``example-repo`` for a simulated fleet.
 
-``copy_example_repo(dest, subnet="127.0.5")`` copies example-repo (next to
-the package), moves every host address ``127.0.0.X`` to ``<subnet>.X`` and
-rewrites ``known_hosts`` to match, optionally pins ``source.revision``, and
-commits it all with a fixed identity (inherited GIT_* variables scrubbed), so
-tests and demos can run fleets side by side without colliding.
+``copy_example_repo(dest, subnet="127.0.5")`` copies example-repo, moves
+every host address ``127.0.0.X`` to ``<subnet>.X`` and rewrites
+``known_hosts`` to match, optionally pins ``source.revision``, and commits it
+all with a fixed identity through :mod:`reconciler.gitutil` (inherited GIT_*
+variables scrubbed, the user's git configuration ignored), so tests and demos
+can run fleets side by side without colliding.
+
+example-repo is package data: ``reconciler/example-repo`` is a link to the
+project's top-level ``example-repo/`` in a checkout and a copy of it in an
+installed wheel, so ``reconciler demo`` works from either.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-import subprocess
+from importlib import resources
 from pathlib import Path
 
 from reconciler.errors import SimError
+from reconciler.gitutil import git
 from reconciler.sim import hostkeys
-from reconciler.sim.upstream import git_env
+
+#: The example operator's commit: fixed, so the copy's commit id is the same everywhere;
+#: no system or global git configuration (a user's commit.gpgsign would otherwise apply).
+_COMMIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_AUTHOR_NAME": "Example Operator",
+    "GIT_AUTHOR_EMAIL": "operator@example.invalid",
+    "GIT_COMMITTER_NAME": "Example Operator",
+    "GIT_COMMITTER_EMAIL": "operator@example.invalid",
+    "GIT_AUTHOR_DATE": "2025-03-01T12:00:00Z",
+    "GIT_COMMITTER_DATE": "2025-03-01T12:00:00Z",
+}
 
 _ADDRESS = re.compile(r"\b127\.0\.0\.(\d{1,3})\b")
 _REVISION = re.compile(r"^(\s*revision:\s*)([0-9a-f]{40})(.*)$", re.M)
@@ -40,10 +59,13 @@ def _host_addresses(text: str, path: Path) -> dict[str, tuple[str, int]]:
 
 
 def example_repo_path() -> Path:
-    """The project's example-repo (a source checkout keeps it beside the package)."""
-    path = Path(__file__).resolve().parents[2] / "example-repo"
+    """The example-repo shipped with the package (a directory on disk)."""
+    path = Path(str(resources.files("reconciler").joinpath("example-repo")))
     if not (path / "fleet.yaml").is_file():
-        raise SimError(f"example-repo not found at {path}")
+        raise SimError(
+            f"example-repo not found at {path}: the reconciler package is incomplete; "
+            "reinstall it (pip install --force-reinstall reconciler)"
+        )
     return path
 
 
@@ -73,20 +95,10 @@ def copy_example_repo(
         encoding="utf-8",
     )
     if commit:
-        env = git_env() | {
-            "GIT_AUTHOR_NAME": "Example Operator",
-            "GIT_AUTHOR_EMAIL": "operator@example.invalid",
-            "GIT_COMMITTER_NAME": "Example Operator",
-            "GIT_COMMITTER_EMAIL": "operator@example.invalid",
-            "GIT_AUTHOR_DATE": "2025-03-01T12:00:00Z",
-            "GIT_COMMITTER_DATE": "2025-03-01T12:00:00Z",
-        }
         for args in (
-            ["init", "-q", "-b", "main"],
-            ["add", "-A"],
-            ["commit", "-q", "-m", "Example fleet"],
+            ("init", "-q", "-b", "main"),
+            ("add", "-A"),
+            ("commit", "-q", "-m", "Example fleet"),
         ):
-            done = subprocess.run(["git", *args], cwd=dest, env=env, capture_output=True, text=True)
-            if done.returncode != 0:
-                raise SimError(f"git {' '.join(args)} in {dest}: {done.stderr.strip()}")
+            git(dest, *args, env=_COMMIT_ENV, error=SimError)
     return dest

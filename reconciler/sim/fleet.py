@@ -95,6 +95,7 @@ def _specs_from_repo(
             src=h.name == config.src_host,
             ufs=h.name in ufss,
             obj_in_be=h.name in objs,
+            kernel_config=custom.text if (custom := config.kernel(h.kernconf)) else "",
         )
         for h in config.hosts
     ]

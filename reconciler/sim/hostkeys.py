@@ -10,6 +10,7 @@ be used on a real machine.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -43,3 +44,13 @@ def known_hosts_line(name: str, address: str, port: int = 22) -> str:
     """A known_hosts line naming the host by name and by address (OpenSSH format)."""
     where = address if port == 22 else f"[{address}]:{port}"
     return f"{name},{where} {public_key_line(name)} simulated:{name}"
+
+
+def known_hosts_text(hosts: Iterable[tuple[str, str, int]]) -> str:
+    """known_hosts for a simulated fleet: the derived key of every (name, address, port)."""
+    lines = [
+        "# Host keys of the simulated fleet (reconciler.sim.hostkeys);",
+        "# anyone can derive them: never use them on a real host.",
+        *(known_hosts_line(name, address, port) for name, address, port in hosts),
+    ]
+    return "\n".join(lines) + "\n"

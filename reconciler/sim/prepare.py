@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from reconciler.errors import SimError
-from reconciler.sim import hostkeys, kernel, portstree, state, upstream
+from reconciler.sim import hostkeys, kernconf, kernel, portstree, state, upstream
 from reconciler.sim.cmdscript import command_script as _command_script
 from reconciler.sim.layout import BE_DIRS, NS_FLEET, FleetLayout
 from reconciler.sim.spec import HostSpec, Timings
@@ -136,6 +136,11 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
         "builder": f"root@{spec.name}",
         "objdir": objdir,
     }
+    embedded = kernconf.conftxt(
+        src / "sys/amd64/conf", spec.kernconf, text=spec.kernel_config or None
+    )
+    if embedded is not None:  # built with options INCLUDE_CONFIG_FILE: kern.conftxt
+        kern["conftxt"] = kernconf.encode(embedded)
     kfile = be / kernel.KERNEL_FILE
     kfile.parent.mkdir(parents=True, exist_ok=True)
     kfile.write_text(kernel.render(kern, "FreeBSD kernel"), encoding="utf-8")

@@ -20,6 +20,8 @@ class HostSpec(NamedTuple):
     src: bool = False
     ufs: bool = False
     obj_in_be: bool = False
+    # The text of a custom kernconf the first kernel was built from ("" for a stock one).
+    kernel_config: str = ""
 
 
 class Timings(NamedTuple):

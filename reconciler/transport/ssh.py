@@ -10,10 +10,11 @@ Policy, in one place:
 - The client key comes from the reconciler's local settings.
 - Connect errors (refused, timed out, banner never came) are retried a bounded
   number of times with exponential backoff; authentication and host-key
-  failures are not, since retrying cannot fix them.
+  failures are not, since retrying cannot fix them. :mod:`.failures` puts
+  each into words (``connection refused (is sshd running ...)``).
 - A command never raises for its exit status; transport trouble becomes
   :class:`HostUnreachable` or :class:`CommandTimeout`, chained ``from`` the
-  paramiko exception.
+  paramiko exception. Errors carry the host's name in ``.host``, not in their text.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from typing import Any
 
 import paramiko
 
-from reconciler.config.model import Host
 from reconciler.errors import (
     CommandTimeout,
     HostKeyRejected,
@@ -41,9 +41,22 @@ from reconciler.errors import (
     SettingsError,
     TransportError,
 )
+from reconciler.transport import failures
 from reconciler.transport.command import quote, sh
+from reconciler.transport.target import Target
 
 log = logging.getLogger(__name__)
+
+
+class _QuietHandshakes(logging.Filter):
+    """paramiko logs each failed handshake as an ERROR with a traceback from its
+    thread; the reconciler raises it in words instead, so that noise shows with -vv only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("paramiko.transport").addFilter(_QuietHandshakes())
 
 KEEPALIVE_SECONDS = 15
 _CHUNK = 65536
@@ -68,30 +81,22 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
 
 
-def host_pattern(host: Host) -> str:
-    """How known_hosts names the host's address (``[addr]:port`` off port 22)."""
-    return host.address if host.port == 22 else f"[{host.address}]:{host.port}"
-
-
-def pinned_keys(known_hosts: str, host: Host) -> list[paramiko.PKey]:
-    """Every key the config repo pins for the host, by name or by address."""
-    from reconciler.config.knownhosts import lookup
-
-    lines = lookup(known_hosts, host)
+def parse_pins(lines: Iterable[str], name: str) -> list[paramiko.PKey]:
+    """Public keys from ``KEYTYPE BASE64`` lines (the key part of known_hosts lines)."""
     keys: list[paramiko.PKey] = []
     for line in lines:
         keytype, _, data = line.strip().partition(" ")
         try:
             keys.append(paramiko.PKey.from_type_string(keytype, base64.b64decode(data.split()[0])))
         except (paramiko.SSHException, binascii.Error, IndexError, ValueError) as exc:
-            log.warning("%s: ignoring unusable pinned key %s: %s", host.name, keytype, exc)
+            log.warning("%s: ignoring unusable pinned key %s: %s", name, keytype, exc)
     return keys
 
 
 class _RejectUnknown(paramiko.MissingHostKeyPolicy):
     """Refuse every key the pinned set does not hold; never add one."""
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Target) -> None:
         self.host = host
 
     def missing_host_key(
@@ -99,9 +104,9 @@ class _RejectUnknown(paramiko.MissingHostKeyPolicy):
     ) -> None:
         raise HostKeyRejected(
             self.host.name,
-            f"host key {key.get_name()} {fingerprint(key)} offered by {host_pattern(self.host)} "
-            "is not in the config repo's known_hosts; add it there after checking it "
-            "(ssh-keyscan, or the host's console)",
+            f"host key {key.get_name()} {fingerprint(key)} offered by {self.host.pattern} "
+            "is not in the config repo's known_hosts; add it there after checking it on the "
+            "host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub)",
         )
 
 
@@ -137,26 +142,35 @@ def _transport(
     return transport
 
 
+#: Called with the host's name after every failed connection attempt (the daemon's
+#: metrics count them). Connections are opened deep inside a rollout, so observers
+#: register here rather than being passed down; a listener must not raise.
+CONNECT_FAILURE_LISTENERS: list[Callable[[str], None]] = []
+
+
 class Connection:
     """One SSH client per host, reused across commands; reconnects when dropped."""
 
     def __init__(
         self,
-        host: Host,
+        host: Target,
         *,
-        known_hosts: str,
+        pins: Sequence[paramiko.PKey],
         key: paramiko.PKey,
         user: str,
         connect_timeout: float = 10.0,
+        command_timeout: float | None = None,
         retries: int = 3,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.host = host
         self.user = user
-        self._known_hosts = known_hosts
+        self._pins = tuple(pins)
         self._key = key
         self._connect_timeout = connect_timeout
+        #: the bound of a command run without one of its own (settings.command_timeout)
+        self._command_timeout = command_timeout
         self._retries = max(1, retries)
         self._backoff = backoff
         self._sleep = sleep
@@ -174,6 +188,8 @@ class Connection:
                 self._client = self._connect_once()
                 return self
             except TransportError as exc:
+                for listener in list(CONNECT_FAILURE_LISTENERS):
+                    listener(self.host.name)
                 if not isinstance(exc, HostUnreachable):
                     raise
                 last = exc
@@ -185,10 +201,9 @@ class Connection:
     def _connect_once(self) -> paramiko.SSHClient:
         host = self.host
         client = paramiko.SSHClient()
-        # Only the config repo's pins: no load_system_host_keys(), ever.
-        pins = pinned_keys(self._known_hosts, host)
-        for key in pins:
-            client.get_host_keys().add(host_pattern(host), key.get_name(), key)
+        # Only the pinned keys: no load_system_host_keys(), ever.
+        for key in self._pins:
+            client.get_host_keys().add(host.pattern, key.get_name(), key)
         client.set_missing_host_key_policy(_RejectUnknown(host))
         where = f"{host.address}:{host.port}"
         try:
@@ -211,21 +226,19 @@ class Connection:
             client.close()
             raise HostKeyRejected(
                 host.name,
-                f"host key CHANGED: {host_pattern(host)} offered {exc.key.get_name()} "
+                f"host key CHANGED: {host.pattern} offered {exc.key.get_name()} "
                 f"{fingerprint(exc.key)}, the config repo's known_hosts pins "
-                f"{fingerprint(exc.expected_key)}; refusing to connect",
+                f"{fingerprint(exc.expected_key)}; refusing to connect (reinstalled? check "
+                "the new key on its console, then replace its known_hosts line)",
             ) from exc
         except paramiko.AuthenticationException as exc:
             client.close()
-            raise TransportError(
-                host.name, f"authentication as {self.user!r} at {where} failed: {exc}"
+            raise failures.authentication_failed(
+                host.name, where, self.user, exc, fingerprint(self._key)
             ) from exc
-        except (OSError, EOFError, paramiko.SSHException) as exc:
+        except (OSError, EOFError, UnicodeError, paramiko.SSHException) as exc:
             client.close()
-            reason = str(exc) or type(exc).__name__
-            if isinstance(exc, socket.timeout | TimeoutError):
-                reason = f"timed out after {self._connect_timeout:g}s"
-            raise HostUnreachable(host.name, f"cannot connect to {where}: {reason}") from exc
+            raise failures.unreachable(host.name, where, exc, self._connect_timeout) from exc
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(KEEPALIVE_SECONDS)
@@ -268,7 +281,8 @@ class Connection:
         """Run one command; never raises on its exit status."""
         line = quote(argv)
         transport = self._transport()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        bound = timeout if timeout is not None else self._command_timeout
+        deadline = None if bound is None else time.monotonic() + bound
         try:
             channel = transport.open_session(timeout=self._connect_timeout)
             channel.exec_command(line)
@@ -374,27 +388,26 @@ def load_key(key_path: str | Path) -> paramiko.PKey:
         raise SettingsError(f"SSH key {path}: cannot load: {exc}") from exc
 
 
-def connect(
-    host: Host,
+def open_connection(
+    target: Target,
     *,
-    known_hosts: str,
+    pins: Sequence[paramiko.PKey],
     key_path: str | Path | None = None,
-    user: str | None = None,
     connect_timeout: float = 10,
     retries: int = 3,
     backoff: float = 0.5,
     key: paramiko.PKey | None = None,
 ) -> Connection:
-    """An open connection to ``host`` (``user`` overrides the host's own)."""
+    """An open connection to ``target``, trusting only ``pins``."""
     if key is None:
         if key_path is None:
             raise SettingsError("no SSH client key configured (setting ssh_key or --ssh-key)")
         key = load_key(key_path)
     connection = Connection(
-        host,
-        known_hosts=known_hosts,
+        target,
+        pins=pins,
         key=key,
-        user=user or host.user,
+        user=target.user,
         connect_timeout=connect_timeout,
         retries=retries,
         backoff=backoff,

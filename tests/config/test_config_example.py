@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.config.buildid import build_id, short
-from reconciler.config.knownhosts import example_known_hosts, lookup
+from reconciler.config.knownhosts import lookup
 from reconciler.config.load import load_config
-from reconciler.sim.hostkeys import public_key_line
+from reconciler.sim.hostkeys import known_hosts_text, public_key_line
 from tests.config.conftest import EXAMPLE, Result
 
 
@@ -53,7 +53,9 @@ def test_example_repo_shape() -> None:
 
 def test_example_known_hosts_is_what_the_simulator_presents() -> None:
     config = load_config(EXAMPLE)
-    assert (EXAMPLE / "known_hosts").read_text() == example_known_hosts(config)
+    assert (EXAMPLE / "known_hosts").read_text() == known_hosts_text(
+        (h.name, h.address, h.port) for h in config.hosts
+    )
     for host in config.hosts:
         assert lookup(config.known_hosts, host) == [public_key_line(host.name)]
 

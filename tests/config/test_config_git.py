@@ -66,7 +66,10 @@ def test_load_at_commit_reads_the_object_store_not_the_work_tree(gitrepo: Path) 
     assert build_id(old, "db") == build_id(new, "db") == build_id(disk, "db")
     assert old.origin == str(gitrepo)
     header = render.src_conf(new, "lab").splitlines()[0]
-    assert header == (f"# Managed by reconciler: {gitrepo} @ {second[:12]}; edits are overwritten")
+    # The header names the repo, never the commit: a commit that changes no
+    # rendered byte must change no file on a host.
+    assert header == f"# Managed by reconciler: {gitrepo}; edits are overwritten"
+    assert render.src_conf(old, "lab") == render.src_conf(new, "lab")
 
 
 def test_invalid_commit_is_reported_even_when_the_work_tree_is_fine(gitrepo: Path) -> None:

@@ -13,7 +13,7 @@ from reconciler.config.pkgsetid import package_set_id
 from tests.config.conftest import EXAMPLE, edit
 
 LAB = "buildsets/lab/buildset.yaml"
-HEADER = "# Managed by reconciler: {origin} @ worktree; edits are overwritten\n"
+HEADER = "# Managed by reconciler: {origin}; edits are overwritten\n"
 
 
 def lab_pkgset(repo: Path) -> str:

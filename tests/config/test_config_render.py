@@ -71,7 +71,7 @@ def fleet(*, commit: str | None = COMMIT, ports: bool = True) -> Config:
 
 
 HEADER = (
-    "# Managed by reconciler: git@example.org:fleet.git @ 3f2a9c1e0b7d; edits are overwritten\n"
+    "# Managed by reconciler: git@example.org:fleet.git; edits are overwritten\n"
 )
 
 
@@ -102,7 +102,7 @@ def test_make_conf_other_host_has_its_own_kernel_and_no_packages() -> None:
 def test_make_conf_without_ports_and_empty_set_make_conf() -> None:
     config = fleet(commit=None, ports=False)
     assert render.make_conf(config, "db", "db2") == (
-        "# Managed by reconciler: git@example.org:fleet.git @ worktree; edits are overwritten\n"
+        "# Managed by reconciler: git@example.org:fleet.git; edits are overwritten\n"
         "# Source: buildsets/db/make.conf\n"
         "KERNCONF=DB\n"
     )
@@ -129,7 +129,7 @@ def test_header_cannot_be_broken_by_the_origin() -> None:
     first, second, *_ = render.src_conf(config, "db").splitlines()
     assert (
         first
-        == "# Managed by reconciler: /srv/a?KERNCONF=EVIL @ 3f2a9c1e0b7d; edits are overwritten"
+        == "# Managed by reconciler: /srv/a?KERNCONF=EVIL; edits are overwritten"
     )
     assert second == "# Source: buildsets/db/src.conf"
 

@@ -128,10 +128,14 @@ def test_build_set_directory_and_file_shapes(repo: Path) -> None:
     ]
 
 
-def test_allowed_signers_is_kept_as_text(repo: Path) -> None:
-    assert load_config(repo).allowed_signers is None
+def test_allowed_signers_in_the_repo_is_refused_not_ignored(repo: Path) -> None:
+    load_config(repo)
     (repo / "allowed_signers").write_text("alice@example.org ssh-ed25519 AAAA\n")
-    assert load_config(repo).allowed_signers == "alice@example.org ssh-ed25519 AAAA\n"
+    with pytest.raises(ConfigInvalid) as info:
+        load_config(repo)
+    (problem,) = info.value.problems
+    assert str(problem).startswith("allowed_signers:0:0: the config repo's allowed_signers is not")
+    assert "set allowed_signers = PATH in the reconciler's settings" in str(problem)
 
 
 def test_config_is_frozen(repo: Path) -> None:

@@ -189,8 +189,7 @@ def fake_load(repo: Path, rev: str) -> Config:
 @dataclass
 class Call:
     generation: str
-    buildsets: tuple[str, ...]
-    heal_drift: bool
+    buildsets: tuple[str, ...]  # () : every build set (the daemon's calls)
 
 
 @dataclass
@@ -211,15 +210,17 @@ class ScriptedConverge:
 
     def __call__(self, config: Config, **kwargs: Any) -> Report:
         generation = config.commit or ""
-        names = tuple(kwargs.get("buildsets") or ())
+        asked = tuple(kwargs.get("buildsets") or ())
+        names = asked or tuple(bs.name for bs in config.buildsets)
         with self.lock:
-            self.calls.append(Call(generation, names, bool(kwargs["heal_drift"])))
+            self.calls.append(Call(generation, asked))
             self.stops.append(kwargs["stop"])
         mode = self.behaviour.get(generation, self.default)
         progress: Callable[..., None] = kwargs["progress"]
         from reconciler.rollout.engine_types import Event
+        from reconciler.vocabulary import EventKind
 
-        progress(Event("stage", f"fake rollout of {generation[:12]}", buildset=names[0]))
+        progress(Event(EventKind.STAGE, f"fake rollout of {generation[:12]}", buildset=names[0]))
         if mode == "block":
             self.running.set()
             stop: threading.Event = kwargs["stop"]

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.daemon.jobs import Hooks, drift_groups
+from reconciler.daemon.jobs import Hooks
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.loop import Daemon
 from reconciler.daemon.mirror import Mirror, resolve_origin
 from reconciler.daemon.state import judge, load_state
 from reconciler.settings import Settings
+from reconciler.vocabulary import HostOutcome as O
 from tests.daemon.daemon_helpers import (
     FakeClock,
     ScriptedConverge,
     Upstream,
-    fake_config,
     fake_load,
     wait_for,
 )
@@ -81,7 +81,7 @@ def test_new_commit_is_validated_recorded_and_converged(h: Harness) -> None:
     sha = h.push("lab heal\n")
     assert h.make().run(once=True) == 0
     assert h.converge.generations() == [sha]
-    assert h.converge.calls[0].heal_drift is True
+    assert h.converge.calls[0].buildsets == ()  # every build set, each under its own policy
     assert ("validated", sha) in h.outcomes()  # reached the origin: the ledger pushes
     assert h.daemon is not None
     state = load_state(h.daemon.mirror.path.with_suffix(".state.json"))
@@ -152,7 +152,7 @@ def test_failed_generation_stays_failed_across_restart(h: Harness) -> None:
     assert h.converge.generations() == [bad]
 
 
-def test_converged_generation_is_rechecked_each_poll_with_its_drift_policy(h: Harness) -> None:
+def test_converged_generation_is_rechecked_each_poll(h: Harness) -> None:
     sha = h.push("web heal\ndb report\n")
     daemon = h.start()
     wait_for(lambda: daemon.state.status == "converged", what="convergence")
@@ -160,7 +160,8 @@ def test_converged_generation_is_rechecked_each_poll_with_its_drift_policy(h: Ha
     assert h.stop() == 0
     calls = list(h.converge.calls)
     assert all(c.generation == sha for c in calls)
-    assert {(c.buildsets, c.heal_drift) for c in calls} == {(("web",), True), (("db",), False)}
+    # One converge per poll for every build set: each set's drift policy is the planner's.
+    assert {c.buildsets for c in calls} == {()}
     # One validated record; drift checks do not add daemon records (the engine records drift).
     assert [o for o, _ in h.outcomes()] == ["validated"]
 
@@ -242,15 +243,13 @@ def test_request_poll_runs_a_drift_check_now(tmp_path: Path) -> None:
     assert h.stop() == 0
 
 
-def test_drift_groups_and_judge() -> None:
-    config = fake_config("c" * 40, "a heal\nb report\nc heal\n")
-    assert drift_groups(config) == [(True, ("a", "c")), (False, ("b",))]
-    assert judge(True, False, ["success"]) == "converged"
-    assert judge(False, True, ["success"]) == "interrupted"
-    assert judge(False, True, ["failure"]) == "failed"
-    assert judge(False, False, ["rolled-back", "success"]) == "failed"
-    assert judge(False, False, ["unreachable", "drift"]) == "incomplete"
+def test_judge() -> None:
+    assert judge(True, False, [O.SUCCESS]) == "converged"
+    assert judge(False, True, [O.SUCCESS]) == "interrupted"
+    assert judge(False, True, [O.FAILURE]) == "failed"
+    assert judge(False, False, [O.ROLLED_BACK, O.SUCCESS]) == "failed"
+    assert judge(False, False, [O.UNREACHABLE, O.DRIFT]) == "incomplete"
     # Halted at the source or build stage: no host started, none to retry every poll.
-    assert judge(False, False, ["skipped", "skipped"]) == "failed"
-    assert judge(False, False, ["unreachable", "skipped"]) == "incomplete"
+    assert judge(False, False, [O.SKIPPED, O.SKIPPED]) == "failed"
+    assert judge(False, False, [O.UNREACHABLE, O.SKIPPED]) == "incomplete"
     assert judge(False, True, []) == "interrupted"

@@ -1,4 +1,4 @@
-"""The shipped service files: the systemd unit and the FreeBSD rc.d script."""
+"""The shipped service files: the systemd unit, the FreeBSD rc.d script, its newsyslog snippet."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler.settings import DEFAULT_PATHS, STATE_DIRS
+
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "systemd-and-rc" / "reconciler.service"
 RC = ROOT / "systemd-and-rc" / "reconciler"
+NEWSYSLOG = ROOT / "systemd-and-rc" / "reconciler.newsyslog.conf"
 
 
 def _unit() -> configparser.ConfigParser:
@@ -133,6 +136,10 @@ run_rc_command() {
     printf 'command_args=%s\n' "$command_args"
     printf 'required_files=%s\n' "$required_files"
     printf 'enable=%s\n' "$(eval echo \$$rcvar)"
+    printf 'dbdir=%s\n' "$reconciler_dbdir"
+    printf 'logfile=%s\n' "$reconciler_logfile"
+    printf 'runas=%s\n' "$reconciler_runas"
+    printf 'group=%s\n' "$reconciler_group"
 }
 """
 
@@ -186,3 +193,35 @@ def test_rc_script_starts_the_daemon_under_daemon8(
     tail = " ".join(args[args.index("/usr/local/bin/reconciler") :])
     assert tail == f"/usr/local/bin/reconciler run --config {config}{extra}"
     assert got["required_files"] == config
+
+
+def test_one_state_directory_for_the_settings_the_rc_script_and_the_unit(tmp_path: Path) -> None:
+    rc = _evaluate(tmp_path, "")
+    assert rc["dbdir"] == STATE_DIRS["freebsd"] == "/var/db/reconciler"
+    # rc.d's default settings file is the first place the settings loader looks.
+    assert rc["required_files"] == str(DEFAULT_PATHS[0])
+    service = _unit()["Service"]
+    linux = STATE_DIRS["linux"]
+    assert linux == "/var/lib/reconciler"
+    assert f"/var/lib/{service['StateDirectory']}" == linux
+    assert service["ReadWritePaths"] == service["WorkingDirectory"] == linux
+    assert service["ExecStart"].endswith(f"--config {DEFAULT_PATHS[1]}")
+
+
+def _newsyslog_entries() -> list[list[str]]:
+    lines = NEWSYSLOG.read_text().splitlines()
+    return [line.split() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_newsyslog_snippet_rotates_the_rc_scripts_log(tmp_path: Path) -> None:
+    rc = _evaluate(tmp_path, "")
+    (entry,) = _newsyslog_entries()
+    # newsyslog.conf(5): logfilename [owner:group] mode count size when flags [/pid_file] [sig]
+    logfile, owner, mode, count, size, when, flags, pidfile = entry
+    assert logfile == rc["logfile"] == "/var/log/reconciler.log"
+    assert owner == f"{rc['runas']}:{rc['group']}"
+    assert int(mode, 8) == 0o640 and int(count) > 0 and int(size) > 0 and when == "*"
+    assert set(flags) <= set("BCDGJXNRUZ-") and "N" not in flags  # N: no process to signal
+    # The signal (SIGHUP by default) goes to daemon(8), whose -H reopens the log.
+    assert pidfile == rc["pidfile"] == "/var/run/reconciler.pid"
+    assert " -H " in f" {rc['command_args']} "

@@ -20,6 +20,8 @@ from reconciler.facts.mounts import Mount, Mounts, parse_exports_text, parse_fst
 from reconciler.facts.objtree import Build, ObjTree
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import KernelSource, Versions
+from reconciler.progress import SetProgress
+from reconciler.vocabulary import RolloutStatus
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
 REVISION = "5a3e9b1c2d4f" + "0123456789abcdef0123456789ab"
@@ -121,3 +123,16 @@ def fresh(config: Config, name: str) -> HostFacts:
         kernel_configs=tuple(KernelConfigs(k.arch, ()) for k in facts.kernel_configs or ()) or None,
         objtree=ObjTree() if facts.objtree is not None else None,
     )
+
+
+def all_tested(config: Config) -> dict[str, SetProgress]:
+    """Progress as after a finished rollout: every set's build passed its test stage."""
+    return {
+        bs.name: SetProgress(
+            generation=config.commit or "worktree",
+            build=build_id(config, bs),
+            status=RolloutStatus.CONVERGED,
+            tested=(build_id(config, bs),),
+        )
+        for bs in config.buildsets
+    }

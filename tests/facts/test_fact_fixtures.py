@@ -19,7 +19,9 @@ import pytest
 from reconciler.facts import (
     boot,
     bootenv,
+    boottime,
     etcfiles,
+    installjobs,
     jobs,
     kernconf,
     marker,
@@ -53,6 +55,8 @@ FACTS: dict[str, tuple[Callable[[dict[str, Any]], tuple[Probe, ...]], Parser]] =
     "mounts": (lambda a: mounts.PROBES, lambda o, a: mounts.parse(o)),
     "exports": (lambda a: mounts.EXPORTS_PROBES, lambda o, a: mounts.parse_exports(o)),
     "jobs": (lambda a: jobs.PROBES, lambda o, a: jobs.parse(o)),
+    "boottime": (lambda a: boottime.PROBES, lambda o, a: boottime.parse(o)),
+    "installjobs": (lambda a: installjobs.PROBES, lambda o, a: installjobs.parse(o)),
     "packages": (lambda a: packages.PROBES, lambda o, a: packages.parse(o)),
     "ports": (
         lambda a: ports.probes(a["tree"], a["revision"], tuple(a["origins"])),

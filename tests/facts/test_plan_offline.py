@@ -9,6 +9,7 @@ import jsonschema
 import pytest
 
 from reconciler.cli import main
+from reconciler.config.buildid import build_id
 from reconciler.config.load import load_config
 from reconciler.facts.host import HostFacts
 from reconciler.ledger import Ledger, Record
@@ -57,6 +58,8 @@ def test_offline_plans_from_recorded_facts(
             "facts": facts[host.name].to_json(),
         }
         files[f"status/{host.buildset}/{host.name}.json"] = json.dumps(record)
+    for bs in config.buildsets:  # the recorded rollout: each set's build passed its test stage
+        files[f"status/{bs.name}/rollout.json"] = json.dumps({"tested": [build_id(config, bs)]})
     Ledger(repo).record(
         Record("facts recorded", "worktree", None, None, "daemon", "success", files=files)
     )

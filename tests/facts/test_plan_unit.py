@@ -13,12 +13,18 @@ from reconciler.facts.boot import BootFile
 from reconciler.facts.bootenv import BootEnvironment, BootEnvironments
 from reconciler.facts.etcfiles import EtcFiles
 from reconciler.facts.host import HostFacts
+from reconciler.facts.installjobs import InstallJobs
 from reconciler.facts.mounts import Mounts
 from reconciler.facts.objtree import Build, ObjTree
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import KernelSource
 from reconciler.plan import format_markdown, format_text, make_plan
-from tests.facts.factories import example_config, fleet_synced, fresh
+from reconciler.progress import HostProgress, SetProgress
+from reconciler.vocabulary import Phase
+from tests.facts.factories import all_tested, example_config, fleet_synced, fresh
+
+BE_CHAIN = ["install", "reboot", "confirm"]
+IN_PLACE_CHAIN = ["install-kernel", "reboot", "install-world", "reboot", "confirm"]
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "schema" / "plan.schema.json").read_text()
@@ -32,7 +38,7 @@ def kinds(plan, bs: str, stage: str, host: str) -> list[str]:  # type: ignore[no
 
 def test_fleet_in_sync_has_no_steps() -> None:
     config = example_config()
-    plan = make_plan(config, fleet_synced(config))
+    plan = make_plan(config, fleet_synced(config), all_tested(config))
     assert plan.in_sync, [s for b in plan.buildsets for s in b.steps]
     assert plan.counts() == {"steps": 0, "builds": 0, "installs": 0, "reboots": 0, "unreachable": 0}
     assert plan.warnings == ()
@@ -43,22 +49,27 @@ def test_fresh_fleet_plans_the_full_pipeline() -> None:
     config = example_config()
     facts = {h.name: fresh(config, h.name) for h in config.hosts}
     plan = make_plan(config, facts)
-    assert kinds(plan, "lab", "source", "builder") == [
+    assert [s.kind for s in plan.shared.steps] == [
         "checkout-source",
         "copy-kernel-configs",
         "export-nfs",
     ]
     assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
     assert kinds(plan, "lab", "build", "builder") == ["write-config", "build"]
-    assert kinds(plan, "lab", "test", "tester") == ["write-config", "install"]
-    assert kinds(plan, "lab", "production", "web1") == ["write-config", "install"]
-    assert kinds(plan, "lab", "production", "builder") == ["install"]  # config written in build
+    assert kinds(plan, "lab", "test", "tester") == ["write-config", *BE_CHAIN]
+    assert kinds(plan, "lab", "production", "web1") == ["write-config", *BE_CHAIN]
+    assert kinds(plan, "lab", "production", "builder") == BE_CHAIN  # config written in build
     assert kinds(plan, "db", "source", "db1") == ["export-nfs", "mount-nfs"]
+    assert kinds(plan, "db", "production", "db2") == ["write-config", *IN_PLACE_CHAIN]
     lab = plan.buildset("lab")
     assert lab.builds == 1 and lab.reboots == 4
-    assert plan.counts()["builds"] == 2 and plan.counts()["reboots"] == 6
-    step = lab.stage("production").hosts[0].steps[-1]
-    assert step.reason == f"running kernel built from 1a2b3c4d5e6f, desired {config.source.short}"
+    # in place: two reboots per host (after the kernel, after the world)
+    assert plan.counts()["builds"] == 2 and plan.counts()["reboots"] == 8
+    step = lab.stage("production").hosts[0].steps[-3]
+    assert step.reason == (
+        f"running kernel built from 1a2b3c4d5e6f, desired {config.source.short}; "
+        f"install into rc-{lab.build[:12]}"
+    )
     build = lab.stage("build").hosts[0].steps[-1]
     assert build.reason == f"build {build_id(config, 'lab')[:12]} not in /usr/obj"
     jsonschema.validate(plan.to_json(), SCHEMA)
@@ -73,7 +84,7 @@ def test_hand_edited_make_conf_only_that_host_writes_config() -> None:
         web1.etc.make_conf.replace("CPUTYPE?=x86-64-v2", "CPUTYPE?=native") + "DEBUG_FLAGS=-g\n"
     )
     facts["web1"] = dataclasses.replace(web1, etc=EtcFiles(edited, web1.etc.src_conf))
-    plan = make_plan(config, facts)
+    plan = make_plan(config, facts, all_tested(config))
     steps = [
         (h.host, s) for b in plan.buildsets for st in b.stages for h in st.hosts for s in h.steps
     ]
@@ -87,9 +98,12 @@ def test_header_only_difference_is_in_sync() -> None:
     facts = fleet_synced(config)
     web1 = facts["web1"]
     assert web1.etc is not None and web1.etc.make_conf is not None
-    other = web1.etc.make_conf.replace("@ worktree", "@ 0123456789ab")
+    # A header as an older version wrote it (it named the commit): only the header differs.
+    first, rest = web1.etc.make_conf.split("\n", 1)
+    other = first.replace("; edits", " @ 0123456789ab; edits") + "\n" + rest
+    assert other != web1.etc.make_conf
     facts["web1"] = dataclasses.replace(web1, etc=EtcFiles(other, web1.etc.src_conf))
-    assert make_plan(config, facts).in_sync
+    assert make_plan(config, facts, all_tested(config)).in_sync
 
 
 def test_unreachable_host_is_a_step_not_a_crash() -> None:
@@ -97,7 +111,7 @@ def test_unreachable_host_is_a_step_not_a_crash() -> None:
     facts = fleet_synced(config)
     facts["web2"] = HostFacts.unreachable("web2", "web2: cannot connect to 127.0.0.14:22: refused")
     del facts["db2"]
-    plan = make_plan(config, facts)
+    plan = make_plan(config, facts, all_tested(config))
     assert kinds(plan, "lab", "production", "web2") == ["unreachable"]
     assert kinds(plan, "lab", "source", "web2") == ["unreachable"]
     assert kinds(plan, "db", "production", "db2") == ["unreachable"]
@@ -109,16 +123,17 @@ def test_new_revision_rebuilds_and_reinstalls_everyone() -> None:
     old = example_config()
     facts = fleet_synced(old)
     new = example_config(revision="9" * 40)
-    plan = make_plan(new, facts)
-    assert kinds(plan, "lab", "source", "builder") == ["checkout-source"]
+    plan = make_plan(new, facts, all_tested(old))
+    assert [s.kind for s in plan.shared.steps] == ["checkout-source"]
     assert kinds(plan, "lab", "build", "builder") == ["build"]
-    assert all(s.kind == "install" for s in plan.buildset("lab").stage("production").steps)
+    for hp in plan.buildset("lab").stage("production").hosts:
+        assert [s.kind for s in hp.steps] == BE_CHAIN, hp.host
     assert plan.buildset("lab").build != build_id(old, "lab")
 
 
 def test_running_build_is_awaited_and_failed_build_warned() -> None:
-    config = example_config()
-    facts = fleet_synced(config)
+    config = example_config(revision="9" * 40)  # every host needs the new build
+    facts = fleet_synced(example_config())
     build = build_id(config, "lab")
     builder = facts["builder"]
     facts["builder"] = dataclasses.replace(
@@ -148,17 +163,53 @@ def test_installed_in_be_not_booted_needs_only_a_reboot() -> None:
     old_kernel = dataclasses.replace(
         web1.versions, source=KernelSource("1a2b3c4d5e6f", 1, "stable/14")
     )  # type: ignore[arg-type]
-    facts["web1"] = dataclasses.replace(web1, boot_envs=envs, versions=old_kernel, marker=None)
-    plan = make_plan(config, facts)
-    assert kinds(plan, "lab", "production", "web1") == ["reboot"]
+    facts["web1"] = dataclasses.replace(
+        web1,
+        boot_envs=envs,
+        versions=old_kernel,
+        marker=None,
+        install_jobs=InstallJobs({build: 0}),  # the install job into the BE ended well
+    )
+    plan = make_plan(config, facts, all_tested(config))
+    assert kinds(plan, "lab", "production", "web1") == ["reboot", "confirm"]
     assert plan.buildset("lab").reboots == 1 and plan.buildset("lab").installs == 0
+    # The same BE without a finished install job of ours is installed again.
+    facts["web1"] = dataclasses.replace(facts["web1"], install_jobs=InstallJobs())
+    assert kinds(make_plan(config, facts, all_tested(config)), "lab", "production", "web1") == (
+        BE_CHAIN
+    )
 
 
 def test_in_place_kernel_old_bootfile_means_reboot() -> None:
-    config = example_config()
-    facts = fleet_synced(config)
-    facts["db2"] = dataclasses.replace(facts["db2"], boot=BootFile("/boot/kernel.old/kernel"))
-    assert kinds(make_plan(config, facts), "db", "production", "db2") == ["reboot"]
+    new = example_config(revision="9" * 40)
+    facts = fleet_synced(example_config())
+    build = build_id(new, "db")
+    # installkernel ran (its job ended 0) and moved the running kernel to kernel.old
+    facts["db2"] = dataclasses.replace(
+        facts["db2"],
+        boot=BootFile("/boot/kernel.old/kernel"),
+        install_jobs=InstallJobs({f"{build}-kernel": 0}),
+    )
+    progress = {
+        "db": SetProgress(tested=(build,), hosts={"db2": HostProgress(build, Phase.INSTALLING)})
+    }
+    plan = make_plan(new, facts, progress)
+    assert kinds(plan, "db", "production", "db2") == [
+        "reboot",
+        "install-world",
+        "reboot",
+        "confirm",
+    ]
+    # recorded as rebooting, yet still on kernel.old: the reboot never happened
+    progress["db"] = SetProgress(
+        tested=(build,), hosts={"db2": HostProgress(build, Phase.REBOOTING_KERNEL)}
+    )
+    assert kinds(make_plan(new, facts, progress), "db", "production", "db2") == [
+        "reboot",
+        "install-world",
+        "reboot",
+        "confirm",
+    ]
 
 
 def test_wrong_kernel_ident_installs() -> None:
@@ -168,11 +219,15 @@ def test_wrong_kernel_ident_installs() -> None:
     facts["web2"] = dataclasses.replace(
         web2, versions=dataclasses.replace(web2.versions, ident="GENERIC")
     )  # type: ignore[arg-type]
-    plan = make_plan(config, facts)
+    plan = make_plan(config, facts, all_tested(config))
     step = next(
         h for h in plan.buildset("lab").stage("production").hosts if h.host == "web2"
     ).steps[0]
-    assert (step.kind, step.reason) == ("install", "running kernel GENERIC, desired WEB")
+    be = f"rc-{build_id(config, 'lab')[:12]}"
+    assert (step.kind, step.reason) == (
+        "install",
+        f"running kernel GENERIC, desired WEB; install into {be}",
+    )
 
 
 def test_warnings_obj_not_own_fs_dirty_src_missing_mount() -> None:
@@ -197,7 +252,7 @@ def test_warnings_obj_not_own_fs_dirty_src_missing_mount() -> None:
     plan = make_plan(config, facts)
     assert any("/usr/obj is not its own file system" in w for w in plan.warnings)
     assert any("/usr/src has 1 local change(s) (sys/conf/newvers.sh)" in w for w in plan.warnings)
-    assert kinds(plan, "lab", "source", "builder") == []
+    assert plan.shared.steps == ()
     assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
     web1_step = next(
         h for h in plan.buildset("lab").stage("source").hosts if h.host == "web1"
@@ -223,7 +278,7 @@ def test_copied_kernel_configs_do_not_make_src_dirty() -> None:
     facts["builder"] = dataclasses.replace(
         facts["builder"], source=SourceTree(True, config.source.revision, untracked)
     )
-    plan = make_plan(config, facts)
+    plan = make_plan(config, facts, all_tested(config))
     assert plan.in_sync and plan.warnings == ()
 
 
@@ -235,11 +290,12 @@ def test_text_and_markdown_name_every_step_and_the_counts() -> None:
     text = format_text(plan)
     assert "build set lab: build " in text and "1 build, 3 reboots, 1 unreachable host" in text
     assert "    web2: unreachable: web2: cannot connect" in text
-    assert text.endswith("Total: 25 steps; 2 builds, 5 reboots, 1 unreachable host.")
+    # db installs in place: two reboots per host; the src host is planned once
+    assert text.endswith("Total: 36 steps; 2 builds, 7 reboots, 1 unreachable host.")
     markdown = format_markdown(plan)
     assert "| production | `web1` | install | running kernel built from 1a2b3c4d5e6f" in markdown
-    assert "**2 builds, 5 reboots, 1 unreachable host**" in markdown
-    synced = format_text(make_plan(config, fleet_synced(config)))
+    assert "**2 builds, 7 reboots, 1 unreachable host**" in markdown
+    synced = format_text(make_plan(config, fleet_synced(config), all_tested(config)))
     assert "web1: in sync" in synced and synced.endswith("Everything is in sync.")
 
 
@@ -255,9 +311,9 @@ def test_one_shot_boot_never_made_permanent_needs_activation() -> None:
         ),
     )
     facts["web1"] = dataclasses.replace(facts["web1"], boot_envs=envs)
-    plan = make_plan(config, facts)
+    plan = make_plan(config, facts, all_tested(config))
     step = next(h for h in plan.buildset("lab").stage("production").hosts if h.host == "web1").steps
-    assert [(s.kind, s.detail["be"]) for s in step] == [("activate", f"rc-{build[:12]}")]
+    assert [(s.kind, s.detail["be"]) for s in step] == [("confirm", f"rc-{build[:12]}")]
     assert plan.counts()["reboots"] == 0
     jsonschema.validate(plan.to_json(), SCHEMA)
 
@@ -266,9 +322,10 @@ def test_unreachable_src_host_counts_once() -> None:
     config = example_config()
     facts = fleet_synced(config)
     facts["builder"] = HostFacts.unreachable("builder", "builder: cannot connect")
-    plan = make_plan(config, facts)
-    assert kinds(plan, "db", "source", "builder") == ["unreachable"]
-    assert kinds(plan, "lab", "source", "builder") == ["unreachable"]
+    plan = make_plan(config, facts, all_tested(config))
+    # The src host is planned once, for every build set.
+    assert [s.kind for s in plan.shared.steps] == ["unreachable"]
+    assert kinds(plan, "lab", "production", "builder") == ["unreachable"]
     assert plan.counts()["unreachable"] == 1
     assert kinds(plan, "db", "production", "db2") == []
 

@@ -1,4 +1,7 @@
-"""Pure rollout code: install decisions, managed blocks, job states, soak schedule, scripts."""
+"""Pure rollout code: managed blocks, job states, soak schedule, scripts.
+
+The install decisions are the planner's: tests/facts/test_plan_install.py.
+"""
 
 from __future__ import annotations
 
@@ -10,138 +13,13 @@ from pathlib import Path
 import pytest
 
 from reconciler.rollout import scripts
-from reconciler.rollout.decide import HostView, decide_be, decide_in_place
 from reconciler.rollout.files import BEGIN, END, merge_block
 from reconciler.rollout.health import soak, soak_schedule
 from reconciler.rollout.jobs import JobState, LogFollower, parse_job_state
-from reconciler.rollout.view import verify_problems
 from reconciler.transport.command import quote
 from reconciler.transport.ssh import Result
 
 B = "3f2a9c1e0b7d" + "0" * 52
-BE = scripts.be_name(B)
-H12 = "5a3e9b1c2d4f"
-NONE = JobState("gone")
-OK = JobState("finished", 0)
-BAD = JobState("finished", 2)
-RUNNING = JobState("running")
-
-
-def view(**kw: object) -> HostView:
-    base: dict[str, object] = dict(
-        running_ident="GENERIC",
-        running_hash12="aaaaaaaaaaaa",
-        marker_build=None,
-        booted_be="default",
-        next_boot_be="default",
-        permanent_be="default",
-        bes=("default",),
-    )
-    base.update(kw)
-    return HostView(**base)  # type: ignore[arg-type]
-
-
-def be(v: HostView, job: JobState = NONE, phase: str = "") -> str:
-    return decide_be(v, build_id=B, kernconf="WEB", hash12=H12, be=BE, job=job, phase=phase)
-
-
-NEW = dict(running_ident="WEB", running_hash12=H12, marker_build=B)
-
-
-class TestDecideBootEnvironment:
-    def test_fresh_host_installs(self) -> None:
-        assert be(view()) == "install"
-
-    def test_running_job_is_followed_not_restarted(self) -> None:
-        assert be(view(), RUNNING, "installing") == "wait-install"
-
-    def test_finished_job_activates_and_reboots(self) -> None:
-        assert be(view(bes=("default", BE)), OK, "installing") == "activate-reboot"
-
-    def test_activated_not_rebooted_reboots(self) -> None:
-        v = view(bes=("default", BE), next_boot_be=BE)
-        assert be(v, OK, "activated") == "reboot"
-
-    def test_failed_job_is_reported_once(self) -> None:
-        assert be(view(), BAD, "installing") == "install-failed"
-        # a later, deliberate retry starts over
-        assert be(view(), BAD, "failed") == "install"
-
-    def test_booted_one_shot_is_confirmed(self) -> None:
-        v = view(
-            **NEW, booted_be=BE, next_boot_be="default", permanent_be="default", bes=("default", BE)
-        )
-        assert be(v, OK, "rebooting") == "confirm"
-
-    def test_permanent_and_done_is_in_sync(self) -> None:
-        v = view(**NEW, booted_be=BE, next_boot_be=BE, permanent_be=BE, bes=("default", BE))
-        assert be(v, NONE, "done") == "in-sync"
-        assert be(v, NONE, "") == "in-sync"
-
-    def test_permanent_but_soak_unfinished_is_confirmed_again(self) -> None:
-        v = view(**NEW, booted_be=BE, next_boot_be=BE, permanent_be=BE, bes=("default", BE))
-        assert be(v, NONE, "soaking") == "confirm"
-
-    def test_reboot_that_came_back_on_the_old_be_fell_back(self) -> None:
-        v = view(bes=("default", BE))
-        assert be(v, OK, "rebooting") == "fell-back"
-
-    def test_reboot_recorded_but_never_asked_for_is_asked_for(self) -> None:
-        # Killed between the ledger commit and `shutdown -r now`: the one-shot is still set.
-        v = view(bes=("default", BE), next_boot_be=BE)
-        assert be(v, OK, "rebooting") == "reboot"
-
-
-def ip(v: HostView, kernel: JobState = NONE, world: JobState = NONE, phase: str = "") -> str:
-    return decide_in_place(
-        v, build_id=B, kernconf="WEB", hash12=H12, kernel_job=kernel, world_job=world, phase=phase
-    )
-
-
-class TestDecideInPlace:
-    def test_handbook_order(self) -> None:
-        assert ip(view()) == "install-kernel"
-        assert ip(view(kernel_pending=True), OK, phase="installing") == "reboot-kernel"
-        booted_kernel = view(running_ident="WEB", running_hash12=H12)
-        assert ip(booted_kernel, OK, phase="kernel-installed") == "install-world"
-        world_done = view(**NEW)
-        assert ip(world_done, OK, OK, phase="world-installed") == "reboot-world"
-        assert ip(world_done, OK, OK, phase="rebooting-world") == "confirm"
-        assert ip(world_done, OK, OK, phase="done") == "in-sync"
-
-    def test_world_reboot_recorded_but_never_asked_for(self) -> None:
-        # Same boot time as when "rebooting-world" was recorded: the host never went down.
-        world_done = view(**NEW)
-        assert ip(world_done, OK, OK, phase="rebooting-world") == "confirm"
-        assert (
-            decide_in_place(
-                world_done,
-                build_id=B,
-                kernconf="WEB",
-                hash12=H12,
-                kernel_job=OK,
-                world_job=OK,
-                phase="rebooting-world",
-                rebooted=False,
-            )
-            == "reboot-world"
-        )
-
-    def test_world_finished_but_phase_not_recorded_still_reboots(self) -> None:
-        assert ip(view(**NEW), OK, OK, phase="kernel-installed") == "reboot-world"
-
-    def test_kernel_that_did_not_take(self) -> None:
-        assert ip(view(), OK, phase="rebooting-kernel") == "kernel-fell-back"
-
-    def test_kernel_reboot_recorded_but_never_asked_for(self) -> None:
-        pending = view(kernel_pending=True)
-        assert ip(pending, OK, phase="rebooting-kernel") == "reboot-kernel"
-
-    def test_failures(self) -> None:
-        assert ip(view(), BAD, phase="installing") == "install-failed"
-        booted_kernel = view(running_ident="WEB", running_hash12=H12)
-        assert ip(booted_kernel, OK, BAD, phase="kernel-installed") == "install-failed"
-        assert ip(booted_kernel, OK, RUNNING, phase="kernel-installed") == "wait-install"
 
 
 class TestManagedBlock:
@@ -203,16 +81,6 @@ class TestSoak:
         answers = iter([[], ["sshd is not running"], []])
         problems = soak(lambda: next(answers), seconds=60, clock=clock)
         assert problems == ["sshd is not running (after 30s of a 60s soak)"]
-
-
-class TestVerify:
-    def test_all_three_checks(self) -> None:
-        ok = view(**NEW, booted_be=BE)
-        assert verify_problems(ok, build_id=B, kernconf="WEB", hash12=H12, be=BE) == []
-        old = view()
-        problems = verify_problems(old, build_id=B, kernconf="WEB", hash12=H12, be=BE)
-        assert len(problems) == 4
-        assert "uname -i is GENERIC, expected WEB" in problems
 
 
 HOSTILE = ["GENERIC; rm -rf /", "$(id)", "`id`", "a\nb", "' \"", "--help"]

@@ -72,7 +72,7 @@ def test_full_rollout_converges_and_a_second_apply_does_nothing(lab: Lab) -> Non
     # The ledger: one commit per outcome, in order, with trailers.
     entries = lab.entries()
     successes = [
-        e for e in entries if e.outcome == "success" and e.host in LAB and e.stage != "build"
+        e for e in entries if e.outcome == "success" and e.host in LAB and e.step == "confirm"
     ]
     assert sorted(e.host for e in successes) == sorted(LAB)
     subjects = [e.subject for e in entries]

@@ -6,9 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.errors import CommandTimeout, HostKeyRejected, HostUnreachable, TransportError
+from reconciler.errors import (
+    AuthenticationFailed,
+    CommandTimeout,
+    HostKeyRejected,
+    HostUnreachable,
+    TransportError,
+)
+from reconciler.facts.connect import connect, pins_of, target_of
 from reconciler.sim import hostkeys
-from reconciler.transport.ssh import Connection, connect, fingerprint, load_key
+from reconciler.transport.ssh import Connection, fingerprint, load_key
 from tests.transport.sshd import Sshd, free_port
 
 
@@ -67,13 +74,31 @@ def test_write_and_read_file_atomically(sshd: Sshd, tmp_path: Path) -> None:
             conn.write_file(str(tmp_path / "missing-dir" / "f"), "x")
 
 
-def test_command_timeout_names_the_host(sshd: Sshd) -> None:
+def test_command_timeout_names_the_host_in_a_field(sshd: Sshd) -> None:
     with _connect(sshd) as conn:
         start = time.monotonic()
-        with pytest.raises(CommandTimeout, match="plain1"):
+        with pytest.raises(CommandTimeout, match="did not finish in time") as info:
             conn.run(["sleep", "5"], timeout=0.5)
+        assert info.value.host == "plain1" and "plain1" not in str(info.value)
+        assert info.value.described.startswith("plain1: command did not finish")
         assert time.monotonic() - start < 3
         assert conn.run(["true"]).ok  # still usable
+
+
+def test_settings_command_timeout_bounds_commands_without_their_own(sshd: Sshd) -> None:
+    conn = Connection(
+        target_of(sshd.host),
+        pins=pins_of(sshd.known_hosts, sshd.host),
+        key=load_key(sshd.key_path),
+        user="root",
+        command_timeout=0.5,
+    ).open()
+    with conn:
+        start = time.monotonic()
+        with pytest.raises(CommandTimeout):
+            conn.run(["sleep", "5"])  # no timeout of its own: the setting's
+        assert time.monotonic() - start < 3
+        assert conn.run(["sleep", "1"], timeout=5).ok  # its own bound wins
 
 
 def test_unknown_host_key_is_refused_with_fingerprint(sshd: Sshd) -> None:
@@ -82,16 +107,19 @@ def test_unknown_host_key_is_refused_with_fingerprint(sshd: Sshd) -> None:
         connect(sshd.host, known_hosts=other, key_path=sshd.key_path, retries=1)
     message = str(info.value)
     expected = fingerprint(load_key_public("plain1"))
-    assert "plain1" in message and sshd.host.address in message and expected in message
+    assert info.value.host == "plain1" and not message.startswith("plain1")
+    assert sshd.host.address in message and expected in message
     assert "not in the config repo's known_hosts" in message
 
 
 def test_changed_host_key_is_refused(sshd: Sshd) -> None:
     # The pin names this host but carries another key: a changed key.
     wrong = f"plain1 {hostkeys.public_key_line('impostor')}\n"
-    with pytest.raises(HostKeyRejected, match="CHANGED") as info:
+    with pytest.raises(HostKeyRejected, match=r"^host key CHANGED") as info:
         connect(sshd.host, known_hosts=wrong, key_path=sshd.key_path, retries=1)
     assert fingerprint(load_key_public("plain1")) in str(info.value)
+    assert fingerprint(load_key_public("impostor")) in str(info.value)
+    assert "replace its known_hosts line" in str(info.value)
 
 
 def test_refused_connection_is_unreachable_after_bounded_retries(sshd: Sshd) -> None:
@@ -99,23 +127,34 @@ def test_refused_connection_is_unreachable_after_bounded_retries(sshd: Sshd) -> 
     host = dataclasses.replace(sshd.host, address="127.0.252.2", port=port)
     sleeps: list[float] = []
     conn = Connection(
-        host,
-        known_hosts=sshd.known_hosts,
+        target_of(host),
+        pins=pins_of(sshd.known_hosts, host),
         key=load_key(sshd.key_path),
         user="root",
         retries=3,
         backoff=0.5,
         sleep=sleeps.append,
     )
-    with pytest.raises(HostUnreachable, match=r"plain1.*cannot connect"):
+    with pytest.raises(HostUnreachable) as info:
         conn.open()
     assert sleeps == [0.5, 1.0]
+    assert str(info.value) == (
+        f"cannot connect to 127.0.252.2:{port}: "
+        "connection refused (is sshd running, and on this port?)"
+    )
+    assert info.value.host == "plain1"
 
 
 def test_wrong_user_is_an_auth_error_not_retried(sshd: Sshd) -> None:
-    with pytest.raises(TransportError, match="authentication") as info:
+    with pytest.raises(AuthenticationFailed) as info:
         _connect(sshd, user="nobody-here", retries=3)
     assert not isinstance(info.value, HostUnreachable)
+    client = fingerprint(load_key(sshd.key_path))
+    assert str(info.value) == (
+        f"authentication at {sshd.host.address}:22 failed: the host refused the key "
+        f"{client} for 'nobody-here' (is its public key in ~nobody-here/.ssh/authorized_keys "
+        "on the host?)"
+    )
 
 
 def test_reconnects_after_the_connection_drops(sshd: Sshd) -> None:
@@ -138,7 +177,7 @@ def test_connection_dropped_mid_command_is_unreachable_then_reconnects(sshd: Ssh
     with _connect(sshd) as conn:
         start = time.monotonic()
         # The shell's parent is this session's sshd process: killing it drops the link.
-        with pytest.raises(HostUnreachable, match="plain1: connection lost"):
+        with pytest.raises(HostUnreachable, match=r"^connection lost during"):
             conn.run(["sh", "-c", "echo started; kill -9 $PPID; sleep 20"], timeout=15)
         assert time.monotonic() - start < 10
         assert conn.run(["echo", "again"]).stdout == "again\n"

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.sim import kernel
+from reconciler.sim import kernconf, kernel
 from reconciler.sim.commands.common import progress
 from reconciler.sim.commands.host import Host
 
@@ -180,6 +180,9 @@ class Make:
                 "builder": f"root@{self.host.name}",
                 "objdir": str(objdir),
             }
+            embedded = kernconf.conftxt(self.confdir(), conf)  # options INCLUDE_CONFIG_FILE
+            if embedded is not None:
+                kern["conftxt"] = kernconf.encode(embedded)
             (objdir / "kernel").write_text(kernel.render(kern, "FreeBSD kernel"), encoding="utf-8")
             self.banner(f"Kernel build for {conf} completed on {kernel.now()}")
         seconds = max(int(self.timings.build_seconds / 2), 1)

@@ -1,8 +1,14 @@
 """sysctl(8) for the handful of OIDs the reconciler reads (sbin/sysctl/sysctl.c).
 
-``sysctl NAME`` prints ``NAME: value``, ``-n`` the value alone; an unknown
+``sysctl NAME`` prints ``NAME: value``, ``-n`` the value alone, then a newline
+(``parse``: ``show_var`` then ``putchar('\n')``), so a value that ends in a
+newline (kern.version, kern.conftxt) is followed by an empty line. An unknown
 OID is ``sysctl: unknown oid 'NAME'`` and exit 1. ``-w``/``NAME=value`` are
 refused (the simulated kernel is read-only).
+
+``kern.conftxt`` exists only when the running kernel was built with
+``options INCLUDE_CONFIG_FILE`` (``sys/kern/kern_mib.c``); its text is what
+config(8) embedded, see :mod:`reconciler.sim.kernconf`.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import getopt
 import sys
 import time
 
-from reconciler.sim import kernel
+from reconciler.sim import kernconf, kernel
 from reconciler.sim.commands.host import Host
 
 
@@ -38,7 +44,7 @@ def values(host: Host) -> dict[str, str]:
         "hw.machine": "amd64",
         "hw.machine_arch": "amd64",
         "hw.ncpu": "2",
-    }
+    } | ({"kern.conftxt": kernconf.decode(kern["conftxt"])} if kern.get("conftxt") else {})
 
 
 def run(host: Host, prog: str, argv: list[str]) -> int:
@@ -64,7 +70,7 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
         if "-N" in flags:
             print(name)
         elif "-n" in flags:
-            sys.stdout.write(value if value.endswith("\n") else value + "\n")
+            sys.stdout.write(value + "\n")
         else:
-            sys.stdout.write(f"{name}: {value}" + ("" if value.endswith("\n") else "\n"))
+            sys.stdout.write(f"{name}: {value}\n")
     return status

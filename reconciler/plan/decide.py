@@ -1,0 +1,427 @@
+"""Desired state + facts + progress -> a Plan: the only place that compares them (pure).
+
+Per build set, the four rollout stages; in each, per host, the ordered steps
+that bring the host to the desired state, each with its reason in words. A
+host in sync has no steps. The rollout carries out the first step of a
+host's plan, observes the host again and asks this module again, so
+``plan`` shows exactly what ``apply`` does and whatever is in sync here is
+left alone there.
+
+- the fleet's shared ``source`` stage: the src host's ``/usr/src`` at the
+  desired revision, every set's custom kernel configs in ``sys/<arch>/conf``
+  and its exports (one machine for every build set: planned and done once);
+- ``source`` per set: exports on a build host other than the src host,
+  fstab lines and mounts on the clients.
+- ``build``: on the build host, make.conf/src.conf (the build reads them) and
+  the build, when some host of the set needs to install it and ``/usr/obj``
+  does not hold it.
+- ``test``/``production``: per host make.conf/src.conf, then the install
+  chain (reconciler.plan.install).
+
+Rendered files are compared without their managed header (which names the
+repo): a commit that changes no rendered byte below it changes nothing.
+Under ``rollout.drift: report`` a host that differs only in those files gets
+one ``report-drift`` step per generation and then a note.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+
+from reconciler.config import render
+from reconciler.config.buildid import build_id
+from reconciler.config.model import STOCK_KERNCONFS, BuildSet, Config, Host
+from reconciler.facts.host import HostFacts
+from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
+from reconciler.plan.install import Target, install_steps
+from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
+from reconciler.progress import NOTHING, SetProgress
+from reconciler.remote import build_log, short
+from reconciler.vocabulary import INSTALL_STEPS, Phase, Stage, StepKind
+
+
+def body(text: str) -> list[str]:
+    """A rendered file without its managed header lines."""
+    lines = text.splitlines()
+    while lines and (
+        lines[0].startswith(render.MANAGED_HEADER_PREFIX) or lines[0].startswith("# Source: ")
+    ):
+        lines.pop(0)
+    return lines
+
+
+def _differs(name: str, actual: str | None, desired: str) -> str | None:
+    if actual is None:
+        return f"{name} missing"
+    old, new = body(actual), body(desired)
+    if old == new:
+        return None
+    changed = sum(
+        1
+        for line in difflib.unified_diff(old, new, lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
+    return f"{name} differs: {changed} line{'s' if changed != 1 else ''}"
+
+
+def wanted_files(config: Config, bs: BuildSet, host: Host) -> dict[str, str]:
+    """The config files a host of ``bs`` must have, path -> text."""
+    return {
+        "/etc/make.conf": render.make_conf(config, bs, host),
+        "/etc/src.conf": render.src_conf(config, bs),
+    }
+
+
+def config_differences(
+    config: Config, bs: BuildSet, host: Host, facts: HostFacts
+) -> dict[str, str]:
+    """Path -> why, for every config file whose content (below the header) differs."""
+    etc = facts.etc
+    actual = {
+        "/etc/make.conf": etc.make_conf if etc else None,
+        "/etc/src.conf": etc.src_conf if etc else None,
+    }
+    found = {}
+    for path, text in wanted_files(config, bs, host).items():
+        why = _differs(path.rsplit("/", 1)[1], actual[path], text)
+        if why:
+            found[path] = why
+    return found
+
+
+def _config_steps(
+    config: Config,
+    bs: BuildSet,
+    host: Host,
+    facts: HostFacts,
+    progress: SetProgress,
+    installs: bool,
+) -> tuple[list[Step], list[str]]:
+    """write-config (or report-drift under drift: report), and notes."""
+    found = config_differences(config, bs, host, facts)
+    if not found:
+        return [], []
+    reason = "; ".join(found.values())
+    detail = {"files": sorted(found)}
+    if bs.rollout.drift == "report" and not installs:
+        generation = config.commit or "worktree"
+        if progress.host(host.name).drift_reported == generation:
+            return [], [f"{reason} (drift: report; recorded, left as is)"]
+        return [
+            Step(StepKind.REPORT_DRIFT, f"{reason} (drift: report: record, change nothing)", detail)
+        ], []
+    return [Step(StepKind.WRITE_CONFIG, reason, detail)], []
+
+
+def _unreachable(name: str, facts: HostFacts | None) -> HostPlan | None:
+    if facts is None:
+        return HostPlan(name, False, (Step(StepKind.UNREACHABLE, "not observed"),))
+    if not facts.reachable:
+        return HostPlan(name, False, (Step(StepKind.UNREACHABLE, facts.error or "unreachable"),))
+    return None
+
+
+def _source_steps(config: Config, facts: HostFacts) -> list[Step]:
+    """The src host's own steps, for every build set at once: it is one machine for all."""
+    steps = []
+    want = config.source.revision
+    tree = facts.source
+    if tree is None or not tree.present:
+        steps.append(
+            Step(
+                StepKind.CHECKOUT_SOURCE,
+                f"no git repository in /usr/src, desired {want[:12]}",
+                {"revision": want},
+            )
+        )
+    elif tree.revision != want:
+        steps.append(
+            Step(
+                StepKind.CHECKOUT_SOURCE,
+                f"/usr/src at {(tree.revision or 'unknown')[:12]}, desired {want[:12]}",
+                {"revision": want},
+            )
+        )
+    for arch in dict.fromkeys(bs.arch for bs in config.buildsets):
+        present = facts.kernel_configs_for(arch)
+        stale = []
+        idents = dict.fromkeys(
+            i for bs in config.buildsets if bs.arch == arch for i in bs.kernconfs
+        )
+        for ident in idents:
+            kernel = config.kernel(ident)
+            if kernel is None:
+                continue
+            have = present.contents.get(ident) if present else None
+            if have is None:
+                stale.append(f"{ident} missing")
+            elif have != kernel.text:
+                stale.append(f"{ident} differs")
+        if stale:
+            steps.append(
+                Step(
+                    StepKind.COPY_KERNEL_CONFIGS,
+                    f"sys/{arch}/conf: {', '.join(stale)}",
+                    {"arch": arch, "kernels": [s.split()[0] for s in stale]},
+                )
+            )
+    return steps + _export_steps(config, config.src, facts)
+
+
+def _export_steps(config: Config, server: Host, facts: HostFacts) -> list[Step]:
+    """The server's exports(5) lines: every path it serves, to every build set."""
+    wanted = parse_exports_text(render.exports(config).get(server.name, ""))
+    have = set(facts.exports or ())
+    missing = [line for line in wanted if line not in have]
+    if not missing:
+        return []
+    named = list(dict.fromkeys(line.split()[0] for line in missing))
+    return [Step(StepKind.EXPORT_NFS, f"/etc/exports lacks {', '.join(named)}", {"paths": named})]
+
+
+def _mounted(mount: Mount, facts: HostFacts) -> bool:
+    found = facts.mounts.at(mount.mountpoint) if facts.mounts else None
+    return found is not None and found.fstype == "nfs" and found.device == mount.device
+
+
+def _mount_steps(config: Config, host: Host, facts: HostFacts) -> list[Step]:
+    wanted = parse_fstab(render.fstab(config, host))
+    fstab = facts.mounts.fstab if facts.mounts else ()
+    problems = []
+    for mount in wanted:
+        if mount not in fstab:
+            problems.append(f"{mount.mountpoint} not in /etc/fstab")
+        elif facts.mounts is not None and facts.mounts.mounted_known and not _mounted(mount, facts):
+            problems.append(f"{mount.mountpoint} not mounted")
+    if not problems:
+        return []
+    return [
+        Step(
+            StepKind.MOUNT_NFS,
+            "; ".join(problems),
+            {"mountpoints": [m.mountpoint for m in wanted]},
+        )
+    ]
+
+
+def foreign_changes(config: Config, changed: tuple[str, ...]) -> list[str]:
+    """``git status --porcelain`` lines other than the kernel configs the reconciler copies."""
+    managed = {
+        f"sys/{bs.arch}/conf/{ident}"
+        for bs in config.buildsets
+        for ident in bs.kernconfs
+        if config.kernel(ident) is not None
+    }
+    return [line for line in changed if not (line.startswith("?? ") and line[3:] in managed)]
+
+
+def _warnings(
+    config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], build: str, installs: bool
+) -> list[str]:
+    found = []
+    builder = facts.get(bs.build_host)
+    if builder is not None and builder.reachable:
+        if bs.rollout.install == "boot-environment" and builder.obj_own_filesystem is False:
+            found.append(
+                f"{bs.build_host}: /usr/obj is not its own file system; with boot-environment "
+                "installs it lives inside the boot environment and a BE switch loses the "
+                "builds (give /usr/obj its own dataset, e.g. zfs create -o mountpoint=/usr/obj)"
+            )
+        obj = builder.objtree.builds.get(build) if builder.objtree else None
+        if obj is not None and obj.state == "failed":
+            found.append(
+                f"{bs.build_host}: build {short(build)} failed earlier (exit {obj.exit_code}); "
+                f"see {build_log(build)}"
+            )
+    if bs.rollout.install == "boot-environment":
+        for host in bs.hosts:
+            hf = facts.get(host.name)
+            if hf is not None and hf.reachable and hf.boot_envs and not hf.boot_envs.available:
+                found.append(
+                    f"{host.name}: no boot environments (bectl list failed) but the set "
+                    "installs into boot environments"
+                )
+    src = facts.get(config.src_host)
+    changed = foreign_changes(config, src.source.changed) if src and src.source else []
+    if changed:
+        # A checkout does not clean a tree, so this is for a person to look at.
+        shown = ", ".join(line[3:] for line in changed[:3]) + (", ..." if len(changed) > 3 else "")
+        found.append(
+            f"{config.src_host}: /usr/src has {len(changed)} local change(s) ({shown}); "
+            f"builds from it are not exactly revision {config.source.short}"
+        )
+    if (
+        src is not None
+        and src.reachable
+        and src.source
+        and src.source.revision == config.source.revision
+    ):
+        listing = src.kernel_configs_for(bs.arch)
+        for ident in bs.kernconfs:
+            if ident in STOCK_KERNCONFS and listing is not None and ident not in listing.present:
+                found.append(
+                    f"{config.src_host}: stock kernel config {ident} not in sys/{bs.arch}/conf"
+                )
+    if bs.rollout.install == "in-place" and installs:
+        found.append(
+            "in-place installs have no automatic rollback: a host that fails verification "
+            "stays on what was installed (boot /boot/kernel.old by hand), and its "
+            "make.conf/src.conf stay as written"
+        )
+    return found
+
+
+def _host_plan(
+    name: str,
+    facts: HostFacts | None,
+    steps_for: Callable[[HostFacts], tuple[list[Step], list[str]]],
+) -> HostPlan:
+    down = _unreachable(name, facts)
+    if down is not None:
+        return down
+    assert facts is not None
+    steps, notes = steps_for(facts)
+    return HostPlan(name, True, tuple(steps), tuple(notes))
+
+
+def target_for(config: Config, bs: BuildSet, host: Host, progress: SetProgress) -> Target:
+    """What ``host`` must run under ``config``."""
+    build = build_id(config, bs)
+    confirmed = progress.phase(host.name, build) == Phase.DONE
+    return Target(
+        build=build,
+        revision=config.source.revision,
+        kernconf=host.kernconf,
+        in_place=bs.rollout.install == "in-place",
+        needs_test=host.stage == "test" and not progress.tested_build(build) and not confirmed,
+    )
+
+
+def host_install_plan(
+    config: Config, bs: BuildSet, host: Host, facts: HostFacts | None, progress: SetProgress
+) -> HostPlan:
+    """One test or production host's plan: config files, then the install chain."""
+
+    def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
+        target = target_for(config, bs, host, progress)
+        ended = {
+            part: code
+            for part in ("", "kernel", "world")
+            if hf.install_jobs is not None
+            and (code := hf.install_jobs.exit_code(target.build, part)) is not None
+        }
+        chain = install_steps(hf, progress.host(host.name), target, ended)
+        installs = any(s.kind in INSTALL_STEPS for s in chain)
+        if host.name == bs.build_host:
+            return chain, []  # its config files belong to the build stage
+        config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
+        return config_steps + chain, notes
+
+    return _host_plan(host.name, facts, steps)
+
+
+def shared_plan(config: Config, facts: HostFacts | None) -> HostPlan:
+    """The src host's steps, shared by every build set: /usr/src, kernel configs, its exports."""
+    return _host_plan(config.src_host, facts, lambda hf: (_source_steps(config, hf), []))
+
+
+def source_host_plan(config: Config, bs: BuildSet, host: Host, facts: HostFacts | None) -> HostPlan:
+    """A host's own source-stage steps in its build set: a build host's exports, its mounts."""
+
+    def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
+        serves = host.name == bs.build_host and host.name != config.src_host
+        found = _export_steps(config, host, hf) if serves else []
+        return found + _mount_steps(config, host, hf), []
+
+    return _host_plan(host.name, facts, steps)
+
+
+def build_host_plan(
+    config: Config,
+    bs: BuildSet,
+    facts: HostFacts | None,
+    progress: SetProgress,
+    needed: bool,
+) -> HostPlan:
+    """The build host's config files, and the build when ``needed`` and not in /usr/obj."""
+    build = build_id(config, bs)
+
+    def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
+        state = hf.objtree.state(build) if hf.objtree else "absent"
+        builds = needed and state != "done"
+        found, notes = _config_steps(config, bs, bs.build, hf, progress, builds)
+        detail = {"build": build, "kernconfs": list(bs.kernconfs), "jobs": bs.jobs}
+        if not builds:
+            return found, notes
+        if state == "running":
+            found.append(Step(StepKind.AWAIT_BUILD, f"build {short(build)} running", detail))
+        else:
+            why = {
+                "absent": f"build {short(build)} not in /usr/obj",
+                "failed": f"build {short(build)} failed earlier",
+                "interrupted": f"build {short(build)} was interrupted",
+            }[state]
+            found.append(Step(StepKind.BUILD, why, detail))
+        return found, notes
+
+    return _host_plan(bs.build_host, facts, steps)
+
+
+def plan_buildset(
+    config: Config,
+    bs: BuildSet,
+    facts: Mapping[str, HostFacts],
+    progress: SetProgress = NOTHING,
+) -> BuildSetPlan:
+    build = build_id(config, bs)
+    source_stage = StagePlan(
+        Stage.SOURCE,
+        tuple(
+            source_host_plan(config, bs, h, facts.get(h.name))
+            for h in bs.hosts
+            if h.name != config.src_host
+        ),
+    )
+    install_stages = [
+        StagePlan(
+            stage,
+            tuple(
+                host_install_plan(config, bs, h, facts.get(h.name), progress)
+                for h in bs.hosts
+                if h.stage == stage
+            ),
+        )
+        for stage in (Stage.TEST, Stage.PRODUCTION)
+    ]
+    needed = any(s.kind in INSTALL_STEPS for stage in install_stages for s in stage.steps)
+    build_stage = StagePlan(
+        Stage.BUILD,
+        (build_host_plan(config, bs, facts.get(bs.build_host), progress, needed),),
+    )
+    return BuildSetPlan(
+        name=bs.name,
+        build=build,
+        arch=bs.arch,
+        install_method=bs.rollout.install,
+        stages=(source_stage, build_stage, *install_stages),
+        warnings=tuple(_warnings(config, bs, facts, build, needed)),
+    )
+
+
+def make_plan(
+    config: Config,
+    facts: Mapping[str, HostFacts],
+    progress: Mapping[str, SetProgress] | None = None,
+) -> Plan:
+    """The plan for every build set of ``config`` given the hosts' ``facts`` and progress."""
+    found = progress or {}
+    return Plan(
+        generation=config.commit,
+        branch=config.source.branch,
+        revision=config.source.revision,
+        shared=StagePlan(Stage.SOURCE, (shared_plan(config, facts.get(config.src_host)),)),
+        buildsets=tuple(
+            plan_buildset(config, bs, facts, found.get(bs.name, NOTHING)) for bs in config.buildsets
+        ),
+    )

@@ -1,0 +1,29 @@
+"""Does the running host match the build it should run? (pure; the confirm step asks it)"""
+
+from __future__ import annotations
+
+from reconciler.facts.host import HostFacts
+from reconciler.plan.install import Running, Target
+from reconciler.remote import short
+
+
+def verify_problems(facts: HostFacts, target: Target) -> list[str]:
+    """What differs between the running host and ``target`` ([] when it runs it)."""
+    run = Running.of(facts)
+    problems = []
+    if run.ident != target.kernconf:
+        problems.append(f"uname -i is {run.ident}, expected {target.kernconf}")
+    if run.hash12 != target.hash12:
+        problems.append(f"uname -v carries {run.hash12}, expected {target.hash12}")
+    if run.kernel_build is not None and run.kernel_build != target.build:
+        problems.append(
+            f"the running kernel was built for build {short(run.kernel_build)}, "
+            f"expected {short(target.build)}"
+        )
+    if run.marker != target.build:
+        problems.append(
+            f"installed build is {short(run.marker or 'none')}, expected {short(target.build)}"
+        )
+    if not target.in_place and run.booted_be != target.be:
+        problems.append(f"booted boot environment is {run.booted_be}, expected {target.be}")
+    return problems
