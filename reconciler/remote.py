@@ -27,6 +27,10 @@ INSTALL_PIDFILE = "/var/run/reconciler-install.pid"
 BUILD_META = ".reconciler"
 BUILD_INPUTS = f"{BUILD_META}/inputs"
 BUILD_EXIT = f"{BUILD_META}/exit"
+#: The make.conf and src.conf the build was made with (__MAKE_CONF, SRCCONF): a build
+#: and its installs read these, never the host's /etc, so they agree whatever /etc says.
+BUILD_MAKE_CONF = f"{BUILD_META}/make.conf"
+BUILD_SRC_CONF = f"{BUILD_META}/src.conf"
 
 #: Prefix of the boot environments the reconciler makes.
 BE_PREFIX = "rc-"

@@ -5,6 +5,7 @@ reconciler sim up --dir DIR (--repo CONFIG_REPO | --hosts N) [--build-seconds S]
 reconciler sim down --dir DIR
 reconciler sim status --dir DIR
 reconciler sim fault --dir DIR HOST KIND [--value V] [--clear]
+reconciler sim power-cycle --dir DIR HOST
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ def register(subparsers: Any) -> None:
     up.add_argument(
         "--ufs", nargs="+", default=[], metavar="HOST", help="hosts without ZFS (no BEs)"
     )
+    up.add_argument(
+        "--no-git",
+        nargs="+",
+        default=[],
+        metavar="HOST",
+        help="hosts without the git package (kernels they build carry no VCS revision)",
+    )
     up.set_defaults(func=_up)
 
     down = sub.add_parser("down", help="stop the fleet in DIR")
@@ -62,11 +70,18 @@ def register(subparsers: Any) -> None:
     fault.add_argument("--value", help="e.g. the factor for 'slow'")
     fault.add_argument("--clear", action="store_true")
     fault.set_defaults(func=_fault)
+
+    cycle = sub.add_parser(
+        "power-cycle", help="press a host's reset button (a hung host boots again)"
+    )
+    cycle.add_argument("--dir", required=True, type=Path)
+    cycle.add_argument("host")
+    cycle.set_defaults(func=_power_cycle)
     parser.set_defaults(func=_missing)
 
 
 def _missing(args: argparse.Namespace) -> int:
-    raise UsageError("reconciler sim: give an action (up, down, status, fault)")
+    raise UsageError("reconciler sim: give an action (up, down, status, fault, power-cycle)")
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -79,6 +94,7 @@ def _up(args: argparse.Namespace) -> int:
         boot_seconds=args.boot_seconds,
         obj_in_be=args.obj_in_be,
         ufs=args.ufs,
+        no_git=args.no_git,
         subnet=args.subnet,
         detached=True,
     )
@@ -146,4 +162,11 @@ def _fault(args: argparse.Namespace) -> int:
     else:
         fleet.set_fault(args.host, args.kind, args.value)
         print(f"{args.host}: {args.kind} set" + (f" ({args.value})" if args.value else ""))
+    return 0
+
+
+def _power_cycle(args: argparse.Namespace) -> int:
+    fleet = _attach(args.dir)
+    fleet.power_cycle(args.host)
+    print(f"{args.host}: power-cycled")
     return 0

@@ -240,7 +240,7 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
     default = RolloutPolicy()
     return RolloutPolicy(
         install=data.get("install", default.install),
-        batch=data.get("batch", default.batch),
+        batch=tuple(batch) if isinstance(batch := data.get("batch", 1), list) else (batch,),
         max_failures=data.get("max_failures", default.max_failures),
         soak=data.get("soak", default.soak),
         reboot_timeout=data.get("reboot_timeout", default.reboot_timeout),
@@ -279,6 +279,7 @@ def _buildset(files: rules.BuildsetFiles) -> BuildSet:
             stage=spec.get("stage", "production"),
             port=spec.get("port", 22),
             user=spec.get("user", "root"),
+            group=spec.get("group"),
         )
         for name, spec in data["hosts"].items()
     )
@@ -319,6 +320,9 @@ def load_config(repo: str | Path, rev: str | None = None) -> Config:
         known_hosts=files.known_hosts,
         ports=PortsTree(**ports) if ports is not None else None,
         policy=ReconcilerPolicy(**(fleet.get("reconciler") or {})),
+        reboot_groups={
+            name: int(spec["max_down"]) for name, spec in (fleet.get("reboot_groups") or {}).items()
+        },
         commit=commit,
         origin=str(repo),
     )

@@ -8,6 +8,7 @@ command matched its schema pattern.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -101,8 +102,10 @@ class Packages:
 @dataclass(frozen=True)
 class RolloutPolicy:
     install: InstallMethod = "boot-environment"
-    batch: int = 1
-    max_failures: int = 0
+    #: wave sizes of the production stage, the last repeated: numbers or "N%"
+    batch: tuple[int | str, ...] = (1,)
+    #: failures tolerated over the whole production stage: a number or "N%"
+    max_failures: int | str = 0
     soak: int = 600
     reboot_timeout: int = 900
     health_checks: tuple[str, ...] = ()
@@ -119,6 +122,7 @@ class Host:
     stage: Stage = "production"
     port: int = 22
     user: str = "root"
+    group: str | None = None  # reboot group (fleet.yaml reboot_groups)
 
 
 @dataclass(frozen=True)
@@ -179,12 +183,18 @@ class Config:
     known_hosts: str  # OpenSSH known_hosts text
     ports: PortsTree | None = None
     policy: ReconcilerPolicy = field(default_factory=ReconcilerPolicy)
+    #: reboot group -> how many of its hosts may be down at once (unlisted groups: 1)
+    reboot_groups: Mapping[str, int] = field(default_factory=dict)
     commit: str | None = None  # config repo commit this was loaded from (None: a plain directory)
     origin: str = ""  # how the repo was named when loaded (path or URL), for managed headers
 
     @property
     def hosts(self) -> tuple[Host, ...]:
         return tuple(h for bs in self.buildsets for h in bs.hosts)
+
+    def max_down(self, group: str) -> int:
+        """How many hosts of a reboot group may be installing or rebooting at once."""
+        return self.reboot_groups.get(group, 1)
 
     def host(self, name: str) -> Host:
         for host in self.hosts:

@@ -12,11 +12,22 @@ construction.
 
 NFS (exports(5), fstab(5)): the src host exports ``/usr/src`` read-only to
 every other host of the fleet; each build host exports ``/usr/obj`` read-only
-to the other hosts of its set. They are different file systems (``/usr/src``
-is its own dataset in the default ZFS layout and the build host needs
-``/usr/obj`` on its own), so each path gets its own line. Clients are named
-by address, ``-maproot=root`` so root on a client reads what root wrote.
-Clients mount at exactly the same paths (the objdir is ``/usr/obj${.CURDIR}``).
+to the other hosts of its set. exports(5) allows a host only once per local
+file system (mountd's second nmount(2) for it fails: "netcred already exists
+for given addr/mask", and the whole line is dropped), and the directories of
+one line must share a file system ("fsid mismatch" otherwise). So lines are
+made per file system: given the server's file systems (``filesystems``: server
+name -> {path: file system}, from its ``mount -p``), each client gets one line
+per file system naming every path it needs there, with the weakest access any
+of them needs (read-write wins: the client still mounts /usr/src ``ro``).
+Without that knowledge each path is taken for a file system of its own, which
+holds in the default ZFS layout (``/usr/src`` is its own dataset and the build
+host needs ``/usr/obj`` on its own) but not on a single-UFS host.
+Clients are named by address, ``-maproot=root`` so root on a client reads what
+root wrote. Clients mount at exactly the same paths (the objdir is
+``/usr/obj${.CURDIR}``), with ``bg``: mount_nfs(8) otherwise retries in the
+foreground until the server answers, so a client booting while its server is
+down would hang in rc(8) until then.
 
 The ports tree, when ``fleet.yaml`` has ``ports:``, is exported by the src host
 too. DISTDIR must be writable by the user root maps to (HB 24.7), and a host
@@ -28,6 +39,7 @@ set whose ``ports.distdir`` lies inside the tree get the tree read-write
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 
 from reconciler import remote
 from reconciler.config.model import BuildSet, Config, Host
@@ -98,32 +110,68 @@ def ports_writable(config: Config, buildset: BuildSet) -> bool:
     )
 
 
-def _export_line(path: str, mode: str, clients: list[Host]) -> str:
+def _export_line(paths: list[str], mode: str, clients: list[Host]) -> str:
     # exports(5) has -ro but no -rw flag: read-write is the default.
     options = "-ro -maproot=root" if mode == "ro" else "-maproot=root"
-    return f"{path} {options} {' '.join(h.address for h in clients)}\n"
+    return f"{' '.join(paths)} {options} {' '.join(h.address for h in clients)}\n"
 
 
-def exports(config: Config) -> dict[str, str]:
-    """Server host name -> the ``/etc/exports`` lines it must contain."""
-    lines: dict[str, list[str]] = {}
+def _wanted(config: Config) -> dict[str, list[tuple[str, str, list[Host]]]]:
+    """Server -> (path, mode, clients) in order: what each NFS server must offer to whom."""
+    wanted: dict[str, list[tuple[str, str, list[Host]]]] = {}
     src = config.src
     others = [h for h in config.hosts if h.name != src.name]
     if others:
-        lines.setdefault(src.name, []).append(_export_line(SRC, "ro", others))
+        wanted.setdefault(src.name, []).append((SRC, "ro", others))
     if config.ports is not None:
         rw = [h for h in others if ports_writable(config, config.buildset(h.buildset))]
         ro = [h for h in others if h not in rw]
         for mode, clients in (("ro", ro), ("rw", rw)):
             if clients:
-                lines.setdefault(src.name, []).append(
-                    _export_line(config.ports.tree, mode, clients)
-                )
+                wanted.setdefault(src.name, []).append((config.ports.tree, mode, clients))
     for bs in config.buildsets:
         clients = [h for h in bs.hosts if h.name != bs.build_host]
         if clients:
-            lines.setdefault(bs.build_host, []).append(_export_line(OBJ, "ro", clients))
-    return {server: "".join(text) for server, text in lines.items()}
+            wanted.setdefault(bs.build_host, []).append((OBJ, "ro", clients))
+    return wanted
+
+
+def _lines(entries: list[tuple[str, str, list[Host]]], filesystem: Mapping[str, str]) -> str:
+    """One line per (file system, paths, access) with every client that shares them."""
+    # per file system, per client: the paths it needs there and whether any needs rw
+    needs: dict[str, dict[str, tuple[list[str], bool, Host]]] = {}
+    for path, mode, clients in entries:
+        fs = filesystem.get(path) or f"path:{path}"  # unknown: a file system of its own
+        per_client = needs.setdefault(fs, {})
+        for client in clients:
+            paths, rw, _ = per_client.get(client.name, ([], False, client))
+            if path not in paths:
+                paths.append(path)
+            per_client[client.name] = (paths, rw or mode == "rw", client)
+    text = []
+    for per_client in needs.values():
+        groups: dict[tuple[tuple[str, ...], bool], list[Host]] = {}
+        for paths, rw, client in per_client.values():
+            groups.setdefault((tuple(paths), rw), []).append(client)
+        for (shared, rw), clients in groups.items():
+            text.append(_export_line(list(shared), "rw" if rw else "ro", clients))
+    return "".join(text)
+
+
+def exports(
+    config: Config, filesystems: Mapping[str, Mapping[str, str]] | None = None
+) -> dict[str, str]:
+    """Server host name -> the ``/etc/exports`` lines it must contain.
+
+    ``filesystems``: server name -> {exported path: the file system holding it}
+    (``facts.mounts.Mounts.filesystems``); a server or path missing from it is
+    taken to have each path on a file system of its own.
+    """
+    known = filesystems or {}
+    return {
+        server: _lines(entries, known.get(server, {}))
+        for server, entries in _wanted(config).items()
+    }
 
 
 def _server(address: str) -> str:
@@ -142,12 +190,12 @@ def fstab(config: Config, host: Host | str) -> str:
     lines = []
     if target.name != config.src_host:
         src = _server(config.src.address)
-        lines.append(f"{src}:{SRC} {SRC} nfs ro 0 0")
+        lines.append(f"{src}:{SRC} {SRC} nfs ro,bg 0 0")
         if config.ports is not None:
             mode = "rw" if ports_writable(config, bs) else "ro"
-            lines.append(f"{src}:{config.ports.tree} {config.ports.tree} nfs {mode} 0 0")
+            lines.append(f"{src}:{config.ports.tree} {config.ports.tree} nfs {mode},bg 0 0")
     if target.name != bs.build_host:
-        lines.append(f"{_server(bs.build.address)}:{OBJ} {OBJ} nfs ro 0 0")
+        lines.append(f"{_server(bs.build.address)}:{OBJ} {OBJ} nfs ro,bg 0 0")
     return "".join(line + "\n" for line in lines)
 
 

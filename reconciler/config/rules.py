@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.config import kernels as kconf
-from reconciler.config import portsfiles
+from reconciler.config import portsfiles, textrules
 from reconciler.config.knownhosts import KNOWN_HOSTS, host_strings, lookup
 from reconciler.config.model import STOCK_KERNCONFS, Host
 from reconciler.config.yamldoc import Document, Where
@@ -176,6 +176,7 @@ def _buildset_rules(
     for filename, text in (("make.conf", bs.make_conf), ("src.conf", bs.src_conf)):
         if text is not None:
             yield from owned_assignments(f"buildsets/{bs.name}/{filename}", text, owned)
+            yield from textrules.makefile_text(f"buildsets/{bs.name}/{filename}", text)
 
 
 def _address_problem(doc: Document, where: Where, address: str) -> Iterator[Problem]:
@@ -227,6 +228,21 @@ def _kernel_rules(repo: RepoFiles) -> Iterator[Problem]:
                 f"end the file with 'ident {ident}': "
                 "the reconciler checks uname -i against the file name",
             )
+
+
+def _source_url_rule(fleet: Document) -> Iterator[Problem]:
+    """A git URL whose host part ssh would read as an option (``ssh://-oProxyCommand=...``)."""
+    url = _text(_mapping(_mapping(fleet.data).get("source")).get("url"))
+    if url is None:
+        return
+    part = textrules.git_url_host(url)
+    if part is not None:
+        yield fleet.problem(
+            ("source", "url"),
+            f"source.url: the host part {part!r} starts with '-', which git would hand "
+            "to ssh where it reads as an option",
+            "write the real host name of the git server",
+        )
 
 
 def _ports_tree_rule(fleet: Document) -> Iterator[Problem]:
@@ -309,12 +325,14 @@ def check(repo: RepoFiles) -> list[Problem]:
             )
     if repo.fleet is not None:
         problems.extend(_ports_tree_rule(repo.fleet))
+        problems.extend(_source_url_rule(repo.fleet))
         problems.extend(portsfiles.fleet_ports_rules(repo.fleet))
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
         if bs.doc is not None:
             problems.extend(portsfiles.buildset_rules(bs.name, bs.doc, bs.ports, repo.fleet))
     problems.extend(_kernel_rules(repo))
+    problems.extend(textrules.kernel_includes(repo.kernels))
     if repo.known_hosts is not None:
         for host, doc, where in model_hosts:
             if not lookup(repo.known_hosts, host):

@@ -7,6 +7,7 @@ dropped); the plan checks that the paths it needs are exported.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from reconciler.facts.probe import Output, Probe
@@ -44,6 +45,31 @@ class Mounts:
     def in_fstab(self, mountpoint: str) -> Mount | None:
         found = [m for m in self.fstab if m.mountpoint == mountpoint]
         return found[-1] if found else None
+
+    def filesystem_of(self, path: str) -> str | None:
+        """The device of the mount holding ``path`` (the longest mount point above it).
+
+        mountd keys exports by file system: two paths with the same answer here
+        share one exports(5) line per client. None when mounts are unknown.
+        """
+        if not self.mounted_known or not self.mounted:
+            return None
+        best: Mount | None = None
+        for mount in self.mounted:  # later entries cover earlier ones, as in the kernel
+            top = mount.mountpoint.rstrip("/")
+            covers = path == mount.mountpoint or path.startswith(top + "/")
+            if covers and (best is None or len(mount.mountpoint) >= len(best.mountpoint)):
+                best = mount
+        return best.device if best else None
+
+    def filesystems(self, paths: Iterable[str]) -> dict[str, str]:
+        """{path: file system} for render.exports, leaving out what is unknown."""
+        found = {}
+        for path in paths:
+            fs = self.filesystem_of(path)
+            if fs is not None:
+                found[path] = fs
+        return found
 
 
 def parse_fstab(text: str) -> tuple[Mount, ...]:

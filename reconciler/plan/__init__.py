@@ -17,6 +17,7 @@ from reconciler.plan.decide import (
     shared_plan,
     source_host_plan,
     target_for,
+    wanted_exports,
     wanted_files,
 )
 from reconciler.plan.format import format_markdown, format_text
@@ -43,5 +44,6 @@ __all__ = [
     "source_host_plan",
     "target_for",
     "verify_problems",
+    "wanted_exports",
     "wanted_files",
 ]

@@ -34,6 +34,7 @@ from reconciler.config.buildid import build_id
 from reconciler.config.model import STOCK_KERNCONFS, BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
+from reconciler.plan import waves
 from reconciler.plan.install import Target, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
 from reconciler.progress import NOTHING, SetProgress
@@ -169,9 +170,19 @@ def _source_steps(config: Config, facts: HostFacts) -> list[Step]:
     return steps + _export_steps(config, config.src, facts)
 
 
+def wanted_exports(config: Config, server: Host, facts: HostFacts) -> str:
+    """The exports(5) lines ``server`` must have: one per client and file system (mountd).
+
+    Which paths share a file system comes from the server's ``mount -p``.
+    """
+    paths = [render.SRC, render.OBJ] + ([config.ports.tree] if config.ports else [])
+    filesystems = facts.mounts.filesystems(paths) if facts.mounts else {}
+    return render.exports(config, {server.name: filesystems}).get(server.name, "")
+
+
 def _export_steps(config: Config, server: Host, facts: HostFacts) -> list[Step]:
     """The server's exports(5) lines: every path it serves, to every build set."""
-    wanted = parse_exports_text(render.exports(config).get(server.name, ""))
+    wanted = parse_exports_text(wanted_exports(config, server, facts))
     have = set(facts.exports or ())
     missing = [line for line in wanted if line not in have]
     if not missing:
@@ -263,6 +274,20 @@ def _warnings(
                 found.append(
                     f"{config.src_host}: stock kernel config {ident} not in sys/{bs.arch}/conf"
                 )
+    blind = [
+        host.name
+        for host in bs.hosts
+        if (hf := facts.get(host.name)) is not None
+        and hf.reachable
+        and hf.versions is not None
+        and not hf.versions.vcs_known
+    ]
+    if blind:
+        found.append(
+            f"{', '.join(blind)}: uname -v names no git revision (the kernel was built without "
+            "git in /usr/bin or /usr/local/bin, newvers.sh): verified by the build marker, the "
+            "kernel ident and the kernel's build directory instead"
+        )
     if bs.rollout.install == "in-place" and installs:
         found.append(
             "in-place installs have no automatic rollback: a host that fails verification "
@@ -299,9 +324,20 @@ def target_for(config: Config, bs: BuildSet, host: Host, progress: SetProgress) 
 
 
 def host_install_plan(
-    config: Config, bs: BuildSet, host: Host, facts: HostFacts | None, progress: SetProgress
+    config: Config,
+    bs: BuildSet,
+    host: Host,
+    facts: HostFacts | None,
+    progress: SetProgress,
+    *,
+    source_planned: bool = False,
 ) -> HostPlan:
-    """One test or production host's plan: config files, then the install chain."""
+    """One test or production host's plan: config files, then the install chain.
+
+    An install needs /usr/src and /usr/obj mounted: when they are not (a reboot
+    whose boot-time mount failed, say) the chain starts with ``mount-nfs``,
+    unless ``source_planned`` (the same plan's source stage mounts them first).
+    """
 
     def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
         target = target_for(config, bs, host, progress)
@@ -313,8 +349,19 @@ def host_install_plan(
         }
         chain = install_steps(hf, progress.host(host.name), target, ended)
         installs = any(s.kind in INSTALL_STEPS for s in chain)
+        if not source_planned and host.name != config.src_host:
+            needs = [i for i, s in enumerate(chain) if s.kind in INSTALL_STEPS]
+            if needs:
+                at = needs[0]
+                chain = chain[:at] + _mount_steps(config, host, hf) + chain[at:]
         if host.name == bs.build_host:
             return chain, []  # its config files belong to the build stage
+        if chain and not target.in_place:
+            # The install writes make.conf/src.conf into the new BE, never the running
+            # /etc: the old BE keeps its own, so a rollback restores them too.
+            if config_differences(config, bs, host, hf):
+                return chain, ["make.conf/src.conf go into the new boot environment"]
+            return chain, []
         config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
         return config_steps + chain, notes
 
@@ -368,6 +415,35 @@ def build_host_plan(
     return _host_plan(bs.build_host, facts, steps)
 
 
+def _gates(
+    config: Config,
+    bs: BuildSet,
+    install_stages: list[StagePlan],
+    progress: SetProgress,
+    build: str,
+) -> list[str]:
+    """The waits the rollout observes between the steps, in words (each is enforced there)."""
+    _, production = install_stages
+    busy = [h.host for st in install_stages for h in st.hosts if h.reachable and h.steps]
+    found = []
+    if production.steps and not progress.tested_build(build):
+        found.append(f"production waits until build {short(build)} passes the test stage")
+    if production.steps:
+        found.append(
+            waves.describe(bs.rollout.batch, bs.rollout.max_failures, len(production.hosts))
+        )
+    groups: dict[str, list[str]] = {}
+    for host in bs.hosts:
+        if host.group is not None and host.name in busy:
+            groups.setdefault(host.group, []).append(host.name)
+    for group, members in sorted(groups.items()):
+        found.append(
+            f"reboot group {group}: at most {config.max_down(group)} host(s) installing or "
+            f"rebooting at once ({', '.join(members)} here; the group spans build sets)"
+        )
+    return found
+
+
 def plan_buildset(
     config: Config,
     bs: BuildSet,
@@ -387,7 +463,7 @@ def plan_buildset(
         StagePlan(
             stage,
             tuple(
-                host_install_plan(config, bs, h, facts.get(h.name), progress)
+                host_install_plan(config, bs, h, facts.get(h.name), progress, source_planned=True)
                 for h in bs.hosts
                 if h.stage == stage
             ),
@@ -406,6 +482,7 @@ def plan_buildset(
         install_method=bs.rollout.install,
         stages=(source_stage, build_stage, *install_stages),
         warnings=tuple(_warnings(config, bs, facts, build, needed)),
+        gates=tuple(_gates(config, bs, install_stages, progress, build)),
     )
 
 

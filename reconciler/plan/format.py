@@ -47,6 +47,8 @@ def format_text(plan: Plan) -> str:
                 lines.append("    (no hosts)")
             for hp in stage.hosts:
                 lines += _host_lines(hp)
+        for gate in bs.gates:
+            lines.append(f"  gate: {gate}")
         for warning in bs.warnings:
             lines.append(f"  warning: {warning}")
     lines.append("")
@@ -100,6 +102,8 @@ def format_markdown(plan: Plan) -> str:
                 lines += ["", "In sync: " + ", ".join(f"`{h}`" for h in dict.fromkeys(synced))]
         else:
             lines.append("Every host is in sync.")
+        for gate in bs.gates:
+            lines += ["", f"> **Gate:** {_cell(gate)}"]
         for warning in bs.warnings:
             lines += ["", f"> **Warning:** {_cell(warning)}"]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from reconciler.facts.host import HostFacts
+from reconciler.facts.versions import revision_matches
 from reconciler.plan.model import Step
 from reconciler.progress import HostProgress
 from reconciler.remote import be_name, build_of_kernel, short
@@ -52,6 +53,7 @@ class Running:
     """The install-relevant facts of a host, in one place."""
 
     ident: str | None
+    #: the abbreviated hash uname -v names (newvers.sh: git's abbreviation, 7+ digits), or None
     hash12: str | None
     #: the build whose objdir the running kernel was built in (None: unknown, not ours)
     kernel_build: str | None
@@ -72,7 +74,7 @@ class Running:
         permanent = next((be for be in envs.environments if be.on_reboot), None) if envs else None
         return cls(
             ident=versions.ident if versions else None,
-            hash12=versions.revision12 if versions else None,
+            hash12=versions.abbrev if versions else None,
             kernel_build=build_of_kernel(versions.kernel_version) if versions else None,
             marker=facts.marker.build if facts.marker else None,
             booted_be=booted.name if booted else None,
@@ -87,11 +89,24 @@ class Running:
     def runs(self, target: Target) -> bool:
         return self.marker == target.build and self.kernel_is(target)
 
+    def revision_known(self) -> bool:
+        return self.hash12 is not None
+
+    def revision_is(self, target: Target) -> bool:
+        """uname -v names the target's revision (a prefix of it, as git abbreviates)."""
+        return revision_matches(self.hash12, target.revision)
+
     def kernel_is(self, target: Target) -> bool:
         # The revision alone is not enough: a build of the same revision with
-        # another src.conf is another kernel. Ours say which build in uname -v.
+        # another src.conf is another kernel. Ours say which build in uname -v
+        # (the objdir), which is all there is when uname -v names no revision
+        # (a build host without git, newvers.sh). With neither, the ident is all.
+        if self.ident != target.kernconf:
+            return False
         from_build = self.kernel_build is None or self.kernel_build == target.build
-        return self.ident == target.kernconf and self.hash12 == target.hash12 and from_build
+        if self.revision_known():
+            return self.revision_is(target) and from_build
+        return from_build
 
 
 def _detail(target: Target, **extra: Any) -> dict[str, Any]:
@@ -121,8 +136,8 @@ def _reboot(target: Target, reason: str) -> Step:
 def _why_install(run: Running, target: Target) -> str:
     if run.kernel_build is not None and run.kernel_build != target.build:
         return f"running kernel of build {short(run.kernel_build)}, desired {short(target.build)}"
-    if run.hash12 != target.hash12:
-        return f"running kernel built from {run.hash12 or 'unknown'}, desired {target.hash12}"
+    if run.revision_known() and not run.revision_is(target):
+        return f"running kernel built from {run.hash12}, desired {target.hash12}"
     if run.ident != target.kernconf:
         return f"running kernel {run.ident or 'unknown'}, desired {target.kernconf}"
     if run.marker is None:

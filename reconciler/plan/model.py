@@ -75,6 +75,8 @@ class BuildSetPlan:
     install_method: str
     stages: tuple[StagePlan, ...]
     warnings: tuple[str, ...] = ()
+    #: the waits the rollout will observe between these steps (test stage, waves, groups)
+    gates: tuple[str, ...] = ()
 
     def stage(self, name: str) -> StagePlan:
         return next(s for s in self.stages if s.name == name)
@@ -117,6 +119,7 @@ class BuildSetPlan:
             "install": self.install_method,
             "counts": self.counts(),
             "warnings": list(self.warnings),
+            "gates": list(self.gates),
             "stages": [s.to_json() for s in self.stages],
         }
 

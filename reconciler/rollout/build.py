@@ -5,7 +5,7 @@ from __future__ import annotations
 from reconciler import remote
 from reconciler.errors import CommandTimeout, TransportError
 from reconciler.facts.host import HostFacts
-from reconciler.plan import Step
+from reconciler.plan import Step, wanted_files
 from reconciler.rollout import jobs, scripts
 from reconciler.rollout.host import HostRun, StepResult
 from reconciler.statusstore import Update, utc_now
@@ -26,6 +26,10 @@ def build(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     )
     conn.run(scripts.prepare_dirs(f"{remote.objdir(b)}/{remote.BUILD_META}"), timeout=60)
     conn.write_file(f"{remote.objdir(b)}/{remote.BUILD_INPUTS}", inputs)
+    # The build and every install of it read these (__MAKE_CONF, SRCCONF), not /etc.
+    files = wanted_files(run.ctx.config, bs, w.host)
+    conn.write_file(f"{remote.objdir(b)}/{remote.BUILD_MAKE_CONF}", files["/etc/make.conf"])
+    conn.write_file(f"{remote.objdir(b)}/{remote.BUILD_SRC_CONF}", files["/etc/src.conf"])
     run.record(
         Update(
             subject=f"{bs.name}: build {remote.short(b)} started on {w.host.name} "

@@ -12,6 +12,7 @@ from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe_host
 from reconciler.progress import SetProgress
 from reconciler.rollout.engine_types import Event
+from reconciler.rollout.nfsgate import NfsGate
 from reconciler.settings import Settings
 from reconciler.statusstore import SetWriter, Update
 from reconciler.transport.pool import ConnectionPool
@@ -29,10 +30,31 @@ class Context:
     stop: threading.Event = field(default_factory=threading.Event)
     #: Seconds between reboot probes.
     poll: float = 0.5
+    #: Reboot group -> its free slots (config.max_down), shared by every build set's thread.
+    group_slots: dict[str, threading.Semaphore] = field(default_factory=dict)
+    #: NFS servers are not rebooted under clients installing from them (any build set).
+    nfs: NfsGate = field(default_factory=NfsGate)
+    _slots_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def generation(self) -> str:
         return self.config.commit or "worktree"
+
+    def slots(self, group: str) -> threading.Semaphore:
+        with self._slots_lock:
+            if group not in self.group_slots:
+                self.group_slots[group] = threading.Semaphore(self.config.max_down(group))
+            return self.group_slots[group]
+
+    def nfs_servers_of(self, host: Host) -> list[str]:
+        """The hosts ``host`` mounts /usr/src, the ports tree or /usr/obj from."""
+        bs = self.config.buildset(host.buildset)
+        return [s for s in dict.fromkeys([self.config.src_host, bs.build_host]) if s != host.name]
+
+    def serves_nfs(self, host: Host) -> bool:
+        return host.name == self.config.src_host or any(
+            bs.build_host == host.name and len(bs.hosts) > 1 for bs in self.config.buildsets
+        )
 
     def conn(self, host: Host) -> Connection:
         return self.pool.get(host.name)

@@ -10,6 +10,7 @@ here compares desired state with facts.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,16 @@ from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, Phase, 
 
 #: Enough for the longest chain (in place: kernel, reboot, world, reboot, confirm) twice over.
 MAX_STEPS = 16
+#: Steps that take a host down or change what it runs: they need its reboot group's slot.
+DISRUPTIVE = frozenset(
+    {
+        StepKind.INSTALL,
+        StepKind.INSTALL_KERNEL,
+        StepKind.INSTALL_WORLD,
+        StepKind.AWAIT_INSTALL,
+        StepKind.REBOOT,
+    }
+)
 
 Planner = Callable[[HostFacts], HostPlan]
 
@@ -50,6 +61,10 @@ class HostRun:
     executed: list[StepKind] = field(default_factory=list)
     #: the plan whose first step is being carried out (executors read what follows it)
     plan: HostPlan | None = None
+    #: the reboot group slot this host holds until its loop ends
+    _slot: threading.Semaphore | None = None
+    #: whether it holds client tickets on its NFS servers (rollout.nfsgate)
+    _nfs_client: bool = False
 
     # -- helpers the step executors share ---------------------------------
 
@@ -117,6 +132,17 @@ class HostRun:
 
         ``facts``: the host as just observed (None: observe it first).
         """
+        try:
+            return self._converge(planner, facts)
+        finally:
+            if self._slot is not None:
+                self._slot.release()
+                self._slot = None
+            if self._nfs_client:
+                self.run.ctx.nfs.leave(self.host.name)
+                self._nfs_client = False
+
+    def _converge(self, planner: Planner, facts: HostFacts | None) -> HostResult:
         from reconciler.rollout.steps import carry_out  # the executors import this module
 
         ctx = self.run.ctx
@@ -132,6 +158,8 @@ class HostRun:
                 return self._settled(plan)
             if step.kind != StepKind.UNREACHABLE and ctx.stop.is_set():
                 return self.result(HostOutcome.WAITING, f"stopped before {step.kind}")
+            if step.kind in DISRUPTIVE and not (self._take_slot() and self._take_nfs()):
+                return self.result(HostOutcome.WAITING, f"stopped waiting to {step.kind}")
             ctx.say(
                 EventKind.STEP,
                 f"{step.kind}: {step.reason}",
@@ -149,6 +177,47 @@ class HostRun:
         message = f"gave up after {MAX_STEPS} steps without converging"
         self.record(message, LedgerOutcome.FAILURE, StepKind.CONFIRM, phase=Phase.FAILED)
         return self.result(HostOutcome.FAILURE, message)
+
+    def _take_nfs(self) -> bool:
+        """Client tickets on the NFS servers this host installs from (once per loop)."""
+        if self._nfs_client:
+            return True
+        ctx = self.run.ctx
+        servers = ctx.nfs_servers_of(self.host)
+        if not ctx.nfs.enter(self.host.name, servers, ctx.stop.is_set):
+            return False
+        self._nfs_client = True
+        return True
+
+    def reboot_as_server(self) -> bool:
+        """Before this host reboots: wait until no host installs from it; False if stopped."""
+        ctx = self.run.ctx
+        if not ctx.serves_nfs(self.host):
+            return True
+        waiting = ctx.nfs.holders(self.host.name)
+        if waiting:
+            self.say(
+                f"waiting to reboot: {', '.join(sorted(waiting))} install from this host over NFS"
+            )
+        return ctx.nfs.begin_reboot(self.host.name, ctx.stop.is_set)
+
+    def _take_slot(self) -> bool:
+        """Wait for a slot of the host's reboot group; False when asked to stop meanwhile."""
+        group = self.host.group
+        if group is None or self._slot is not None:
+            return True
+        slots = self.run.ctx.slots(group)
+        if slots.acquire(blocking=False):
+            self._slot = slots
+            return True
+        limit = self.run.ctx.config.max_down(group)
+        self.say(f"waiting: reboot group {group} has {limit} host(s) down already (max_down)")
+        while not self.run.ctx.stop.is_set():
+            if slots.acquire(timeout=0.5):
+                self._slot = slots
+                self.say(f"reboot group {group}: my turn")
+                return True
+        return False
 
     def _settled(self, plan: HostPlan) -> HostResult:
         if StepKind.REPORT_DRIFT in self.executed or (plan.notes and not self.executed):

@@ -133,7 +133,14 @@ def install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     job = _job(target, step.kind, facts)
     running = Running.of(facts)
     if step.kind == StepKind.INSTALL:
-        command = scripts.be_install_command(target.build, target.kernconf, _marker(w))
+        files = wanted_files(w.run.ctx.config, w.run.buildset, w.host)
+        command = scripts.be_install_command(
+            target.build,
+            target.kernconf,
+            _marker(w),
+            files["/etc/make.conf"],
+            files["/etc/src.conf"],
+        )
         what = f"installing {_describe(w)} into boot environment {target.be}"
         phase = Phase.INSTALLING
     elif step.kind == StepKind.INSTALL_KERNEL:
@@ -141,7 +148,11 @@ def install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
         what = f"installing {_describe(w)} (kernel first)"
         phase = Phase.INSTALLING
     else:
-        command = scripts.inplace_world_command(target.build, _marker(w))
+        # etcupdate -B reuses the objdir: only where it is writable (src.sys.obj.mk),
+        # which on the build host it is; NFS clients mount it read-only.
+        command = scripts.inplace_world_command(
+            target.build, _marker(w), reuse_objdir=w.host.name == w.run.buildset.build_host
+        )
         what = f"installing the world of {_describe(w)}"
         phase = Phase.KERNEL_INSTALLED
     w.record(what, LedgerOutcome.STARTED, step.kind, phase=phase, previous_be=running.booted_be)
@@ -221,15 +232,30 @@ def reboot(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     # between this record and the shutdown sees on restart that the host
     # never went down (the one case no other fact shows, after installworld).
     before = facts.boottime or boottime(conn)
-    w.record(f"rebooting ({phase})", LedgerOutcome.STARTED, step.kind, phase=phase, boottime=before)
-    timeout = float(w.run.buildset.rollout.reboot_timeout)
-    came_back = reboot_and_wait(
-        conn, w.host, timeout=timeout, clock=w.run.ctx.clock, poll=w.run.ctx.poll, before=before
-    )
+    if not w.reboot_as_server():
+        return StepResult(HostOutcome.WAITING, "stopped before the reboot (NFS clients)")
+    try:
+        w.record(
+            f"rebooting ({phase})", LedgerOutcome.STARTED, step.kind, phase=phase, boottime=before
+        )
+        timeout = float(w.run.buildset.rollout.reboot_timeout)
+        came_back = reboot_and_wait(
+            conn,
+            w.host,
+            timeout=timeout,
+            clock=w.run.ctx.clock,
+            poll=w.run.ctx.poll,
+            before=before,
+        )
+    finally:
+        w.run.ctx.nfs.end_reboot(w.host.name)
     if not came_back:
+        # bectl activate -t falls back only when the failed boot reboots by itself
+        # (the boot blocks consumed the one-shot); a hang stays hung.
+        previous = running.booted_be or "its previous boot environment"
         hint = (
-            "; its one-shot activation will put it back on its previous boot environment "
-            "at its next boot"
+            f"; down: if the new system panicked it comes back on {previous} by itself; "
+            f"after a hang it boots {previous} on its next power cycle"
             if not target.in_place
             else ""
         )
@@ -288,6 +314,9 @@ def confirm(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     if failures:
         return _roll_back(w, conn, target, "health check failed: " + "; ".join(failures))
     if not target.in_place:
+        # A permanent activation leaves a pending one-shot in place (libbe
+        # be_activate): cancel any first, so the next boot is the one we keep.
+        conn.run(scripts.cancel_oneshot_command(), timeout=120)
         out = conn.run(["bectl", "activate", target.be], timeout=120)
         if not out.ok:
             return _roll_back(
@@ -326,6 +355,7 @@ def _roll_back(w: HostRun, conn: Connection, target: Target, why: str) -> StepRe
         phase=Phase.REBOOTING,
         body=why,
     )
+    conn.run(scripts.cancel_oneshot_command(), timeout=120)  # or the one-shot wins the boot
     out = conn.run(["bectl", "activate", previous], timeout=120)
     if not out.ok:
         return _fail(w, kind, f"{why}; and bectl activate {previous} failed: {out.stderr.strip()}")

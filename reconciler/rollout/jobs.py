@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 from reconciler.clock import Clock
 from reconciler.errors import CommandTimeout, HostUnreachable
-from reconciler.rollout.scripts import Job, job_state_command, poll_command, prepare_dirs
+from reconciler.rollout.scripts import Job, job_state_command, poll_command, start_command
 from reconciler.transport.ssh import Result
 
 POLL_SECONDS = 0.5
@@ -51,10 +51,10 @@ def job_state(conn: Runner, job: Job) -> JobState:
 
 
 def start(conn: Runner, job: Job, command: list[str], dirs: Sequence[str] = ()) -> None:
-    """Start ``command`` (a scripts.detached(...) list) unless the job already runs."""
-    log_dir = job.log.rsplit("/", 1)[0]
-    exit_dir = job.exitfile.rsplit("/", 1)[0]
-    conn.run(prepare_dirs(log_dir, exit_dir, *dirs), timeout=60)
+    """Start ``command`` (a scripts.detached(...) list); a previous run's exit file goes first."""
+    prepared = conn.run(start_command(job, *dirs), timeout=60)
+    if not prepared.ok:
+        raise JobError(f"{job.name} did not start: {(prepared.stderr or prepared.stdout).strip()}")
     result = conn.run(command, timeout=120)
     if not result.ok:
         raise JobError(f"{job.name} did not start: {(result.stderr or result.stdout).strip()}")

@@ -68,9 +68,16 @@ def prepare_dirs(*paths: str) -> list[str]:
     return ["mkdir", "-p", *paths]
 
 
+# make.conf(5)/src.conf(5): the build reads __MAKE_CONF and SRCCONF when set
+# (share/mk/sys.mk, src.sys.env.mk): the rendered files kept beside the build.
+_CONFS = (
+    f'export __MAKE_CONF="$obj/{remote.BUILD_MAKE_CONF}" SRCCONF="$obj/{remote.BUILD_SRC_CONF}"; '
+)
+
 _BUILD = (
     "obj=$1; jobs=$2; kernconfs=$3; "
-    'env MAKEOBJDIRPREFIX="$obj" make -C /usr/src -j "$jobs" buildworld buildkernel '
+    + _CONFS
+    + 'env MAKEOBJDIRPREFIX="$obj" make -C /usr/src -j "$jobs" buildworld buildkernel '
     'KERNCONF="$kernconfs"'
 )
 
@@ -82,8 +89,16 @@ def build_command(build_id: str, jobs: int, kernconfs: tuple[str, ...]) -> list[
 
 # tools/build/beinstall.sh's sequence: the running system is left untouched;
 # on any failure the half-made BE is destroyed and the log says why.
+# installworld gets DB_FROM_SRC: without it Makefile.inc1's CHECK_UIDS/CHECK_GIDS
+# (id -u, find -group) and install(1)'s owner lookups use the RUNNING system's
+# users and groups, and a world that adds one fails ("Required X user is
+# missing") although etcupdate -p just put it into the BE. DB_FROM_SRC
+# (INSTALLFLAGS += -N ${.CURDIR}/etc) takes them from the source tree, as
+# UPDATING's DESTDIR recipe does; beinstall.sh gets the same by running
+# installworld in a chroot of the BE, which needs /usr/src, /usr/obj and devfs
+# mounted into it and unmounted again on every failure path.
 _BE_INSTALL = """
-be=$1; obj=$2; kernconf=$3; marker=$4; markerpath=$5
+be=$1; obj=$2; kernconf=$3; marker=$4; markerpath=$5; makeconf=$6; srcconf=$7
 cleanup() {
   status=$?
   if [ "$status" -ne 0 ]; then
@@ -96,12 +111,13 @@ if bectl list -H | cut -f1 | grep -qx "$be"; then bectl destroy -F "$be"; fi
 bectl create "$be"
 mnt=$(bectl mount "$be")
 export MAKEOBJDIRPREFIX="$obj"
+%CONFS%
 echo ">>> reconciler: installkernel $kernconf into $be ($mnt)"
 make -C /usr/src installkernel KERNCONF="$kernconf" DESTDIR="$mnt"
 echo ">>> reconciler: etcupdate -p"
 etcupdate -p -s /usr/src -D "$mnt" -F
 echo ">>> reconciler: installworld"
-make -C /usr/src installworld DESTDIR="$mnt"
+make -C /usr/src installworld DESTDIR="$mnt" DB_FROM_SRC=1
 echo ">>> reconciler: etcupdate"
 etcupdate -s /usr/src -D "$mnt" -F
 if etcupdate status -D "$mnt" | grep -q '^  *C '; then
@@ -109,14 +125,21 @@ if etcupdate status -D "$mnt" | grep -q '^  *C '; then
 fi
 echo ">>> reconciler: delete-old"
 make -C /usr/src delete-old DESTDIR="$mnt" BATCH_DELETE_OLD_FILES=yes
+# The host's make.conf and src.conf go into the new BE, not the running /etc: a
+# BE carries the config of its own world, and a rollback restores both.
+printf '%s' "$makeconf" > "$mnt/etc/make.conf"
+printf '%s' "$srcconf" > "$mnt/etc/src.conf"
 mkdir -p "$mnt${markerpath%/*}"
 printf '%s' "$marker" > "$mnt$markerpath"
 bectl umount "$be"
 echo ">>> reconciler: installed into $be"
-"""
+""".replace("%CONFS%", _CONFS)
 
 
-def be_install_command(build_id: str, kernconf: str, marker: str) -> list[str]:
+def be_install_command(
+    build_id: str, kernconf: str, marker: str, make_conf: str, src_conf: str
+) -> list[str]:
+    """Install into a new BE, with the host's make.conf/src.conf written into it."""
     return detached(
         install_job(build_id),
         _BE_INSTALL,
@@ -125,25 +148,37 @@ def be_install_command(build_id: str, kernconf: str, marker: str) -> list[str]:
         kernconf,
         marker,
         remote.MARKER,
+        make_conf,
+        src_conf,
     )
 
 
 # The handbook's in-place order, split at the reboot between kernel and world.
 _INPLACE_KERNEL = """
 obj=$1; kernconf=$2
+%CONFS%
 echo ">>> reconciler: installkernel $kernconf"
 env MAKEOBJDIRPREFIX="$obj" make -C /usr/src installkernel KERNCONF="$kernconf"
-"""
+""".replace("%CONFS%", _CONFS)
 
+# etcupdate -B would run "make distrib-dirs distribution" in the build's objdir;
+# share/mk/src.sys.obj.mk trusts an objdir it cannot write only when every
+# target is an install target, so on an NFS client with a read-only /usr/obj
+# it falls back to building in /usr/src (read-only too) and fails. Without -B
+# etcupdate builds etc/ in a private objdir of its own (etcupdate.sh build_tree).
 _INPLACE_WORLD = """
-obj=$1; marker=$2; markerpath=$3
+obj=$1; marker=$2; markerpath=$3; reuse=$4
 export MAKEOBJDIRPREFIX="$obj"
+%CONFS%
 echo ">>> reconciler: etcupdate -p"
 etcupdate -p
 echo ">>> reconciler: installworld"
 make -C /usr/src installworld
-echo ">>> reconciler: etcupdate -B"
-etcupdate -B
+if [ "$reuse" = yes ]; then
+  echo ">>> reconciler: etcupdate -B"; etcupdate -B
+else
+  echo ">>> reconciler: etcupdate"; etcupdate
+fi
 if etcupdate status | grep -q '^  *C '; then
   echo "etcupdate left conflicts:"; etcupdate status; exit 3
 fi
@@ -151,16 +186,22 @@ echo ">>> reconciler: delete-old"
 make -C /usr/src delete-old BATCH_DELETE_OLD_FILES=yes
 mkdir -p "${markerpath%/*}"
 printf '%s' "$marker" > "$markerpath"
-"""
+""".replace("%CONFS%", _CONFS)
 
 
 def inplace_kernel_command(build_id: str, kernconf: str) -> list[str]:
     return detached(install_job(build_id, "kernel"), _INPLACE_KERNEL, objdir(build_id), kernconf)
 
 
-def inplace_world_command(build_id: str, marker: str) -> list[str]:
+def inplace_world_command(build_id: str, marker: str, *, reuse_objdir: bool = False) -> list[str]:
+    """installworld in place; ``reuse_objdir`` (etcupdate -B) only where /usr/obj is writable."""
     return detached(
-        install_job(build_id, "world"), _INPLACE_WORLD, objdir(build_id), marker, remote.MARKER
+        install_job(build_id, "world"),
+        _INPLACE_WORLD,
+        objdir(build_id),
+        marker,
+        remote.MARKER,
+        "yes" if reuse_objdir else "no",
     )
 
 
@@ -173,14 +214,42 @@ def marker_text(*, build_id: str, revision: str, kernconf: str, generation: str,
 
 def job_state_command(job: Job) -> list[str]:
     """Prints ``exit N`` when finished, ``running`` while its process lives, else ``gone``."""
-    # The exit file is looked at again after pgrep: a job that ended between
-    # the two looks wrote it just before its process went away.
+    # daemon(8) creates the pidfile empty (and locked) before it forks and
+    # writes the pid only once the child exists: an empty pidfile is a job
+    # starting, where pgrep -F exits 3 ("Pidfile ... is empty"). The exit file
+    # is looked at again last: a job that ended between the looks wrote it
+    # just before its process went away.
     script = (
         'if [ -f "$1" ]; then echo "exit $(cat "$1")"; '
         'elif pgrep -F "$2" >/dev/null 2>&1; then echo running; '
+        'elif [ -f "$2" ] && [ ! -s "$2" ]; then echo running; '
         'elif [ -f "$1" ]; then echo "exit $(cat "$1")"; else echo gone; fi'
     )
     return sh(script, job.exitfile, job.pidfile)
+
+
+def start_command(job: Job, *dirs: str) -> list[str]:
+    """What jobs.start runs first: the job's directories, and no exit file of an earlier run.
+
+    The wrapper removes the exit file too, but only once daemon(8) got the
+    job going; a poll in between would read the old one as this job's end.
+    """
+    log_dir = job.log.rsplit("/", 1)[0]
+    exit_dir = job.exitfile.rsplit("/", 1)[0]
+    return sh(
+        'exit=$1; shift; mkdir -p "$@" && rm -f "$exit"', job.exitfile, log_dir, exit_dir, *dirs
+    )
+
+
+def cancel_oneshot_command() -> list[str]:
+    """``bectl activate -T``: drop a pending one-shot (next boot only) activation.
+
+    libbe's be_activate sets bootfs and promotes on a permanent activation but
+    leaves the pool's one-shot alone, so a rollback or a final permanent
+    activation must cancel a pending ``activate -t`` first, or the next boot
+    goes to the one-shot BE anyway. Exits 0 also when none is pending.
+    """
+    return ["bectl", "activate", "-T"]
 
 
 def poll_command(job: Job, offset: int) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from reconciler.config import render
 from reconciler.config.model import Host
 from reconciler.facts.host import HostFacts
-from reconciler.plan import Step
+from reconciler.plan import Step, wanted_exports
 from reconciler.remote import SRC
 from reconciler.rollout.context import Context
 from reconciler.rollout.files import merge_block
@@ -92,17 +92,14 @@ def _merge_file(conn: Connection, path: str, lines: str) -> bool:
     return True
 
 
-def exports(ctx: Context, servers: list[Host]) -> list[str]:
-    """/etc/exports on the src and build hosts, then mountd told about it."""
-    wanted = render.exports(ctx.config)
-    done = []
-    for server in servers:
-        lines = wanted.get(server.name, "")
-        if not lines:
-            continue
+def exports(ctx: Context, server: Host, facts: HostFacts) -> list[str]:
+    """/etc/exports on an NFS server as the plan wants it, then mountd told about it."""
+    lines = wanted_exports(ctx.config, server, facts)
+    done: list[str] = []
+    if lines:
         conn = ctx.conn(server)
         if not _merge_file(conn, "/etc/exports", lines):
-            continue
+            return done
         conn.run(
             ["sysrc", "rpcbind_enable=YES", "nfs_server_enable=YES", "mountd_enable=YES"],
             timeout=60,
@@ -130,7 +127,12 @@ def mounts(ctx: Context, host: Host, facts: HostFacts) -> list[str]:
         if current is not None and current.fstype == "nfs":
             conn.run(["umount", mountpoint], timeout=120)
         conn.run(["mkdir", "-p", mountpoint], timeout=60)
-        out = conn.run(["mount", "-t", "nfs", "-o", options, device, mountpoint], timeout=300)
+        # fstab has bg (a boot must not wait for the server); here the answer is
+        # wanted now: in the foreground, and one try (mount_nfs retries "remote"
+        # errors, a refused export included, for ever by default).
+        now = [o for o in options.split(",") if o not in ("bg", "bgnow", "fg")]
+        now = [o for o in now if not o.startswith("retrycnt=")] + ["retrycnt=1"]
+        out = conn.run(["mount", "-t", "nfs", "-o", ",".join(now), device, mountpoint], timeout=300)
         if not out.ok:
             raise SourceFailed(
                 f"{host.name}: mount {device} {mountpoint} failed: "
@@ -163,7 +165,7 @@ def copy_kernel_configs(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
 
 
 def export_nfs(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
-    done = exports(w.run.ctx, [w.host])
+    done = exports(w.run.ctx, w.host, facts)
     w.record("; ".join(done) or "exports in place", LedgerOutcome.SUCCESS, step.kind)
     return StepResult.done()
 

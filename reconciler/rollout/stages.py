@@ -23,6 +23,7 @@ from reconciler.plan import (
     host_install_plan,
     source_host_plan,
 )
+from reconciler.plan.waves import budget, waves
 from reconciler.remote import short
 from reconciler.rollout.context import SetRun
 from reconciler.rollout.engine_types import HostResult, settled
@@ -221,7 +222,7 @@ def production_order(config: Config, bs: BuildSet) -> tuple[list[Host], list[Hos
 
 
 class ProductionStage:
-    """The rest, in parallel batches under the failure budget; never an untested build."""
+    """The rest, in canary waves under a budget over the whole stage; never an untested build."""
 
     name = Stage.PRODUCTION
 
@@ -231,10 +232,8 @@ class ProductionStage:
             why = halt(run, self.name, f"build {short(b)} has not passed the test stage")
             return StageOutcome(halted=why)
         hosts, servers = production_order(run.ctx.config, bs)
-        batch = max(1, bs.rollout.batch)
-        groups = [hosts[i : i + batch] for i in range(0, len(hosts), batch)] + [
-            [s] for s in servers
-        ]
+        allowed = budget(bs.rollout.max_failures, len(bs.production_hosts))
+        groups = waves(hosts, bs.rollout.batch) + [[s] for s in servers]
         results: list[HostResult] = []
         failures = 0
         for index, group in enumerate(groups):
@@ -248,12 +247,13 @@ class ProductionStage:
             results += done
             failures += sum(1 for r in done if _failed(r))
             rest = [h for g in groups[index + 1 :] for h in g]
-            if failures > bs.rollout.max_failures:
+            if failures > allowed:
                 why = halt(
                     run,
                     self.name,
                     f"{failures} production host(s) failed, more than max_failures="
-                    f"{bs.rollout.max_failures}; {len(rest)} host(s) not started",
+                    f"{bs.rollout.max_failures} ({allowed} over the stage); "
+                    f"{len(rest)} host(s) not started",
                 )
                 return StageOutcome(
                     tuple(results) + _untouched(rest, self.name, "rollout halted"), why

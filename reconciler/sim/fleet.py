@@ -4,13 +4,15 @@ Public API (other engineers and the tests call exactly this)::
 
     fleet = SimFleet.up(directory, repo=None, hosts=3, build_seconds=3.0,
                         install_seconds=1.0, boot_seconds=1.0, obj_in_be=(), ufs=(),
-                        subnet="127.0.0", detached=False)
+                        no_git=(), subnet="127.0.0", detached=False,
+                        shutdown_seconds=2.0, nfs_retry_seconds=60.0)
     fleet = SimFleet.attach(directory)      # a fleet some other process started
     fleet.hosts                             # ["host1", ...] (config order)
     fleet.ssh_config, fleet.client_key, fleet.known_hosts
     fleet.address(host), fleet.port(host)
     fleet.state(host) -> dict               # state.json (see state.py)
     fleet.set_fault(host, kind, value=None); fleet.clear_fault(host, kind)
+    fleet.power_cycle(host)                 # the reset button (a hung host boots again)
     fleet.ssh(host, "uname -i", timeout=30) -> CompletedProcess[str]   # OpenSSH client
     fleet.read_file(host, "/etc/make.conf") -> str | None             # no SSH
     fleet.count(host, "buildworld") -> int
@@ -76,12 +78,12 @@ def check_prerequisites() -> None:
 
 
 def _specs_from_repo(
-    repo: Path, obj_in_be: Iterable[str], ufs: Iterable[str]
+    repo: Path, obj_in_be: Iterable[str], ufs: Iterable[str], no_git: Iterable[str] = ()
 ) -> tuple[list[HostSpec], str]:
     from reconciler.config.load import load_config  # late: the config layer is optional here
 
     config = load_config(repo)
-    objs, ufss = set(obj_in_be), set(ufs)
+    objs, ufss, gitless = set(obj_in_be), set(ufs), set(no_git)
     # A build set installed in place is the handbook's UFS machine: no boot environments.
     for bs in config.buildsets:
         if bs.rollout.install == "in-place":
@@ -95,6 +97,7 @@ def _specs_from_repo(
             src=h.name == config.src_host,
             ufs=h.name in ufss,
             obj_in_be=h.name in objs,
+            no_git=h.name in gitless,
             kernel_config=custom.text if (custom := config.kernel(h.kernconf)) else "",
         )
         for h in config.hosts
@@ -131,8 +134,11 @@ class SimFleet:
         boot_seconds: float = 1.0,
         obj_in_be: Iterable[str] = (),
         ufs: Iterable[str] = (),
+        no_git: Iterable[str] = (),
         subnet: str = "127.0.0",
         detached: bool = False,
+        shutdown_seconds: float = 2.0,
+        nfs_retry_seconds: float = 60.0,
     ) -> SimFleet:
         """Lay out ``directory``, start the supervisor, wait until every sshd answers.
 
@@ -146,12 +152,12 @@ class SimFleet:
         if (repo is None) == (hosts is None):
             raise SimError("give either a config repo or a number of hosts")
         if repo is not None:
-            specs, src_host = _specs_from_repo(Path(repo), obj_in_be, ufs)
+            specs, src_host = _specs_from_repo(Path(repo), obj_in_be, ufs, no_git)
         else:
             assert hosts is not None
             if not 1 <= hosts <= 150:
                 raise SimError("--hosts must be between 1 and 150")
-            objs, ufss = set(obj_in_be), set(ufs)
+            objs, ufss, gitless = set(obj_in_be), set(ufs), set(no_git)
             specs = [
                 HostSpec(
                     name=f"host{i}",
@@ -159,19 +165,25 @@ class SimFleet:
                     src=i == 1,
                     ufs=f"host{i}" in ufss,
                     obj_in_be=f"host{i}" in objs,
+                    no_git=f"host{i}" in gitless,
                 )
                 for i in range(1, hosts + 1)
             ]
             src_host = "host1"
         known = {s.name for s in specs}
-        unknown = (set(obj_in_be) | set(ufs)) - known
+        unknown = (set(obj_in_be) | set(ufs) | set(no_git)) - known
         if unknown:
             raise SimError(f"no such host(s) in the fleet: {', '.join(sorted(unknown))}")
         for spec in specs:
             if _banner(spec.address, spec.port, timeout=0.2):
                 raise SimError(f"{spec.address}:{spec.port} is already in use (another fleet up?)")
         layout = prepare(
-            directory, specs, Timings(build_seconds, install_seconds, boot_seconds), src_host
+            directory,
+            specs,
+            Timings(
+                build_seconds, install_seconds, boot_seconds, shutdown_seconds, nfs_retry_seconds
+            ),
+            src_host,
         )
         log = open(layout.supervisor_log, "ab")  # noqa: SIM115 - handed to the child
         try:
@@ -305,6 +317,13 @@ class SimFleet:
             raise SimError(f"unknown fault {kind!r} (known: {', '.join(state.FAULT_KINDS)})")
         with state.update(self.layout.host(host), "faults") as faults:
             faults[kind] = True if value is None else value
+
+    def power_cycle(self, host: str) -> None:
+        """Press the host's reset button: it goes down at once and boots again, in any state."""
+        self.spec(host)
+        (self.layout.host(host) / "requests" / "power-cycle").write_text(
+            f"{time.time()}\n", encoding="utf-8"
+        )
 
     def clear_fault(self, host: str, kind: str) -> None:
         self.spec(host)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -37,6 +38,8 @@ COMMANDS = {
     "service": "sbin/service",
     "sysrc": "sbin/sysrc",
     "daemon": "sbin/daemon",
+    "pgrep": "bin/pgrep",
+    "showmount": "bin/showmount",
     # pkg(7), the bootstrapper in base; pkg(8) comes with the ports-mgmt/pkg package
     "pkg": "sbin/pkg",
     # ports-mgmt/poudriere, as a build host's admin installs it
@@ -125,7 +128,7 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
         path.chmod(0o755)
     # The installed world and kernel: "built" from the oldest upstream commit.
     src = layout.root / "upstream" / "oldest"
-    info = kernel.source_info(src)
+    info = kernel.source_info(src, abbrev=12)
     world = be / kernel.WORLD_FILE
     world.parent.mkdir(parents=True, exist_ok=True)
     world.write_text(kernel.render(info, "FreeBSD world"), encoding="utf-8")
@@ -150,7 +153,11 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
     (etc / "gitconfig").write_text(
         f'[url "file://{inside.upstream}"]\n\tinsteadOf = {upstream.URL}\n'
         f'[url "file://{inside.ports_upstream}"]\n\tinsteadOf = {portstree.URL}\n'
-        "[safe]\n\tdirectory = *\n",
+        "[safe]\n\tdirectory = *\n"
+        # git's automatic abbreviation grows with the repository: 12 digits on
+        # FreeBSD's src.git, 7 on the simulator's small one. This stands in for
+        # the size (newvers.sh uses git's default); change it to see other lengths.
+        "[core]\n\tabbrev = 12\n",
         encoding="utf-8",
     )
     # usr.sbin/pkg/FreeBSD.conf.quarterly, as base installs it (no network here).
@@ -174,6 +181,11 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
     )
     for dotfile in (".bashrc", ".profile", ".shrc"):
         (be / "root" / dotfile).write_text(profile, encoding="utf-8")
+    if spec.no_git:
+        # No git package: an overlay whiteout hides this machine's /usr/bin/git.
+        whiteout = be / "usr" / "bin" / "git"
+        whiteout.parent.mkdir(parents=True, exist_ok=True)
+        os.mknod(whiteout, stat.S_IFCHR | 0o000, os.makedev(0, 0))
     (be / "root" / ".gitconfig").write_text("", encoding="utf-8")
     # etcupdate's record of the stock /etc the installed world came with.
     current = be / "var/db/etcupdate/current"

@@ -20,6 +20,7 @@ class HostSpec(NamedTuple):
     src: bool = False
     ufs: bool = False
     obj_in_be: bool = False
+    no_git: bool = False  # no git package: kernels it builds carry no VCS word
     # The text of a custom kernconf the first kernel was built from ("" for a stock one).
     kernel_config: str = ""
 
@@ -28,6 +29,10 @@ class Timings(NamedTuple):
     build_seconds: float = 3.0
     install_seconds: float = 1.0
     boot_seconds: float = 1.0
+    # shutdown -r returns at once; init's rc.shutdown takes the system down this much later
+    shutdown_seconds: float = 2.0
+    # mount_nfs sleeps up to 60 s between tries (rtm_ifinfo_sleep(60) in getnfsargs())
+    nfs_retry_seconds: float = 60.0
 
 
 def load_fleet(layout: FleetLayout) -> tuple[list[HostSpec], Timings, dict[str, object]]:

@@ -2,8 +2,9 @@
 
 ``state.json`` (written by the supervisor and by bectl/make/shutdown)::
 
-    power            "on" | "off" | "booting" | "hung" (reboot-hangs) | "panic"
-                     (kernel-panic) | "failed" (its sshd could not start)
+    power            "on" | "off" | "booting" | "hung" (reboot-hangs, kernel-hang: down
+                     until a power cycle) | "panic" (kernel-panic of a permanently
+                     activated kernel) | "failed" (its sshd could not start)
     booted_be        the BE the host runs now ("" on a UFS host)
     active_be        the BE marked R (boots next unless a one-shot is set)
     oneshot_be       the BE marked T (next boot only), or null
@@ -35,6 +36,7 @@ FAULT_KINDS = (
     "install-fails",
     "reboot-hangs",
     "kernel-panic",
+    "kernel-hang",
     "health-fails",
     "connection-drop",
     "etcupdate-conflict",

@@ -2,11 +2,15 @@
 
 A host thread boots the host (``unshare`` a mount+pid namespace running
 ``DIR/start.sh``, which ends by exec'ing sshd as the namespace's init), then
-watches for a shutdown request written by the host's ``shutdown`` command.
-Powering off is killing the namespace's init: every process of the host dies
-and its mounts vanish with it. Then it waits the boot time and boots the
-activated boot environment (a one-shot one once), unless a fault says the
-host hangs or panics. SIGTERM stops every host and exits.
+watches for a shutdown request written by the host's ``shutdown`` command
+(carried out at the time it names: shutdown(8) returns before the system
+goes down) or a power-cycle request (``SimFleet.power_cycle``: the reset
+button, honoured in every state, a hung or halted host included). Powering
+off is killing the namespace's init: every process of the host dies and its
+mounts vanish with it. Then it waits the boot time and boots the activated
+boot environment (a one-shot one once: the loader consumes it), unless a
+fault says the host hangs (until a power cycle, or until ``reboot-hangs`` is
+cleared) or panics (and reboots). SIGTERM stops every host and exits.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reconciler.sim import kernel, state
+from reconciler.sim import exports, kernel, state
 from reconciler.sim.commands.service import boot_services
 from reconciler.sim.layout import FleetLayout
 from reconciler.sim.spec import HostSpec, Timings, load_fleet
@@ -69,9 +73,20 @@ class HostRunner(threading.Thread):
         """Sleep up to ``seconds`` (slow-host factor applied); False when stopping."""
         return not self.stop.wait(seconds * state.slow_factor(self.dir))
 
-    def _wait_fault_cleared(self, kind: str) -> bool:
+    def _take_power_cycle(self) -> bool:
+        request = self.dir / "requests" / "power-cycle"
+        if request.exists():
+            request.unlink(missing_ok=True)
+            state.count(self.dir, "power-cycle")
+            return True
+        return False
+
+    def _wait_fault_cleared(self, kind: str | None) -> bool:
+        """Stay down until the fault is cleared (``kind``; None: never) or a power cycle."""
         while not self.stop.is_set():
-            if state.fault(self.dir, kind) is None:
+            if kind is not None and state.fault(self.dir, kind) is None:
+                return True
+            if self._take_power_cycle():
                 return True
             self.stop.wait(_POLL * 4)
         return False
@@ -109,9 +124,16 @@ class HostRunner(threading.Thread):
                     continue
                 kern = self._kernel_of(be)
                 last_good = state.load(self.dir).get("last_good_kernel") or {}
-                if state.fault(self.dir, "kernel-panic") is not None and not self._same_kernel(
-                    kern, last_good
-                ):
+                new_kernel = not self._same_kernel(kern, last_good)
+                if state.fault(self.dir, "kernel-hang") is not None and new_kernel:
+                    # A hang does not reboot: the loader already used up the one-shot,
+                    # but nothing boots again until someone power-cycles the host.
+                    state.count(self.dir, "hang")
+                    self._set(power="hung")
+                    if not self._wait_fault_cleared(None):
+                        break
+                    continue
+                if state.fault(self.dir, "kernel-panic") is not None and new_kernel:
                     state.count(self.dir, "panic")
                     if oneshot:
                         # The loader falls back to the permanent BE on the next (re)boot.
@@ -142,8 +164,9 @@ class HostRunner(threading.Thread):
                 break
             self._set(power="off")
             if how == "halt":
-                self.stop.wait()
-                break
+                if not self._wait_fault_cleared(None):  # off until a power cycle
+                    break
+                continue
             if not self._wait(self.timings.boot_seconds):
                 break
         self._power_off()
@@ -203,20 +226,33 @@ class HostRunner(threading.Thread):
                 boot_services=services,
             )
         state.count(self.dir, "boot")
+        if "mountd" in services or "nfsd" in services:
+            # rc.d/mountd at boot (rc.d/nfsd force_depends on it): /etc/exports loaded
+            specs, _, _ = load_fleet(self.layout)
+            exports.reload(
+                self.dir,
+                self.layout.be(self.spec.name, be),
+                self.spec.name,
+                {s.name: s.address for s in specs},
+            )
         return True
 
     def _run_until_shutdown(self) -> str:
-        """Wait for a shutdown request; return "reboot" or "halt"."""
+        """Wait for a shutdown request's time or a power cycle: "reboot", "halt" or "cycle"."""
         request = self.dir / "requests" / "shutdown"
         assert self.proc is not None
         while not self.stop.is_set():
             if self.proc.poll() is not None:
                 return "died"  # the host's init died (sshd failed?): it resets
+            if self._take_power_cycle():
+                return "cycle"
             if request.exists():
                 try:
-                    return str(json.loads(request.read_text()).get("how", "reboot"))
+                    asked = json.loads(request.read_text())
                 except (OSError, ValueError):
-                    return "reboot"
+                    asked = {}
+                if time.time() >= float(asked.get("at", 0)):
+                    return str(asked.get("how", "reboot"))
             self.stop.wait(_POLL)
         return "reboot"
 

@@ -3,8 +3,9 @@
 Every commit is made with a fixed author, committer and date, so the hashes
 are the same on every machine and ``example-repo/fleet.yaml`` can pin one.
 :data:`COMMITS` lists the branch's commits oldest first (hashes as made by
-:func:`create`); hosts start on the oldest, the example repo pins the second
-newest and the demo bumps to the newest.
+:func:`create`); hosts start on the oldest, the example repo pins the third
+(``COMMITS[2]``) and the demo bumps to the newest. New commits are only ever
+appended: existing hashes never change.
 """
 
 from __future__ import annotations
@@ -144,6 +145,26 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
     ),
+    # A new daemon user, as FreeBSD adds them (e.g. unbound, _ypldap): installworld
+    # checks that the running system has it (Makefile.inc1 CHECK_UIDS) unless
+    # DB_FROM_SRC. Only master.passwd changes: the oldest tree has no etc/group,
+    # so adding one would conflict with every host's /etc/group in etcupdate.
+    Step(
+        "Add the _simd user for the simulated daemon",
+        "2025-04-08T08:45:00Z",
+        "14.2",
+        1402502,
+        (
+            (
+                "etc/master.passwd",
+                "root::0:0::0:0:Charlie &:/root:/bin/sh\n"
+                "toor:*:0:0::0:0:Bourne-again Superuser:/root:\n"
+                "daemon:*:1:1::0:0:Owner of many system processes:/root:/usr/sbin/nologin\n"
+                "_sim:*:900:900::0:0:Simulated service user:/nonexistent:/usr/sbin/nologin\n"
+                "_simd:*:901:1::0:0:Simulated daemon:/var/empty:/usr/sbin/nologin\n",
+            ),
+        ),
+    ),
 )
 
 #: The branch's commit hashes, oldest first. Fixed identities and dates make
@@ -153,6 +174,7 @@ COMMITS: tuple[str, ...] = (
     "f24099605963417126f7567a2e320fe87257d91d",
     "8044904954654c62d8dcd995b7ab7df3a3ed8903",
     "357188fed10d6ef5e4423bb714643c6daca55ec2",
+    "d2bd05bed3342ee976ecf683b675b20dd68b86dc",
 )
 
 

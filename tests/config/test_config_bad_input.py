@@ -306,6 +306,64 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
         f"{DB}:7:",
         "hosts.db2.address: 127.0.0.21:22 is also the address of host 'db1'",
     ),
+    "kernel-include-missing": (
+        replace("kernels/WEB", "include GENERIC", "include GENERIC\ninclude WEB-EXTRA"),
+        "kernels/WEB:6:1:",
+        "include 'WEB-EXTRA' names no file in kernels/ or in the stock kernel configs",
+    ),
+    "kernel-include-absolute": (
+        replace("kernels/WEB", "include GENERIC", "include /root/mykernel.inc"),
+        "kernels/WEB:5:1:",
+        "include '/root/mykernel.inc' names no file in kernels/",
+    ),
+    "kernel-include-quoted-missing": (
+        replace("kernels/WEB", "include GENERIC", 'include GENERIC\ninclude "../../conf/std.nope"'),
+        "kernels/WEB:6:1:",
+        "include '../../conf/std.nope' names no file",
+    ),
+    "make-conf-trailing-backslash": (
+        append("buildsets/lab/make.conf", "CFLAGS+=-O2 \\\n"),
+        "buildsets/lab/make.conf:6:13:",
+        "the last line ends with '\\': make(1) would join the first line the reconciler adds",
+    ),
+    "src-conf-trailing-backslash-no-newline": (
+        append("buildsets/db/src.conf", "WITHOUT_GAMES=yes \\"),
+        "buildsets/db/src.conf:8:19:",
+        "the last line ends with '\\'",
+    ),
+    "make-conf-unclosed-if": (
+        append("buildsets/lab/make.conf", ".if ${.CURDIR:M*/usr/ports*}\nWITH_DEBUG=yes\n"),
+        "buildsets/lab/make.conf:6:2:",
+        "this .if is never closed with .endif: the lines the reconciler adds",
+    ),
+    "src-conf-unclosed-for": (
+        append("buildsets/db/src.conf", ". for o in GAMES PPP\nWITHOUT_${o}=yes\n"),
+        "buildsets/db/src.conf:8:3:",
+        "this .for is never closed with .endfor",
+    ),
+    "make-conf-endif-without-if": (
+        append("buildsets/lab/make.conf", ".endif\n"),
+        "buildsets/lab/make.conf:6:2:",
+        ".endif without a matching .if",
+    ),
+    "git-url-host-is-an-option": (
+        replace(
+            "fleet.yaml",
+            "url: https://git.freebsd.org/src.git",
+            "url: ssh://-oProxyCommand/src.git",
+        ),
+        "fleet.yaml:4:8:",
+        "source.url: the host part '-oProxyCommand' starts with '-'",
+    ),
+    "git-url-user-is-an-option": (
+        replace(
+            "fleet.yaml",
+            "url: https://git.freebsd.org/src.git",
+            "url: ssh://-oProxyCommand@git.example.org/src.git",
+        ),
+        "fleet.yaml:4:8:",
+        "source.url: the host part '-oProxyCommand' starts with '-'",
+    ),
     "billion-laughs": (
         write_bytes(
             DB,
@@ -334,6 +392,18 @@ def test_bad_input_fails_with_its_own_message(
     assert lines[0].startswith(where), lines[0]
     assert message in lines[0], lines[0]
     assert "config repo is invalid: 1 problem" in result.err
+
+
+def test_closed_conditionals_and_stock_includes_pass(
+    repo: Path, validate: Callable[..., Result]
+) -> None:
+    """The rules above reject only what a host would refuse: these are fine."""
+    append("buildsets/lab/make.conf", ".if defined(X)\nA=1 \\\n  2\n.else\nA=3\n.endif\n")(repo)
+    append("buildsets/db/src.conf", ".for o in GAMES\nWITHOUT_${o}=yes\n.endfor\n")(repo)
+    edit(repo / "kernels/WEB", "include GENERIC", 'include GENERIC\ninclude "std.nodebug"')
+    edit(repo / "kernels/DB", "ident", 'include "../../conf/std.nodebug"\nident')
+    result = validate(repo)
+    assert result.code == 0, result.out
 
 
 def test_empty_repo(tmp_path: Path, validate: Callable[..., Result]) -> None:

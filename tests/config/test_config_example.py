@@ -41,7 +41,7 @@ def test_example_repo_shape() -> None:
         ("web2", "127.0.0.14", "WEB", "production"),
     ]
     assert lab.kernconfs == ("BUILDER", "GENERIC", "WEB")
-    assert lab.rollout.install == "boot-environment" and lab.rollout.batch == 2
+    assert lab.rollout.install == "boot-environment" and lab.rollout.batch == (2,)
     assert lab.rollout.health_checks == ("service sshd status",)
     assert lab.rollout.drift == "heal" and lab.rollout.keep_builds == 3
     assert db.rollout.install == "in-place" and db.build_host == "db1"

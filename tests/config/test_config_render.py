@@ -153,21 +153,45 @@ def test_exports_without_ports_tree() -> None:
     )
 
 
+def test_exports_one_line_per_client_and_file_system() -> None:
+    """exports(5): a host once per file system; a single-UFS server gets merged lines."""
+    ufs = {p: "/dev/ada0p2" for p in ("/usr/src", "/usr/obj", "/usr/ports")}
+    assert render.exports(fleet(), {"wbuild": ufs, "db1": {"/usr/obj": "/dev/ada0p2"}}) == {
+        "wbuild": (
+            "/usr/src /usr/ports /usr/obj -maproot=root 192.0.2.11 192.0.2.21 2001:db8::22\n"
+            "/usr/src /usr/ports -ro -maproot=root 192.0.2.31 192.0.2.32\n"
+        ),
+        "db1": "/usr/obj -ro -maproot=root 192.0.2.32\n",
+    }
+    # ZFS with /usr/obj inside the boot environment, like the ports tree: those two share.
+    zfs = {
+        "/usr/src": "zroot/usr/src",
+        "/usr/ports": "zroot/ROOT/default",
+        "/usr/obj": "zroot/ROOT/default",
+    }
+    assert render.exports(fleet(), {"wbuild": zfs})["wbuild"] == (
+        "/usr/src -ro -maproot=root 192.0.2.11 192.0.2.21 2001:db8::22 192.0.2.31 192.0.2.32\n"
+        "/usr/ports -ro -maproot=root 192.0.2.31 192.0.2.32\n"
+        "/usr/ports /usr/obj -maproot=root 192.0.2.11 192.0.2.21 2001:db8::22\n"
+    )
+
+
 def test_fstab_lines() -> None:
     config = fleet()
     assert render.fstab(config, "wbuild") == ""  # serves itself
     assert render.fstab(config, "web1") == (
-        "192.0.2.10:/usr/src /usr/src nfs ro 0 0\n"
-        "192.0.2.10:/usr/ports /usr/ports nfs rw 0 0\n"
-        "192.0.2.10:/usr/obj /usr/obj nfs ro 0 0\n"
+        "192.0.2.10:/usr/src /usr/src nfs ro,bg 0 0\n"
+        "192.0.2.10:/usr/ports /usr/ports nfs rw,bg 0 0\n"
+        "192.0.2.10:/usr/obj /usr/obj nfs ro,bg 0 0\n"
     )
     assert render.fstab(config, config.host("db1")) == (
-        "192.0.2.10:/usr/src /usr/src nfs ro 0 0\n192.0.2.10:/usr/ports /usr/ports nfs ro 0 0\n"
+        "192.0.2.10:/usr/src /usr/src nfs ro,bg 0 0\n"
+        "192.0.2.10:/usr/ports /usr/ports nfs ro,bg 0 0\n"
     )
     assert render.fstab(config, "db2") == (
-        "192.0.2.10:/usr/src /usr/src nfs ro 0 0\n"
-        "192.0.2.10:/usr/ports /usr/ports nfs ro 0 0\n"
-        "192.0.2.31:/usr/obj /usr/obj nfs ro 0 0\n"
+        "192.0.2.10:/usr/src /usr/src nfs ro,bg 0 0\n"
+        "192.0.2.10:/usr/ports /usr/ports nfs ro,bg 0 0\n"
+        "192.0.2.31:/usr/obj /usr/obj nfs ro,bg 0 0\n"
     )
 
 
@@ -177,5 +201,6 @@ def test_fstab_brackets_an_ipv6_server() -> None:
     hosts = (replace(web.hosts[0], address="2001:db8::10"), *web.hosts[1:])
     config = replace(base, buildsets=(replace(web, hosts=hosts), base.buildset("db")))
     assert render.fstab(config, "web1") == (
-        "[2001:db8::10]:/usr/src /usr/src nfs ro 0 0\n[2001:db8::10]:/usr/obj /usr/obj nfs ro 0 0\n"
+        "[2001:db8::10]:/usr/src /usr/src nfs ro,bg 0 0\n"
+        "[2001:db8::10]:/usr/obj /usr/obj nfs ro,bg 0 0\n"
     )

@@ -39,7 +39,10 @@ def test_schema_is_valid_draft_2020_12(name: str) -> None:
 def test_every_object_is_closed_and_every_property_described(name: str) -> None:
     for where, obj in objects(load_schema(name)):
         assert "additionalProperties" in obj, where
-        assert obj["additionalProperties"] is False or where.endswith("/hosts"), where
+        # maps keyed by name: hosts, reboot groups
+        assert obj["additionalProperties"] is False or where.endswith(
+            ("/hosts", "/reboot_groups")
+        ), where
         for prop, sub in obj.get("properties", {}).items():
             assert sub.get("description"), f"{where}/{prop}"
 

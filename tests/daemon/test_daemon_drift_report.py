@@ -44,12 +44,11 @@ def test_drift_report_is_recorded_once_per_generation(site: Site) -> None:
 
     site.wait(lambda: len(drift_records()) == 1, "the drift to be recorded", 40)
     head = site.entries()[0].commit
-    polls = sum(1 for e in site.events() if e["event"] == "drift.check")
-    site.wait(
-        lambda: sum(1 for e in site.events() if e["event"] == "drift.check") >= polls + 4,
-        "four more polls",
-        40,
-    )
+    def polls() -> int:  # each poll of a converged generation ends with its summary
+        return sum(1 for e in site.events() if e["event"] == "rollout.summary")
+
+    before = polls()
+    site.wait(lambda: polls() >= before + 4, "four more polls", 40)
     # Left as is, recorded once, and the generation stays converged: no record per poll.
     assert "tuned by hand" in site.make_conf("web1")
     assert drift_records() == [first]

@@ -20,6 +20,7 @@ from reconciler.facts.mounts import Mount, Mounts, parse_exports_text, parse_fst
 from reconciler.facts.objtree import Build, ObjTree
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import KernelSource, Versions
+from reconciler.plan import wanted_exports
 from reconciler.progress import SetProgress
 from reconciler.vocabulary import RolloutStatus
 
@@ -54,7 +55,9 @@ def synced(config: Config, name: str) -> HostFacts:
     if bs.rollout.install == "in-place":
         envs = BootEnvironments(False)
         local = [Mount("/dev/ada0p2", "/", "ufs", "rw")]
-    exports = render.exports(config).get(name)
+    mounts = Mounts(tuple(local) + nfs, tuple(nfs))
+    # What the planner wants this server to export, given its file systems (mountd).
+    exports = wanted_exports(config, host, HostFacts(host=name, reachable=True, mounts=mounts))
     kernel_configs = None
     if is_src:
         kernel_configs = tuple(
@@ -84,11 +87,9 @@ def synced(config: Config, name: str) -> HostFacts:
         marker=InstalledMarker(build, config.source.revision, host.kernconf, "worktree", "x"),
         boot_envs=envs,
         etc=EtcFiles(render.make_conf(config, bs, host), render.src_conf(config, bs)),
-        mounts=Mounts(tuple(local) + nfs, tuple(nfs)),
+        mounts=mounts,
         jobs=Jobs(None, None),
-        exports=parse_exports_text(exports)
-        if exports is not None
-        else (() if is_src or is_build else None),
+        exports=parse_exports_text(exports) if is_src or is_build else None,
         source=SourceTree(True, config.source.revision) if is_src else None,
         kernel_configs=kernel_configs,
         objtree=ObjTree({build: Build(build, "done", 0)}) if is_build else None,

@@ -56,8 +56,9 @@ def test_fresh_fleet_plans_the_full_pipeline() -> None:
     ]
     assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
     assert kinds(plan, "lab", "build", "builder") == ["write-config", "build"]
-    assert kinds(plan, "lab", "test", "tester") == ["write-config", *BE_CHAIN]
-    assert kinds(plan, "lab", "production", "web1") == ["write-config", *BE_CHAIN]
+    # boot-environment hosts: make.conf/src.conf go into the new BE with the install
+    assert kinds(plan, "lab", "test", "tester") == BE_CHAIN
+    assert kinds(plan, "lab", "production", "web1") == BE_CHAIN
     assert kinds(plan, "lab", "production", "builder") == BE_CHAIN  # config written in build
     assert kinds(plan, "db", "source", "db1") == ["export-nfs", "mount-nfs"]
     assert kinds(plan, "db", "production", "db2") == ["write-config", *IN_PLACE_CHAIN]
@@ -252,7 +253,9 @@ def test_warnings_obj_not_own_fs_dirty_src_missing_mount() -> None:
     plan = make_plan(config, facts)
     assert any("/usr/obj is not its own file system" in w for w in plan.warnings)
     assert any("/usr/src has 1 local change(s) (sys/conf/newvers.sh)" in w for w in plan.warnings)
-    assert plan.shared.steps == ()
+    # /usr/obj now shares the root file system with /usr/src: mountd wants one exports
+    # line per client and file system, so the exports must be rewritten (exports(5)).
+    assert [s.kind for s in plan.shared.steps] == ["export-nfs"]
     assert kinds(plan, "lab", "source", "web1") == ["mount-nfs"]
     web1_step = next(
         h for h in plan.buildset("lab").stage("source").hosts if h.host == "web1"
@@ -291,7 +294,7 @@ def test_text_and_markdown_name_every_step_and_the_counts() -> None:
     assert "build set lab: build " in text and "1 build, 3 reboots, 1 unreachable host" in text
     assert "    web2: unreachable: web2: cannot connect" in text
     # db installs in place: two reboots per host; the src host is planned once
-    assert text.endswith("Total: 36 steps; 2 builds, 7 reboots, 1 unreachable host.")
+    assert text.endswith("Total: 34 steps; 2 builds, 7 reboots, 1 unreachable host.")
     markdown = format_markdown(plan)
     assert "| production | `web1` | install | running kernel built from 1a2b3c4d5e6f" in markdown
     assert "**2 builds, 7 reboots, 1 unreachable host**" in markdown

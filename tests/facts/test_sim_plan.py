@@ -72,8 +72,9 @@ def test_fresh_fleet_plans_the_full_pipeline(
     assert kinds(plan, "lab", "production", "web2")[-3:] == ["install", "reboot", "confirm"]
     assert plan.buildset("lab").builds == 1 and plan.buildset("db").builds == 1
     # one reboot per boot-environment host, two per in-place host (kernel, then world)
-    reboots = sum(2 if config.buildset(h.buildset).rollout.install == "in-place" else 1
-                  for h in config.hosts)
+    reboots = sum(
+        2 if config.buildset(h.buildset).rollout.install == "in-place" else 1 for h in config.hosts
+    )
     assert plan.counts()["reboots"] == reboots == 8
     jsonschema.validate(plan.to_json(), SCHEMA)
     # The facts survive the ledger's JSON.
@@ -90,11 +91,14 @@ def test_hand_edited_make_conf_shows_only_on_that_host(config: Config, settings:
     plan = make_plan(config, observe(config, settings))
     assert not [s for b in plan.buildsets for s in b.steps if s.kind == "write-config"]
 
-    web1 = config.host("web1")
-    with connect(web1, known_hosts=config.known_hosts, key_path=settings.ssh_key) as conn:
-        text = conn.read_file("/etc/make.conf")
-        assert text is not None
-        conn.write_file("/etc/make.conf", text + "CFLAGS+=-O3\n")
+    # db2 installs in place (its /etc is written before the install); web1 into a new boot
+    # environment (its files go into the BE with the install, the running /etc stays).
+    for name in ("db2", "web1"):
+        host = config.host(name)
+        with connect(host, known_hosts=config.known_hosts, key_path=settings.ssh_key) as conn:
+            text = conn.read_file("/etc/make.conf")
+            assert text is not None
+            conn.write_file("/etc/make.conf", text + "CFLAGS+=-O3\n")
     plan = make_plan(config, observe(config, settings))
     writes = [
         (h.host, s.reason)
@@ -104,7 +108,11 @@ def test_hand_edited_make_conf_shows_only_on_that_host(config: Config, settings:
         for s in h.steps
         if s.kind == "write-config"
     ]
-    assert writes == [("web1", "make.conf differs: 1 line")]
+    assert writes == [("db2", "make.conf differs: 1 line")]
+    notes = {
+        h.host: h.notes for b in plan.buildsets for st in b.stages for h in st.hosts if h.notes
+    }
+    assert notes == {"web1": ("make.conf/src.conf go into the new boot environment",)}
 
 
 def test_unknown_host_key_is_refused(config: Config, settings: Settings) -> None:

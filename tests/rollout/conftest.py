@@ -88,8 +88,17 @@ class Lab:
         return ""
 
 
-def _lab(factory: Callable[..., SimFleet], base: Path, *, drop: tuple[str, ...] = ()) -> Lab:
-    """example-repo on its own subnet, short soaks, without the ``drop`` hosts; and its fleet."""
+def _lab(
+    factory: Callable[..., SimFleet],
+    base: Path,
+    *,
+    drop: tuple[str, ...] = (),
+    before: Callable[[Path], None] | None = None,
+) -> Lab:
+    """example-repo on its own subnet, short soaks, without the ``drop`` hosts; and its fleet.
+
+    ``before`` may change the repo further before it is committed and the fleet started.
+    """
     repo = copy_example_repo(base / "repo", subnet=fresh_subnet())
     for buildset in ("lab", "db"):
         path = repo / "buildsets" / buildset / "buildset.yaml"
@@ -97,7 +106,10 @@ def _lab(factory: Callable[..., SimFleet], base: Path, *, drop: tuple[str, ...] 
         for host in drop:
             text = re.sub(rf"(?m)^  {host}:.*\n", "", text)
         path.write_text(text, encoding="utf-8")
-    git(repo, "commit", "-q", "-am", "Short soaks for tests", env=identity_env())
+    if before is not None:
+        before(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Short soaks for tests", env=identity_env())
     return Lab(repo, factory(repo))
 
 

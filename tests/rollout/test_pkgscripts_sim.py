@@ -95,6 +95,12 @@ def built(fleet: SimFleet, config: Config) -> str:
     job = pkgscripts.packages_job(pkgset)
     assert wait(fleet, "builder", job) == 0, fleet.read_file("builder", job.log)
     write(fleet, "builder", "/etc/exports", render.exports(config)["builder"])
+    ssh_ok(
+        fleet,
+        "builder",
+        "sysrc -q rpcbind_enable=YES mountd_enable=YES nfs_server_enable=YES >/dev/null; "
+        "service mountd reload 2>/dev/null || service nfsd start >/dev/null",
+    )
     for host in ("tester", "web1", "web2"):
         ssh_ok(fleet, host, f"mount -t nfs -o ro {fleet.address('builder')}:/usr/obj /usr/obj")
     return pkgset

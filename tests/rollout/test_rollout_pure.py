@@ -90,7 +90,7 @@ class TestScriptsQuoteEverything:
     @pytest.mark.parametrize("value", HOSTILE)
     def test_values_are_positional_parameters(self, value: str) -> None:
         for argv in (
-            scripts.be_install_command(B, value, value),
+            scripts.be_install_command(B, value, value, value, value),
             scripts.inplace_kernel_command(B, value),
             scripts.inplace_world_command(B, value),
             scripts.build_command(B, 2, (value, "GENERIC")),

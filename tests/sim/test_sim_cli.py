@@ -1,8 +1,9 @@
-"""`reconciler sim up|status|fault|down` from the command line, and clear refusals."""
+"""`reconciler sim up|status|fault|power-cycle|down` from the command line, and refusals."""
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,14 @@ def test_cli_up_status_fault_down(tmp_path: Path, capsys: pytest.CaptureFixture[
         assert rows["host2"][3] == "-" and rows["host2"][-1] == "slow=2"
         assert main(["sim", "fault", "--dir", str(directory), "host2", "slow", "--clear"]) == 0
         assert SimFleet.attach(directory).faults("host2") == {}
+        assert capsys.readouterr().out == "host2: slow cleared\n"
+        # the reset button: the host goes down at once and boots again
+        fleet = SimFleet.attach(directory)
+        since = time.time()
+        assert main(["sim", "power-cycle", "--dir", str(directory), "host1"]) == 0
+        assert capsys.readouterr().out == "host1: power-cycled\n"
+        fleet.wait_up("host1", 20, since=since)
+        assert fleet.count("host1", "power-cycle") == 1
     finally:
         assert main(["sim", "down", "--dir", str(directory)]) == 0
     assert not SimFleet.attach(directory).running()

@@ -39,8 +39,15 @@ def built(fleet: SimFleet) -> SimFleet:
 
 def reboot(fleet: SimFleet, host: str) -> float:
     since = time.time()
-    assert fleet.ssh(host, "shutdown -r now").returncode == 255
+    assert fleet.ssh(host, "shutdown -r now").returncode == 0  # it returns before going down
     return since
+
+
+def wait_power(fleet: SimFleet, host: str, power: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while fleet.state(host)["power"] != power:
+        assert time.monotonic() < deadline, fleet.state(host)["power"]
+        time.sleep(0.05)
 
 
 def test_build_fails(fleet: SimFleet) -> None:
@@ -81,6 +88,7 @@ def test_health_fails(fleet: SimFleet) -> None:
 def test_reboot_hangs_until_cleared(fleet: SimFleet) -> None:
     fleet.set_fault("host2", "reboot-hangs")
     since = reboot(fleet, "host2")
+    wait_power(fleet, "host2", "hung")
     with pytest.raises(SimError, match="did not come up"):
         fleet.wait_up("host2", 1.5, since=since)
     assert fleet.state("host2")["power"] == "hung"
@@ -125,6 +133,51 @@ def test_kernel_panic_one_shot_falls_back(built: SimFleet) -> None:
     since = reboot(fleet, "host1")
     fleet.wait_up("host1", 20, since=since)
     ssh_ok(fleet, "host1", "bectl destroy panicky")
+
+
+def test_kernel_hang_stays_down_until_power_cycled(built: SimFleet) -> None:
+    """activate -t falls back only if the failed boot reboots: a hang stays hung."""
+    fleet = built
+    _new_kernel_in_be(fleet, "hangs")
+    fleet.set_fault("host1", "kernel-hang")
+    ssh_ok(fleet, "host1", "bectl activate -t hangs")
+    since = reboot(fleet, "host1")
+    wait_power(fleet, "host1", "hung")
+    time.sleep(1.5)  # a hung kernel does not reboot by itself: no fallback happens
+    assert fleet.state("host1")["power"] == "hung"
+    assert fleet.ssh("host1", "true", timeout=20).returncode == 255
+    assert fleet.count("host1", "hang") == 1
+    fleet.power_cycle("host1")
+    fleet.wait_up("host1", 20, since=since)
+    # The loader used up the one-shot on the boot that hung: the power cycle boots default.
+    assert ssh_ok(fleet, "host1", "uname -i; bectl list -H | cut -f1,2") == (
+        "GENERIC\ndefault\tNR\nhangs\t-\n"
+    )
+    fleet.clear_fault("host1", "kernel-hang")
+    ssh_ok(fleet, "host1", "bectl destroy hangs")
+
+
+def test_halted_host_stays_off_until_power_cycled(fleet: SimFleet) -> None:
+    since = time.time()
+    done = fleet.ssh("host2", "shutdown -p now")
+    assert (done.returncode, done.stdout) == (0, "Shutdown NOW!\n")
+    wait_power(fleet, "host2", "off")
+    time.sleep(1.0)
+    assert fleet.state("host2")["power"] == "off"
+    fleet.power_cycle("host2")
+    fleet.wait_up("host2", 20, since=since)
+    assert fleet.count("host2", "power-cycle") >= 1
+
+
+def test_shutdown_returns_while_the_old_system_still_runs(fleet: SimFleet) -> None:
+    before = ssh_ok(fleet, "host2", "sysctl -n kern.boottime")
+    since = time.time()
+    done = fleet.ssh("host2", "shutdown -r now; sysctl -n kern.boottime")
+    assert done.returncode == 0
+    assert done.stdout == "Shutdown NOW!\n" + before  # the same boot, still answering
+    assert ssh_ok(fleet, "host2", "sysctl -n kern.boottime") == before
+    fleet.wait_up("host2", 20, since=since)
+    assert ssh_ok(fleet, "host2", "sysctl -n kern.boottime") != before
 
 
 def test_connection_drop_attached_and_detached(fleet: SimFleet) -> None:

@@ -26,6 +26,10 @@ ALL = [
 ]
 OLD, NEW = "/usr/obj/packages/old/repo", "/usr/obj/packages/new/repo"
 CONF = "/usr/local/etc/pkg/repos/reconciler.conf"
+MOUNTD = (  # mountd loads /etc/exports (reconciler/sim/exports.py)
+    "sysrc -q rpcbind_enable=YES mountd_enable=YES nfs_server_enable=YES >/dev/null; "
+    "service mountd reload 2>/dev/null || service nfsd start >/dev/null"
+)
 
 
 def repo_conf(url_path: str) -> str:
@@ -52,6 +56,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
             )
         clients = " ".join(fleet.address(h) for h in ("host2", "host3"))
         ssh_ok(fleet, "host1", f"echo '/usr/obj -ro -maproot=root {clients}' > /etc/exports")
+        ssh_ok(fleet, "host1", MOUNTD)
         for host in ("host2", "host3"):
             ssh_ok(fleet, host, f"mount -t nfs -o ro {fleet.address('host1')}:/usr/obj /usr/obj")
             write(fleet, host, CONF, repo_conf(OLD))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from reconciler.sim import pkgfile, portstree
+from reconciler.sim import pkgfile, portstree, upstream
 from reconciler.sim.fleet import SimFleet
 from tests.conftest import FAST, fresh_subnet, ssh_ok
 from tests.sim.packages_helpers import (
@@ -26,6 +26,10 @@ from tests.sim.packages_helpers import (
 
 OBJ = "/usr/obj/pb1"
 JAIL = "rcpb1"
+MOUNTD = (  # mountd loads /etc/exports (reconciler/sim/exports.py)
+    "sysrc -q rpcbind_enable=YES mountd_enable=YES nfs_server_enable=YES >/dev/null; "
+    "service mountd reload 2>/dev/null || service nfsd start >/dev/null"
+)
 SUMMARY = re.compile(
     r"^\[\d\d:\d\d:\d\d\] \[(?P<master>[^]]+)\] \[[^]]+\] \[(?P<status>\w+)\] "
     r"Time: \d\d:\d\d:\d\d\n"
@@ -68,7 +72,7 @@ def test_ports_tree_on_the_src_host_follows_the_upstream_and_is_shared(fleet: Si
     ssh_ok(
         fleet,
         "host1",
-        f"echo '/usr/ports -ro -maproot=root {fleet.address('host2')}' > /etc/exports",
+        f"echo '/usr/ports -ro -maproot=root {fleet.address('host2')}' > /etc/exports; {MOUNTD}",
     )
     ssh_ok(fleet, "host2", f"mount -t nfs -o ro {fleet.address('host1')}:/usr/ports /usr/ports")
     try:
@@ -95,7 +99,8 @@ def test_jail_is_made_from_the_built_world_only(fleet: SimFleet) -> None:
         "PATH",
     ]
     row = next(line.split() for line in listing.splitlines() if line.startswith(JAIL))
-    assert row[1:5] == ["14.2-STABLE", "1402501", "amd64", "src=/usr/src"]
+    newest = upstream.STEPS[-1]  # the world build_world made: /usr/src at the newest commit
+    assert row[1:5] == [f"{newest.revision}-STABLE", str(newest.osreldate), "amd64", "src=/usr/src"]
     assert row[-1] == f"/usr/obj/poudriere/jails/{JAIL}"
     # No finished build under this MAKEOBJDIRPREFIX: poudriere warns, fails, cleans up.
     done = fleet.ssh(

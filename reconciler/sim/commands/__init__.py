@@ -25,6 +25,8 @@ _MODULES = {
     "service": "service",
     "sysrc": "sysrc",
     "daemon": "daemon",
+    "pgrep": "pgrep",
+    "showmount": "mount",
     "pkg": "pkg7",  # /usr/sbin/pkg, the bootstrapper
     "pkg8": "pkg",  # /usr/local/sbin/pkg and pkg-static, from the ports-mgmt/pkg package
     "poudriere": "poudriere",

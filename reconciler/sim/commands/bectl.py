@@ -253,20 +253,25 @@ def _activate(host: Host, args: list[str]) -> int:
         print("Temporary activation removed")
         return 0
     name = rest[0]
+    # bectl.c bectl_cmd_activate: the result line, then "for next boot" on a
+    # line of its own after -t (whether it worked or not).
     with host.update() as st:
         if name not in st.get("bes", {}):
             print(_MESSAGES[ERR_NOENT], file=sys.stderr)
-            print(
-                f"Did not successfully activate boot environment {name}"
-                + (" for next boot" if temp else "")
-            )
+            print(f"Did not successfully activate boot environment {name}")
+            if temp:
+                print("for next boot")
             return ERR_NOENT
         if temp:
             st["oneshot_be"] = name
         else:
+            # libbe be_activate, permanent branch: bootfs is set and the BE
+            # promoted; the pool's one-shot (nextboot) is left alone. Only
+            # "activate -T" (be_deactivate with temporary) removes it.
             st["active_be"] = name
-            st["oneshot_be"] = None  # a permanent activation clears a pending one-shot
-    print(f"Successfully activated boot environment {name}" + (" for next boot" if temp else ""))
+    print(f"Successfully activated boot environment {name}")
+    if temp:
+        print("for next boot")
     return 0
 
 

@@ -4,7 +4,15 @@ The "built" tree is SRCDIR/etc/ (the simulated source keeps its /etc files
 there). WORKDIR is DESTDIR/var/db/etcupdate with ``current``, ``old``,
 ``preworld``, ``conflicts`` and ``warnings`` as in the real script:
 
-- update (default, ``-B`` the same here): refuses with ``Conflicts remain
+- ``-B`` (build_tree with nobuild): ``make distrib-dirs`` and ``make
+  distribution`` in SRCDIR with the inherited MAKEOBJDIRPREFIX, so in the
+  build's objdir; share/mk/src.sys.obj.mk trusts an objdir it cannot write
+  only when every target is an install target, so where that objdir is not
+  writable make builds in SRCDIR itself, and where that is read-only too (an
+  NFS client) the build fails: ``Failed to build new tree.``, exit 1, the
+  make error in WORKDIR/log. Without ``-B`` etcupdate builds etc/ in a
+  private objdir under its temporary tree, which always works.
+- update (default): refuses with ``Conflicts remain
   from previous update, aborting.`` (exit 1) while conflicts are left;
   rotates current -> old (``No previous tree to compare against, a sane
   comparison is not possible.`` without one), three-way merges each file and
@@ -19,6 +27,7 @@ The ``etcupdate-conflict`` fault leaves a conflict on /etc/rc.conf (once).
 from __future__ import annotations
 
 import getopt
+import os
 import shutil
 import subprocess
 import sys
@@ -77,7 +86,33 @@ def _conflict(conflicts: Path, rel: str, text: bytes) -> None:
     path.write_bytes(text)
 
 
-def _update(host: Host, src: Path, dest: Path, work: Path, preworld: bool) -> int:
+def _writable(path: Path) -> bool:
+    """src.sys.obj.mk's CheckAutoObj: the directory, or the deepest existing parent, writable."""
+    while not path.exists():
+        if path.parent == path:
+            return False
+        path = path.parent
+    return path.is_dir() and os.access(path, os.W_OK)
+
+
+def _objdir_unusable(src: Path, work: Path) -> bool:
+    """etcupdate -B's make distribution would fail: no writable objdir, no writable SRCDIR."""
+    objtop = Path(os.environ.get("MAKEOBJDIRPREFIX", "/usr/obj") + str(src)) / "amd64.amd64"
+    if _writable(objtop) or os.access(src / "etc", os.W_OK):
+        return False
+    with (work / "log").open("a", encoding="utf-8") as log:
+        log.write(
+            f">>> Building tree at {work} with make -DNO_FILEMON\n"
+            f"{objtop}: not writable; building in {src}/etc instead\n"
+            f"install: {src}/etc/services.db: Read-only file system\n"
+            "*** Error code 71\n\nStop.\n"
+        )
+    return True
+
+
+def _update(
+    host: Host, src: Path, dest: Path, work: Path, preworld: bool, nobuild: bool = False
+) -> int:
     conflicts = work / "conflicts"
     if conflicts.exists():
         for d in sorted((p for p in conflicts.rglob("*") if p.is_dir()), reverse=True):
@@ -90,6 +125,9 @@ def _update(host: Host, src: Path, dest: Path, work: Path, preworld: bool) -> in
         return 1
     if not (src / "Makefile.inc1").is_file() or not (src / "etc").is_dir():
         print("Failed to build new tree.")  # etcupdate's extract_tree, on a missing source
+        return 1
+    if nobuild and not preworld and _objdir_unusable(src, work):
+        print("Failed to build new tree.")
         return 1
     current, old_tree = work / "current", work / "old"
     if preworld:
@@ -215,4 +253,4 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
         print("etcupdate: dry runs are not simulated", file=sys.stderr)
         return 1
     host.count("etcupdate")
-    return _update(host, src, dest, work, "-p" in values)
+    return _update(host, src, dest, work, "-p" in values, "-B" in values)

@@ -1,19 +1,27 @@
 """make(1) in /usr/src: the targets of Makefile.inc1 the reconciler uses.
 
-Follows Makefile.inc1, sys/conf/kern.post.mk and share/mk/src.sys.obj.mk:
+Follows Makefile.inc1, Makefile.libcompat, sys/conf/kern.post.mk and
+share/mk/src.sys.obj.mk (docs/freebsd-commands.md cites them):
 
 - the object tree is ``${MAKEOBJDIRPREFIX:-/usr/obj}${SRCTOP}/amd64.amd64``;
   MAKEOBJDIRPREFIX only from the environment (else src.sys.obj.mk's error);
 - KERNCONF: command line, else /etc/make.conf, else the environment, else
   GENERIC; buildkernel builds every listed config (each must exist in
-  sys/amd64/conf: ``Missing KERNCONF <dir>/<K>``), installkernel the first;
+  sys/amd64/conf: ``Missing KERNCONF <dir>/<K>``; config(8) stops on an
+  include it cannot open), installkernel the first;
+- buildworld prints Makefile.inc1's banners: stage 2.1 only WITH_CLEAN
+  (otherwise ``>>> Deleting stale dependencies...``), 4.3 the lib32 shim
+  libraries (unless WITHOUT_LIB32), 4.4 everything, then the epilogue;
 - installkernel moves ``DESTDIR/boot/kernel`` to ``kernel.old`` and points
   kern.bootfile there when DESTDIR/boot/kernel is the running kernel's
   directory, else it replaces it (kern.post.mk);
 - installworld needs ``toolchain-metadata.mk`` (``A build is required
-  first.  You may have the wrong MAKEOBJDIRPREFIX set.``) and every user of
-  the new master.passwd in DESTDIR/etc/master.passwd (``ERROR: Required X
-  user is missing, see /usr/src/UPDATING.``, run ``etcupdate -p`` first);
+  first.  You may have the wrong MAKEOBJDIRPREFIX set.``); unless DB_FROM_SRC
+  is defined, every user (group) of the new etc/master.passwd (etc/group)
+  must exist on the RUNNING system, whatever DESTDIR is (CHECK_UIDS runs
+  ``id -u``, CHECK_GIDS ``find / -prune -group``): ``ERROR: Required X user
+  is missing, see /usr/src/UPDATING.``; DB_FROM_SRC without DESTDIR is
+  ``ERROR: Please set DESTDIR!``;
 - failures end like make's: ``*** Error code 1``, ``Stop.``, exit 2.
 """
 
@@ -28,30 +36,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 from reconciler.sim import kernconf, kernel
+from reconciler.sim.commands import makeopts
 from reconciler.sim.commands.common import progress
 from reconciler.sim.commands.host import Host
 
 RULE = "-" * 62
 ARCH = "amd64.amd64"
-_WORLD_STAGES = (
-    ">>> stage 1.1: legacy release compatibility shims",
-    ">>> stage 1.2: bootstrap tools",
-    ">>> stage 2.1: cleaning up the object tree",
-    ">>> stage 2.2: rebuilding the object tree",
-    ">>> stage 2.3: build tools",
-    ">>> stage 3: cross tools",
-    ">>> stage 3.1: recording build metadata",
-    ">>> stage 4.1: building includes",
-    ">>> stage 4.2: building libraries",
-    ">>> stage 4.3: building everything",
-)
 _KERNEL_STAGES = (
-    ">>> stage 1: configuring the kernel",
-    ">>> stage 2.1: cleaning up the object tree",
-    ">>> stage 2.2: rebuilding the object tree",
-    ">>> stage 2.3: build tools",
-    ">>> stage 3.1: building everything",
+    "stage 2.2: rebuilding the object tree",
+    "stage 2.3: build tools",
+    "stage 3.1: building everything",
 )
+
+
+def _banner(text: str) -> str:
+    """One of Makefile.inc1's stage banners: an empty line, then the text between rules."""
+    return f"\n{RULE}\n>>> {text}\n{RULE}"
 
 
 class MakeError(Exception):
@@ -96,8 +96,22 @@ class Make:
             f"Stop.\nmake: stopped in {self.srctop}"
         )
 
+    def stopped(self, text: str) -> MakeError:
+        """A failed shell line of a Makefile.inc1 target: make[1] and make stop after it."""
+        return MakeError(
+            f"{text}\n*** Error code 1\n\nStop.\nmake[1]: stopped in {self.srctop}\n"
+            f"*** Error code 1\n\nStop.\nmake: stopped in {self.srctop}"
+        )
+
     def banner(self, text: str) -> None:
         print(f"{RULE}\n>>> {text}\n{RULE}", flush=True)
+
+    def jobs_suffix(self) -> str:
+        # Makefile.inc1: ${.MAKE.JOBS:S/^/, make -j/}, empty without -j
+        return f", make -j{self.jobs}" if self.jobs else ""
+
+    def mk(self, option: str) -> bool:
+        return makeopts.mk(option, self.vars)
 
     def dest(self, path: str) -> Path:
         return Path(self.destdir or "/") / path.lstrip("/")
@@ -106,27 +120,31 @@ class Make:
     def buildworld(self) -> None:
         self.host.count("buildworld")
         self.banner(f"World build started on {kernel.now()}")
-        lines = [
-            f"{stage}\n===> {sub} (all)"
-            for stage, sub in zip(
-                _WORLD_STAGES,
-                (
-                    "tools",
-                    "usr.bin/yacc",
-                    "",
-                    "",
-                    "lib/libz",
-                    "usr.bin/clang",
-                    "",
-                    "include",
-                    "lib/libc",
-                    "bin/sh",
-                ),
-                strict=True,
-            )
+        incremental = not self.mk("CLEAN")
+        worldtmp = self.objtop / "tmp"
+        chunks = [_banner("Rebuilding the temporary build tree")]
+        if incremental and worldtmp.is_dir():
+            chunks[-1] += "\n>>> Deleting stale files in build tree..."
+        chunks += [
+            _banner("stage 1.1: legacy release compatibility shims") + "\n===> tools (legacy)",
+            _banner("stage 1.2: bootstrap tools") + "\n===> usr.bin/yacc (all)",
+            ">>> Deleting stale dependencies..."
+            if incremental
+            else _banner("stage 2.1: cleaning up the object tree"),
+            _banner("stage 2.2: rebuilding the object tree"),
+            _banner("stage 2.3: build tools") + "\n===> lib/libz (all)",
+            _banner("stage 3: cross tools") + "\n===> usr.bin/clang (all)",
+            _banner("stage 3.1: recording build metadata"),
+            _banner("stage 4.1: building includes") + "\n===> include (includes)",
+            _banner("stage 4.2: building libraries") + "\n===> lib/libc (all)",
         ]
-        fail_at = len(lines) // 2 + 1 if self.host.fault("build-fails") is not None else None
-        if progress(self.host, self.timings.build_seconds, lines, fail_at=fail_at) != len(lines):
+        if self.mk("LIB32"):
+            chunks.append(_banner("stage 4.3: building lib32 shim libraries"))
+            if incremental and worldtmp.is_dir():
+                chunks[-1] += "\n>>> Deleting stale files in build32 tree..."
+        chunks.append(_banner("stage 4.4: building everything") + "\n===> bin/sh (all)")
+        fail_at = len(chunks) // 2 + 1 if self.host.fault("build-fails") is not None else None
+        if progress(self.host, self.timings.build_seconds, chunks, fail_at=fail_at) != len(chunks):
             raise self.failed(
                 "lib/libc",
                 "--- all_subdir_lib/libc ---\n"
@@ -134,7 +152,7 @@ class Make:
                 "cc: error: clang frontend command failed due to signal",
             )
         info = kernel.source_info(self.srctop)
-        self.objtop.mkdir(parents=True, exist_ok=True)
+        worldtmp.mkdir(parents=True, exist_ok=True)
         (self.objtop / "toolchain-metadata.mk").write_text(
             "# Simulated toolchain metadata\nMACHINE=amd64\nMACHINE_ARCH=amd64\n"
             f"COMPILER_TYPE=clang\nSIM_REVISION={info['revision']}\n",
@@ -143,14 +161,20 @@ class Make:
         (self.objtop / "world").write_text(
             kernel.render(info, "FreeBSD world build"), encoding="utf-8"
         )
-        print(RULE)
-        print(f">>> World build completed on {kernel.now()}")
-        print(RULE)
+        # buildworld_epilogue
+        print(f"\n{RULE}\n>>> World build completed on {kernel.now()}")
         print(
             f">>> World built in {max(int(self.timings.build_seconds), 1)} seconds, "
-            f"ncpu: 2, make -j{self.jobs}"
+            f"ncpu: 2{self.jobs_suffix()}"
         )
         print(RULE, flush=True)
+
+    def _config(self, conf: str) -> None:
+        """config(8), stage 1: every include must open (usr.sbin/config/lang.l)."""
+        missing = makeopts.missing_include(self.confdir(), self.confdir() / conf)
+        if missing is not None:
+            where, line = missing
+            raise self.stopped(f"config: {where}:{line}: cannot open included file")
 
     def buildkernel(self) -> None:
         confs = self.kernconfs()
@@ -160,13 +184,18 @@ class Make:
         self.host.count("buildkernel")
         info = kernel.source_info(self.srctop)
         per = self.timings.build_seconds / 2 / max(len(confs), 1)
+        stages = list(_KERNEL_STAGES)
+        if self.mk("CLEAN"):
+            stages.insert(0, "stage 2.1: cleaning up the object tree")
+        print(flush=True)
         for conf in confs:
             self.banner(f"Kernel build for {conf} started on {kernel.now()}")
             print(f"===> {conf}", flush=True)
-            fail_at = 3 if self.host.fault("build-fails") is not None else None
-            if progress(self.host, per, list(_KERNEL_STAGES), fail_at=fail_at) != len(
-                _KERNEL_STAGES
-            ):
+            print(_banner("stage 1: configuring the kernel"), flush=True)
+            self._config(conf)
+            fail_at = 2 if self.host.fault("build-fails") is not None else None
+            lines = [_banner(stage) for stage in stages]
+            if progress(self.host, per, lines, fail_at=fail_at) != len(lines):
                 raise self.failed(
                     f"sys/{conf}",
                     f"--- kernel.full ---\nld: error: undefined symbol: sim_{conf.lower()}_init",
@@ -174,21 +203,32 @@ class Make:
             ident = _ident(self.confdir() / conf) or conf
             objdir = self.objtop / "sys" / conf
             objdir.mkdir(parents=True, exist_ok=True)
+            # newvers.sh: #N counts the builds in this objdir (its "version" file)
+            serial_file = objdir / "version"
+            try:
+                serial = int(serial_file.read_text().strip() or "0")
+            except (OSError, ValueError):
+                serial = 0
+            serial_file.write_text(f"{serial + 1}\n")
             kern = info | {
                 "ident": ident,
                 "built": kernel.now(),
                 "builder": f"root@{self.host.name}",
                 "objdir": str(objdir),
+                "serial": str(serial),
+                "reproducible": "yes" if self.mk("REPRODUCIBLE_BUILD") else "no",
             }
             embedded = kernconf.conftxt(self.confdir(), conf)  # options INCLUDE_CONFIG_FILE
             if embedded is not None:
                 kern["conftxt"] = kernconf.encode(embedded)
             (objdir / "kernel").write_text(kernel.render(kern, "FreeBSD kernel"), encoding="utf-8")
             self.banner(f"Kernel build for {conf} completed on {kernel.now()}")
+            print(flush=True)
         seconds = max(int(self.timings.build_seconds / 2), 1)
+        # BUILDKERNELS starts empty and grows with +=, hence the two spaces
         print(
-            f">>> Kernel(s) {' '.join(confs)} built in {seconds} seconds, ncpu: 2, "
-            f"make -j{self.jobs}"
+            f">>> Kernel(s)  {' '.join(confs)} built in {seconds} seconds, ncpu: 2"
+            f"{self.jobs_suffix()}"
         )
         print(RULE, flush=True)
 
@@ -196,16 +236,18 @@ class Make:
         self.buildkernel()
         self.installkernel()
 
+    def require_destdir(self) -> None:
+        """Makefile.inc1's __installcheck_DESTDIR: DB_FROM_SRC needs a DESTDIR."""
+        if makeopts.defined("DB_FROM_SRC", self.vars) and not self.destdir:
+            raise self.stopped("ERROR: Please set DESTDIR!")
+
     def installkernel(self) -> None:
         # Makefile.inc1: the first KERNCONF whose config file exists is installed.
+        self.require_destdir()
         confs = self.kernconfs()
         conf = next((c for c in confs if (self.confdir() / c).is_file()), "")
         if not conf:
-            raise MakeError(
-                f'ERROR: No kernel "{" ".join(confs)}" to install.\n*** Error code 1\n\nStop.\n'
-                f"make[1]: stopped in {self.srctop}\n*** Error code 1\n\nStop.\n"
-                f"make: stopped in {self.srctop}"
-            )
+            raise self.stopped(f'ERROR: No kernel "{" ".join(confs)}" to install.')
         built = self.objtop / "sys" / conf / "kernel"
         if not built.is_file():
             raise self.failed(f"sys/{conf}", f"cd: {built.parent}: No such file or directory", 2)
@@ -244,14 +286,11 @@ class Make:
             )
         world = kernel.read(self.objtop / "world") or {}
         print(f"{RULE}\n>>> Install check world\n{RULE}", flush=True)
-        have = _users(self.dest("/etc/master.passwd"))
-        for user in _users(self.srctop / "etc" / "master.passwd"):
-            if user not in have:
-                raise MakeError(
-                    f"ERROR: Required {user} user is missing, see /usr/src/UPDATING.\n"
-                    f"*** Error code 1\n\nStop.\nmake[1]: stopped in {self.srctop}\n"
-                    f"*** Error code 1\n\nStop.\nmake: stopped in {self.srctop}"
-                )
+        self.require_destdir()
+        if not makeopts.defined("DB_FROM_SRC", self.vars):
+            missing = makeopts.missing_account(self.srctop / "etc", Path("/etc"))
+            if missing is not None:
+                raise self.stopped(f"ERROR: Required {missing} is missing, see /usr/src/UPDATING.")
         self.host.count("installworld")
         self.banner(f"Installing everything started on {kernel.now()}")
         lines = [
@@ -300,36 +339,13 @@ def _same_dir(a: Path, b: Path) -> bool:
         return False
 
 
-def _users(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return []
-    return [
-        line.split(":", 1)[0] for line in text.splitlines() if line and not line.startswith("#")
-    ]
-
-
 def _ident(conf: Path) -> str | None:
     m = re.search(r"^\s*ident\s+(\S+)", conf.read_text(encoding="utf-8"), re.M)
     return m.group(1) if m else None
 
 
 def _make_conf_var(name: str) -> str | None:
-    try:
-        text = Path("/etc/make.conf").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    value: str | None = None
-    for line in text.splitlines():
-        m = re.match(rf"^\s*{name}\s*([?+:]?=)\s*(.*?)\s*(#.*)?$", line)
-        if m:
-            op, val = m.group(1), m.group(2).strip('"')
-            if op == "+=" and value:
-                value = f"{value} {val}"
-            elif op != "?=" or value is None:
-                value = val
-    return value
+    return makeopts.conf_var(makeopts.make_conf_path(), name)
 
 
 def run(host: Host, prog: str, argv: list[str]) -> int:
@@ -338,13 +354,18 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
     except getopt.GetoptError as exc:
         print(f"make: {exc.msg}", file=sys.stderr)
         return 2
-    directory, jobs = Path.cwd(), "1"
+    directory, jobs = Path.cwd(), ""
+    variables: dict[str, str] = {}
     for opt, val in opts:
         if opt == "-C":
             directory = Path(val)
         elif opt == "-j":
             jobs = val
-    variables = dict(a.split("=", 1) for a in rest if "=" in a)
+        elif opt == "-D":
+            variables[val] = "1"
+    for assignment in (a for a in rest if "=" in a):
+        name, _, value = assignment.partition("=")
+        variables[name] = value
     targets = [a for a in rest if "=" not in a] or ["all"]
     srctop = directory.resolve()
     if not (srctop / "Makefile.inc1").is_file():

@@ -1,21 +1,36 @@
-"""mount(8) and umount(8): sbin/mount/mount.c (putfsent for ``-p``), sbin/umount.
+"""mount(8), umount(8), mount_nfs(8) and showmount(8).
+
+Sources: sbin/mount/mount.c (putfsent for ``-p``), sbin/umount,
+sbin/mount_nfs/mount_nfs.c (getnfsargs, nfs_tryproto), usr.bin/showmount.
 
 The host's own file systems are ZFS datasets (``zroot/ROOT/<BE>`` on /,
-``zroot/usr/src``, ``zroot/usr/obj`` unless /usr/obj lives in the BE, ``zroot/usr/ports``), or
-``/dev/ada0p2`` UFS on a ``--ufs`` host. ``mount -t nullfs [-o ro] DIR MNT``
-and ``mount -t devfs devfs MNT`` (beinstall.sh's, into a mounted BE) are
-bind mounts, listed by ``mount -p``. NFS mounts are bind mounts of the
-server host's directory (read-only for ``-o ro``), refused unless the
-server's /etc/exports lists the path; they are remembered in /run (gone at
-reboot, like the real ones). ``mount -a -t nfs`` mounts fstab's nfs lines.
+``zroot/usr/src``, ``zroot/usr/obj`` unless /usr/obj lives in the BE,
+``zroot/usr/ports``), or ``/dev/ada0p2`` UFS on a ``--ufs`` host.
+``mount -t nullfs [-o ro] DIR MNT`` and ``mount -t devfs devfs MNT``
+(beinstall.sh's, into a mounted BE) are bind mounts, listed by ``mount -p``.
+NFS mounts are bind mounts of the
+server host's directory (read-only for ``-o ro``), allowed only by what the
+server's mountd loaded (reconciler/sim/exports.py); they are remembered in
+/run (gone at reboot, like the real ones). ``mount -a -t nfs`` mounts
+fstab's nfs lines, as a booting client does.
+
+mount_nfs retries a failed mount (server down, mountd not running, path not
+exported to this client: all "remote" errors) until it works: for ever by
+default, ``retrycnt=N`` times at most, sleeping ``Timings.nfs_retry_seconds``
+(60 s on FreeBSD: rtm_ifinfo_sleep(60)) between tries. With ``bg`` it
+backgrounds after the first failure (``Cannot immediately mount ...,
+backgrounding``) and returns 0, retrying on its own; without it the caller
+(a boot's ``mount -a``) waits, so a boot hangs while the server is down.
 """
 
 from __future__ import annotations
 
 import getopt
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,24 +110,39 @@ def _server_path(host: Host, server: str, path: str) -> Path | None:
     return None
 
 
-def _exported(host: Host, server: str, path: str) -> bool:
-    st = simstate.load(host.layout.host(server))
-    exports = host.layout.be(server, st.get("booted_be") or "default") / "etc" / "exports"
-    try:
-        text = exports.read_text(encoding="utf-8")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].split()
-        dirs = [w for w in words if w.startswith("/")]
-        if any(path == d or path.startswith(d.rstrip("/") + "/") for d in dirs):
-            return True
-    return False
+def _try(host: Host, server: str, server_spec: Any, path: str) -> tuple[str, Path | None]:
+    """One nfs_tryproto(): ("", source) or (error string, None)."""
+    from reconciler.sim import exports
+
+    server_dir = host.layout.host(server_spec.name)
+    if simstate.load(server_dir).get("power") != "on":
+        return (
+            f"[tcp] {server}:{path}: RPCPROG_NFS: RPC: Port mapper failure - RPC: Timed out",
+            None,
+        )
+    loaded = exports.loaded(server_dir)
+    if loaded is None:
+        return f"[tcp] {server}:{path}: RPCPROG_MNT: RPC: Program not registered", None
+    source = _server_path(host, server_spec.name, path)
+    if source is None or exports.covering(loaded, path, host.spec().address) is None:
+        return f"[tcp] {server}:{path}: Permission denied", None
+    return "", source
+
+
+def _retrycnt(opts: str) -> int:
+    for opt in opts.split(","):
+        if opt.startswith("retrycnt="):
+            value = opt.partition("=")[2]
+            if not value.isdigit():
+                raise ValueError(f"illegal retrycnt value -- {value}")
+            return int(value)
+    return 0  # the default: retry for ever
 
 
 def mount_nfs(host: Host, spec: str, mnt: str, opts: str) -> int:
-    server_name, _, path = spec.partition(":")
-    specs = host.fleet()[0]
+    server_name, _, path = spec.rpartition(":")
+    server_name = server_name.strip("[]")
+    specs, timings = host.fleet()
     server = next((s for s in specs if server_name in (s.name, s.address)), None)
     if server is None or not path.startswith("/"):
         print(
@@ -120,27 +150,51 @@ def mount_nfs(host: Host, spec: str, mnt: str, opts: str) -> int:
             file=sys.stderr,
         )
         return 1
-    if simstate.load(host.layout.host(server.name)).get("power") != "on":
-        print(f"[tcp] {spec}: RPCPROG_MNT: RPC: Timed out", file=sys.stderr)
+    words = opts.split(",") if opts else []
+    try:
+        retries = _retrycnt(opts)
+    except ValueError as exc:
+        print(f"mount_nfs: {exc}", file=sys.stderr)
         return 1
-    source = _server_path(host, server.name, path)
-    if source is None or not _exported(host, server.name, path):
-        print(
-            f"mount_nfs: can't mount {path} from {server_name} onto {mnt}: Permission denied",
-            file=sys.stderr,
-        )
-        return 1
+    background = "bg" in words
+    backgrounded = False
+    while True:
+        error, source = _try(host, server_name, server, path)
+        if source is not None:
+            break
+        if not backgrounded:
+            print(error, file=sys.stderr, flush=True)
+        if retries != 0:
+            retries -= 1
+            if retries == 0:
+                return 1
+        if background and not backgrounded:
+            print(
+                f"mount_nfs: Cannot immediately mount {server_name}:{path}, backgrounding",
+                file=sys.stderr,
+                flush=True,
+            )
+            if os.fork() > 0:
+                return 0  # daemon(0, 0): the caller goes on; the child keeps trying
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            backgrounded = True
+        time.sleep(timings.nfs_retry_seconds)
     source.mkdir(parents=True, exist_ok=True)
     Path(mnt).mkdir(parents=True, exist_ok=True)
-    ro = "ro" in opts.split(",")
+    ro = "ro" in words
     args = [REAL_MOUNT, "--bind", *(["-o", "ro"] if ro else []), str(source), mnt]
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
-        print(f"mount_nfs: {mnt}: {done.stderr.strip()}", file=sys.stderr)
+        print(f"mount_nfs: nmount: {mnt}: {done.stderr.strip()}", file=sys.stderr)
         return 1
     mounts = [m for m in _load() if m["file"] != mnt]
     mounts.append({"spec": spec, "file": mnt, "opts": "ro" if ro else "rw"})
     _save(mounts)
+    if backgrounded:
+        os._exit(0)
     return 0
 
 
@@ -254,5 +308,37 @@ def _umount(host: Host, argv: list[str]) -> int:
     return status
 
 
+def _showmount(host: Host, argv: list[str]) -> int:
+    """``showmount -e [host]``: the export list the server's mountd loaded."""
+    from reconciler.sim import exports
+
+    try:
+        _opts, rest = getopt.getopt(argv, "adeE13")
+    except getopt.GetoptError:
+        print("usage: showmount [-a | -d] [-e3] [host]", file=sys.stderr)
+        return 1
+    name = rest[0] if rest else "localhost"
+    target = host.name if name in ("localhost", "127.0.0.1") else name
+    spec = next((s for s in host.fleet()[0] if target in (s.name, s.address)), None)
+    if spec is None:
+        print(f"showmount: can't do exports rpc: {name}: unknown host", file=sys.stderr)
+        return 1
+    loaded = None
+    if simstate.load(host.layout.host(spec.name)).get("power") == "on":
+        loaded = exports.loaded(host.layout.host(spec.name))
+    if loaded is None:
+        print("RPC: Program not registered\nshowmount: can't do exports rpc", file=sys.stderr)
+        return 1
+    print(f"Exports list on {name}:")
+    for export in loaded:
+        clients = export["hosts"] + ([export["network"]] if export["network"] else [])
+        for directory in export["dirs"]:
+            shown = "".join(f"{c} " for c in clients) if clients else "Everyone"
+            print(f"{directory:<34} {shown}")
+    return 0
+
+
 def run(host: Host, prog: str, argv: list[str]) -> int:
+    if prog == "showmount":
+        return _showmount(host, argv)
     return _umount(host, argv) if prog == "umount" else _mount(host, argv)

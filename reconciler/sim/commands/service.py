@@ -10,7 +10,9 @@ stopped since; start/stop are kept in /run, so a reboot resets them.
 print rc.subr's ``Cannot 'start' NAME. Set NAME_enable to YES in
 /etc/rc.conf or use 'onestart' instead of 'start'.`` and exit 1. The
 ``health-fails`` fault (value: a service name, or every service when bare)
-makes ``status`` report not running.
+makes ``status`` report not running. Starting mountd, or reloading it (rc.d/mountd's
+reload is a SIGHUP), makes it read /etc/exports again (reconciler/sim/exports.py):
+lines it refuses go to /var/log/messages, and the command still exits 0.
 """
 
 from __future__ import annotations
@@ -75,6 +77,15 @@ def _running(host: Host, name: str) -> bool:
         return started
     # Not touched since boot: running if its knob was YES when the host booted.
     return name in (host.state().get("boot_services") or [])
+
+
+def mountd_reload(host: Host) -> None:
+    """mountd (re)reads /etc/exports: what clients may mount from now on."""
+    from reconciler.sim import exports  # late: most service calls never touch NFS
+
+    st = host.state()
+    root = host.layout.be(host.name, st.get("booted_be") or "default")
+    exports.reload(host.dir, root, host.name, {s.name: s.address for s in host.fleet()[0]})
 
 
 def run(host: Host, prog: str, argv: list[str]) -> int:
@@ -154,4 +165,12 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
             return 1
         host.count(f"reload-{name}")
     _save(services)
+    if name == "mountd" and base == "stop":
+        from reconciler.sim import exports
+
+        exports.clear(host.dir)
+    elif (name == "mountd" and base in ("start", "restart", "reload")) or (
+        name == "nfsd" and base in ("start", "restart") and services.get("mountd")
+    ):
+        mountd_reload(host)
     return 0

@@ -1,9 +1,14 @@
 """shutdown(8) and reboot(8): sbin/shutdown/shutdown.c, sbin/reboot/reboot.c.
 
-``shutdown -r now`` prints ``Shutdown NOW!`` and ``shutdown: [pid N]`` (as
-FreeBSD does when the time is ``now``), asks the fleet supervisor to power
-the host off (a request file), and the session drops when the host dies.
-``-p``/``-h`` power off for good. Only ``now`` (or ``+0``) is simulated.
+``shutdown -r now`` prints ``Shutdown NOW!`` on stdout, forks, and the parent
+ends with ``errx(0, "[pid %d]", child)`` (``shutdown: [pid N]`` on stderr,
+exit 0): the command returns at once. The child warns the users, writes
+/var/run/nologin and signals init (SIGINT reboot, SIGUSR1 halt, SIGUSR2
+power-down); init then runs rc.shutdown and kills every process, so the
+system goes down a little later (``Timings.shutdown_seconds``), while the
+old system still answers. ``-p``/``-h`` power off for good (until ``sim
+power-cycle``). Only ``now`` (or ``+0``) is simulated. reboot(8) does not
+return: the session drops with the host.
 """
 
 from __future__ import annotations
@@ -21,19 +26,21 @@ _USAGE = (
 )
 
 
-def _request(host: Host, how: str) -> None:
+def _request(host: Host, how: str, delay: float) -> None:
+    """Ask the supervisor to take the host down ``delay`` seconds from now."""
     host.count("reboot" if how == "reboot" else "halt")
     path = host.dir / "requests" / "shutdown"
-    path.write_text(json.dumps({"how": how, "at": time.time()}) + "\n", encoding="utf-8")
+    tmp = path.with_name(".shutdown.new")
+    tmp.write_text(json.dumps({"how": how, "at": time.time() + delay}) + "\n", encoding="utf-8")
+    tmp.replace(path)
     sys.stdout.flush()
-    # The supervisor kills the namespace within a poll interval; never return earlier.
-    time.sleep(30)
 
 
 def run(host: Host, prog: str, argv: list[str]) -> int:
     if prog == "reboot":
-        print(f"reboot: [pid {os.getpid()}]", flush=True)
-        _request(host, "reboot")
+        _request(host, "reboot", 0.0)
+        # reboot(2) does not return: the supervisor kills the namespace first.
+        time.sleep(30)
         return 0
     try:
         opts, rest = getopt.getopt(argv, "cfhknopqr")
@@ -51,7 +58,9 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
     if not how:
         print("shutdown: single-user mode is not simulated; use -r, -h or -p", file=sys.stderr)
         return 1
-    print("Shutdown NOW!")
-    print(f"shutdown: [pid {os.getpid()}]", flush=True)
-    _request(host, how)
+    print("Shutdown NOW!", flush=True)
+    _, timings = host.fleet()
+    _request(host, how, timings.shutdown_seconds * host.slow_factor())
+    # errx(0, "[pid %d]", forkpid): the parent reports the child and exits 0.
+    print(f"shutdown: [pid {os.getpid() + 1}]", file=sys.stderr, flush=True)
     return 0
