@@ -62,6 +62,11 @@ class GitResult:
         return (fatal or lines or [f"exit status {self.returncode}"])[-1]
 
 
+#: For repositories whose hashes must be the same on every machine (the simulated
+#: upstreams): no system or user git configuration may change what is committed.
+HERMETIC = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+
+
 def scrubbed_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment without GIT_* (but transport ones), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEEP}

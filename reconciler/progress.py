@@ -29,6 +29,8 @@ class HostProgress:
     drift_reported: str | None = None
     #: adopted by ``reconciler init``: it runs ``build`` though it has no marker of ours
     adopted: bool = False
+    #: boot environments this host installed and confirmed: name -> its bectl "Created"
+    installed_bes: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> HostProgress:
@@ -45,6 +47,7 @@ class HostProgress:
             message=str(data.get("message") or ""),
             drift_reported=_text(data.get("drift_reported")),
             adopted=data.get("adopted") is True,
+            installed_bes=_names(data.get("installed_bes")),
         )
 
 
@@ -56,6 +59,11 @@ class SetProgress:
     stage: str | None = None
     tested: tuple[str, ...] = ()
     hosts: Mapping[str, HostProgress] = field(default_factory=dict)
+    #: build id -> why it is quarantined (failed its test stage); empty when none
+    quarantined: Mapping[str, str] = field(default_factory=dict)
+    #: ``host:check`` of the preflight problems the last halt recorded (the same
+    #: ones found again are not recorded again: a daemon polls)
+    preflight: tuple[str, ...] = ()
 
     def tested_build(self, build_id: str) -> bool:
         return build_id in self.tested
@@ -75,12 +83,14 @@ class SetProgress:
         hosts = data.get("hosts")
         status = data.get("outcome")
         tested = data.get("tested")
+        preflight = data.get("preflight")
         return cls(
             generation=_text(data.get("generation")),
             build=_text(data.get("build")),
             status=RolloutStatus(status) if status in set(RolloutStatus) else None,
             stage=_text(data.get("stage")),
             tested=tuple(str(b) for b in tested) if isinstance(tested, list) else (),
+            preflight=tuple(str(k) for k in preflight) if isinstance(preflight, list) else (),
             hosts={
                 str(name): HostProgress.from_json(entry)
                 for name, entry in (hosts.items() if isinstance(hosts, Mapping) else ())
@@ -90,6 +100,10 @@ class SetProgress:
 
 
 NOTHING = SetProgress()
+
+
+def _names(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
 def _text(value: object) -> str | None:

@@ -20,9 +20,10 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from reconciler.errors import UserError
 from reconciler.facts.host import HostFacts
 from reconciler.ledger import Ledger, Record
 from reconciler.progress import SetProgress
@@ -80,7 +81,84 @@ class StatusStore:
         self.ledger = ledger
 
     def progress(self, buildset: str) -> SetProgress:
-        return SetProgress.from_json(self.rollout_document(buildset))
+        found = SetProgress.from_json(self.rollout_document(buildset))
+        held = self.quarantined(buildset)
+        return replace(found, quarantined=held) if held else found
+
+    def quarantined(self, buildset: str) -> dict[str, str]:
+        """build id -> reason, for the builds of ``buildset`` held in quarantine."""
+        document = self.ledger.read_json(_QUARANTINE)
+        if not isinstance(document, dict):
+            return {}
+        return {
+            build: str(entry.get("reason") or "failed its test stage")
+            for build, entry in document.items()
+            if isinstance(entry, dict) and entry.get("buildset") == buildset
+        }
+
+    def quarantine(self, buildset: str, build: str, generation: str, reason: str) -> str:
+        """Hold ``build`` back: a later commit that does not change it does not retry it."""
+        document = self._quarantine_document()
+        document[build] = {
+            "buildset": buildset,
+            "generation": generation,
+            "reason": reason,
+            "since": utc_now(),
+        }
+        subject, body = one_line(
+            f"{buildset}: build {build[:12]} quarantined: {reason}",
+            "A commit that changes a build input makes a new build, which is tried; this one "
+            f"is tried again only after `reconciler release {buildset} {build[:12]}` (or "
+            "`reconciler apply --retry-quarantined`).",
+        )
+        return self.ledger.record(
+            Record(
+                subject=subject,
+                generation=generation,
+                buildset=buildset,
+                host=None,
+                stage=str(Stage.TEST),
+                outcome=str(LedgerOutcome.QUARANTINED),
+                build=build,
+                body=body,
+                files={_QUARANTINE: _dump(document)},
+            )
+        )
+
+    def release(self, buildset: str, build: str, who: str, generation: str) -> str:
+        """Lift a quarantine (a ledger commit naming who released it)."""
+        document = self._quarantine_document()
+        matches = [
+            b for b in document if b.startswith(build) and document[b].get("buildset") == buildset
+        ]
+        if len(matches) != 1:
+            held = ", ".join(b[:12] for b, e in document.items() if e.get("buildset") == buildset)
+            raise UserError(
+                f"build set {buildset} has no quarantined build {build!r}"
+                + (f" (quarantined: {held})" if held else " (none is quarantined)")
+            )
+        (full,) = matches
+        del document[full]
+        return self.ledger.record(
+            Record(
+                subject=f"{buildset}: build {full[:12]} released from quarantine by {who}",
+                generation=generation,
+                buildset=buildset,
+                host=None,
+                stage=str(Scope.CONFIG),
+                outcome=str(LedgerOutcome.RELEASED),
+                build=full,
+                files={_QUARANTINE: _dump(document)},
+            )
+        )
+
+    def _quarantine_document(self) -> dict[str, Any]:
+        found = self.ledger.read_json(_QUARANTINE)
+        return {
+            str(k): dict(v)
+            for k, v in (found.items() if isinstance(found, dict) else ())
+            if isinstance(v, dict)
+        }
 
     def rollout_document(self, buildset: str) -> Any:
         """status/<set>/rollout.json as stored (None: none), for readers that show it whole."""
@@ -127,8 +205,12 @@ class StatusStore:
         outcome = status.get("outcome") if status else None
         return str(outcome) if outcome else None
 
-    def writer(self, buildset: str, generation: str, build: str | None) -> SetWriter:
-        return SetWriter(self.ledger, buildset, generation, build)
+    def writer(
+        self, buildset: str, generation: str, build: str | None, *, quarantine: bool = True
+    ) -> SetWriter:
+        """``quarantine=False``: this run ignores quarantines (apply --retry-quarantined)."""
+        held = self.quarantined(buildset) if quarantine else {}
+        return SetWriter(self.ledger, buildset, generation, build, quarantined=held)
 
     def adopt(self, buildset: str, generation: str, build: str, hosts: Iterable[str]) -> str:
         """``reconciler init``: the set's hosts run ``build`` as found; it counts as tested."""
@@ -164,9 +246,16 @@ class SetWriter:
     """The rollout.json of one build set's run, changed only through :meth:`record`."""
 
     def __init__(
-        self, ledger: Ledger, buildset: str | None, generation: str, build: str | None
+        self,
+        ledger: Ledger,
+        buildset: str | None,
+        generation: str,
+        build: str | None,
+        *,
+        quarantined: Mapping[str, str] | None = None,
     ) -> None:
         self.ledger = ledger
+        self._quarantined = dict(quarantined or {})
         self.buildset = buildset
         self.generation = generation
         self.build = build
@@ -180,7 +269,8 @@ class SetWriter:
     @property
     def progress(self) -> SetProgress:
         with self._lock:
-            return SetProgress.from_json(self._data)
+            found = SetProgress.from_json(self._data)
+        return replace(found, quarantined=self._quarantined) if self._quarantined else found
 
     def tested_change(self, build_id: str) -> dict[str, Any]:
         """The ``rollout`` change that adds ``build_id`` to the tested builds."""

@@ -88,6 +88,8 @@ class LedgerOutcome(StrEnum):
     REJECTED = "rejected"
     VALIDATED = "validated"
     ADOPTED = "adopted"  # reconciler init: the fleet as it runs is the baseline
+    QUARANTINED = "quarantined"  # a build failed its test stage: not retried by itself
+    RELEASED = "released"  # a person lifted a quarantine (reconciler release)
 
 
 class EventKind(StrEnum):

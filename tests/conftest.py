@@ -23,7 +23,8 @@ from reconciler.sim.example import copy_example_repo
 from reconciler.sim.fleet import SimFleet
 from reconciler.sim.subnets import reserve_subnet
 
-FAST = {"build_seconds": 0.6, "install_seconds": 0.3, "boot_seconds": 0.3}
+# shutdown(8) returns at once; the host goes down shutdown_seconds later (rc.shutdown).
+FAST = {"build_seconds": 0.6, "install_seconds": 0.3, "boot_seconds": 0.3, "shutdown_seconds": 0.5}
 
 
 def fresh_subnet() -> str:

@@ -14,6 +14,7 @@ SUMMARIES = {
     "apply": "roll the config repo's commit out: source, build, test, production",
     "history": "show the ledger: one entry per outcome, newest first",
     "run": "run the reconciler continuously (poll, watch, apply, heal drift)",
+    "release": "lift a build's quarantine: it may be tried again (a ledger commit naming who)",
     "sim": "the simulated FreeBSD fleet (for tests and rehearsals)",
     "demo": "simulated fleet + example repo + a full rollout + the ledger shown",
 }

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from types import FrameType
 from typing import Any
 
@@ -48,6 +49,11 @@ def register(subparsers: Any) -> None:
         "--buildset", action="append", metavar="S", help="only this build set (repeatable)"
     )
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before applying")
+    parser.add_argument(
+        "--retry-quarantined",
+        action="store_true",
+        help="this once, try a build that is quarantined (it failed its test stage) again",
+    )
     add_settings_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
             known = ", ".join(bs.name for bs in config.buildsets)
             raise UsageError(f"no build set {name!r} (known: {known})") from None
     with RepoLock(repo, command="apply"):
-        facts = show_plan(config, settings)
+        facts = show_plan(config, settings, retry_quarantined=args.retry_quarantined)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("not a terminal: pass --yes to apply without asking")
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=ProgressPrinter(),
                 facts=facts,
                 stop=stop,
+                retry_quarantined=args.retry_quarantined,
             )
     print_summary(report)
     if report.interrupted:
@@ -139,7 +146,9 @@ def interrupts(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def show_plan(config: Config, settings: Settings) -> dict[str, HostFacts]:
+def show_plan(
+    config: Config, settings: Settings, *, retry_quarantined: bool = False
+) -> dict[str, HostFacts]:
     """Observe every host once and print the plan made from those facts; return the facts.
 
     The rollout starts from the same facts (it observes a host again after
@@ -147,6 +156,8 @@ def show_plan(config: Config, settings: Settings) -> dict[str, HostFacts]:
     """
     facts = observe(config, settings)
     progress = recorded_progress(repo_path(settings), config)
+    if retry_quarantined:
+        progress = {name: replace(p, quarantined={}) for name, p in progress.items()}
     print(format_text(make_plan(config, facts, progress)))
     return facts
 

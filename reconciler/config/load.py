@@ -247,6 +247,7 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
         health_checks=tuple(data.get("health_checks", ())),
         drift=data.get("drift", default.drift),
         keep_builds=data.get("keep_builds", default.keep_builds),
+        allow_downgrade=data.get("allow_downgrade", default.allow_downgrade),
     )
 
 

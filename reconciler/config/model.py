@@ -111,6 +111,8 @@ class RolloutPolicy:
     health_checks: tuple[str, ...] = ()
     drift: DriftPolicy = "heal"
     keep_builds: int = 3
+    #: install a revision whose __FreeBSD_version is older than a host's userland
+    allow_downgrade: bool = False
 
 
 @dataclass(frozen=True)

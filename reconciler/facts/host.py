@@ -2,8 +2,10 @@
 
 An unreachable host (refused, timed out, key rejected) is a fact too:
 ``reachable=False`` with the reason in ``error``. Role-specific parts are
-``None`` where they do not apply: ``source``/``kernel_configs`` on the src
-host only, ``objtree`` on build hosts only, ``exports`` on NFS servers.
+``None`` where they do not apply: ``source``/``kernel_configs``/``src_checks``
+on the src host only, ``objtree``/``obj_space`` on build hosts only,
+``exports`` on NFS servers, ``boot_pool``/``loaders`` on hosts of
+boot-environment sets.
 The packages half (issue 11): ``packages`` on every host of a set that lists
 packages, ``ports`` on the src host when fleet.yaml pins the ports tree,
 ``package_sets`` on the build host of a set that lists packages. All default
@@ -23,12 +25,14 @@ from reconciler.facts.etcfiles import EtcFiles
 from reconciler.facts.installjobs import InstallJobs
 from reconciler.facts.jobs import Jobs
 from reconciler.facts.kernconf import KernelConfigs
+from reconciler.facts.loader import Loaders
 from reconciler.facts.marker import InstalledMarker
 from reconciler.facts.mounts import Mounts
 from reconciler.facts.objtree import ObjTree
 from reconciler.facts.packages import InstalledPackages
 from reconciler.facts.pkgsets import PackageSets
 from reconciler.facts.ports import PortsCheckout
+from reconciler.facts.preflight import BootPool, ObjSpace, RcKnobs, SrcChecks
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import Versions
 
@@ -54,6 +58,13 @@ class HostFacts:
     objtree: ObjTree | None = None
     boottime: str | None = None  # kern.boottime
     install_jobs: InstallJobs | None = None  # ended install jobs (None: not read)
+    # What preflight checks (reconciler.facts.preflight, .loader); None: not read
+    # (another role, or facts recorded before these were read).
+    src_checks: SrcChecks | None = None  # src host: git, shallow clone, pinned param.h
+    obj_space: ObjSpace | None = None  # build hosts: df /usr/obj, size of the newest build
+    boot_pool: BootPool | None = None  # boot-environment hosts: bectl check, the BE's pool
+    rc_knobs: RcKnobs | None = None  # every host: the NFS knobs of rc.conf
+    loaders: Loaders | None = None  # boot-environment hosts: /boot/loader.efi and the ESP's
     packages: InstalledPackages | None = None
     ports: PortsCheckout | None = None
     package_sets: PackageSets | None = None

@@ -26,10 +26,6 @@ class Mount:
     fstype: str
     options: str = "rw"
 
-    @property
-    def readonly(self) -> bool:
-        return "ro" in self.options.split(",")
-
 
 @dataclass(frozen=True)
 class Mounts:
@@ -40,10 +36,6 @@ class Mounts:
     def at(self, mountpoint: str) -> Mount | None:
         """The mount that covers exactly this path (the last one wins, as in the kernel)."""
         found = [m for m in self.mounted if m.mountpoint == mountpoint]
-        return found[-1] if found else None
-
-    def in_fstab(self, mountpoint: str) -> Mount | None:
-        found = [m for m in self.fstab if m.mountpoint == mountpoint]
         return found[-1] if found else None
 
     def filesystem_of(self, path: str) -> str | None:
@@ -113,14 +105,3 @@ def parse_exports_text(text: str) -> tuple[str, ...]:
 def parse_exports(outputs: dict[str, Output]) -> tuple[str, ...] | None:
     out = outputs["exports"]
     return parse_exports_text(out.stdout) if out.ok else None
-
-
-def exported_paths(lines: tuple[str, ...]) -> set[str]:
-    """Every path an exports line names (the words before the first option)."""
-    paths: set[str] = set()
-    for line in lines:
-        for word in line.split():
-            if word.startswith("-"):
-                break
-            paths.add(word)
-    return paths

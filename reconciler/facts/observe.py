@@ -2,10 +2,13 @@
 
 Which probes a host gets depends on its roles in the config: every host is
 read for versions, boot, marker, boot environments, make.conf/src.conf,
-mounts and jobs; the src host also for ``/usr/src``, kernel configs and
-exports; a build host also for ``/usr/obj`` and exports. A host that cannot
-be reached or trusted becomes ``HostFacts(reachable=False, error=...)``; the
-others are still observed.
+mounts, jobs and its NFS knobs (every host serves or mounts /usr/src or
+/usr/obj); the src host also for ``/usr/src``, kernel configs, exports, git
+and the pinned revision's param.h; a build host also for ``/usr/obj``, its
+free space and exports; a host of a boot-environment set also for ``bectl
+check``, its pool's free space and its loaders (reconciler.facts.preflight,
+reconciler.facts.loader). A host that cannot be reached or trusted becomes
+``HostFacts(reachable=False, error=...)``; the others are still observed.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ from reconciler.facts import (
     installjobs,
     jobs,
     kernconf,
+    loader,
     marker,
     mounts,
     objtree,
     packages,
     pkgsets,
     ports,
+    preflight,
     source,
     versions,
 )
@@ -63,6 +68,7 @@ COMMON = (
     *jobs.PROBES,
     *boottime.PROBES,
     *installjobs.PROBES,
+    *preflight.KNOB_PROBES,
 )
 
 
@@ -84,6 +90,11 @@ def roles(config: Config, host: Host) -> tuple[bool, bool]:
     is_src = host.name == config.src_host
     is_build = any(bs.build_host == host.name for bs in config.buildsets)
     return is_src, is_build
+
+
+def boot_environments(config: Config, host: Host) -> bool:
+    """Whether the host's build set installs into boot environments."""
+    return config.buildset(host.buildset).rollout.install == "boot-environment"
 
 
 def _package_roles(config: Config, host: Host) -> tuple[bool, bool, tuple[str, ...] | None]:
@@ -113,12 +124,17 @@ def probes_for(config: Config, host: Host) -> tuple[Probe, ...]:
     found: list[Probe] = list(COMMON)
     if is_src:
         found += source.PROBES
+        found += preflight.src_probes(config.source.revision)
         for arch, custom in _custom_kernels(config).items():
             found += kernconf.probes(arch, custom)
     if is_build:
         found += objtree.PROBES
+        found += preflight.BUILD_PROBES
     if is_src or is_build:
         found += mounts.EXPORTS_PROBES
+    if boot_environments(config, host):
+        found += preflight.BE_PROBES
+        found += loader.probes(config.buildset(host.buildset).arch)
     found += _package_probes(config, host)
     return tuple(found)
 
@@ -141,6 +157,7 @@ def observe_host(
         raise TransportError(host.name, f"facts could not be read: {why[0][:200]}")
     outputs = probe_outputs(probes, framed)
     is_src, is_build = roles(config, host)
+    with_bes = boot_environments(config, host)
     job_facts = jobs.parse(outputs)
     kernel_configs = None
     if is_src:
@@ -165,6 +182,11 @@ def observe_host(
         objtree=objtree.parse(outputs, job_facts.build_running) if is_build else None,
         boottime=boottime.parse(outputs),
         install_jobs=installjobs.parse(outputs),
+        src_checks=preflight.parse_src(outputs, config.source.revision) if is_src else None,
+        obj_space=preflight.parse_obj(outputs) if is_build else None,
+        boot_pool=preflight.parse_boot_pool(outputs) if with_bes else None,
+        rc_knobs=preflight.parse_knobs(outputs),
+        loaders=loader.parse(outputs, config.buildset(host.buildset).arch) if with_bes else None,
         **_package_facts(config, host, outputs),
     )
 

@@ -17,6 +17,8 @@ left alone there.
   does not hold it.
 - ``test``/``production``: per host make.conf/src.conf, then the install
   chain (reconciler.plan.install).
+- preflight (reconciler.plan.preflight): what will fail, before anything is
+  touched: problems block the set's rollout, warnings are shown.
 
 Rendered files are compared without their managed header (which names the
 repo): a commit that changes no rendered byte below it changes nothing.
@@ -37,6 +39,7 @@ from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
 from reconciler.plan import waves
 from reconciler.plan.install import Target, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
+from reconciler.plan.preflight import preflight, work_of
 from reconciler.progress import NOTHING, SetProgress
 from reconciler.remote import build_log, short
 from reconciler.vocabulary import INSTALL_STEPS, Phase, Stage, StepKind
@@ -230,29 +233,16 @@ def foreign_changes(config: Config, changed: tuple[str, ...]) -> list[str]:
 def _warnings(
     config: Config, bs: BuildSet, facts: Mapping[str, HostFacts], build: str, installs: bool
 ) -> list[str]:
+    # /usr/obj on its own file system and bectl's usability are preflight's (problems there).
     found = []
     builder = facts.get(bs.build_host)
     if builder is not None and builder.reachable:
-        if bs.rollout.install == "boot-environment" and builder.obj_own_filesystem is False:
-            found.append(
-                f"{bs.build_host}: /usr/obj is not its own file system; with boot-environment "
-                "installs it lives inside the boot environment and a BE switch loses the "
-                "builds (give /usr/obj its own dataset, e.g. zfs create -o mountpoint=/usr/obj)"
-            )
         obj = builder.objtree.builds.get(build) if builder.objtree else None
         if obj is not None and obj.state == "failed":
             found.append(
                 f"{bs.build_host}: build {short(build)} failed earlier (exit {obj.exit_code}); "
                 f"see {build_log(build)}"
             )
-    if bs.rollout.install == "boot-environment":
-        for host in bs.hosts:
-            hf = facts.get(host.name)
-            if hf is not None and hf.reachable and hf.boot_envs and not hf.boot_envs.available:
-                found.append(
-                    f"{host.name}: no boot environments (bectl list failed) but the set "
-                    "installs into boot environments"
-                )
     src = facts.get(config.src_host)
     changed = foreign_changes(config, src.source.changed) if src and src.source else []
     if changed:
@@ -338,6 +328,16 @@ def host_install_plan(
     whose boot-time mount failed, say) the chain starts with ``mount-nfs``,
     unless ``source_planned`` (the same plan's source stage mounts them first).
     """
+
+    held = progress.quarantined.get(build_id(config, bs))
+    if held is not None and facts is not None and facts.reachable:
+        short_id = short(build_id(config, bs))
+        return HostPlan(
+            host.name,
+            True,
+            held=f"build {short_id} is quarantined ({held}); "
+            f"`reconciler release {bs.name} {short_id}` to try it again",
+        )
 
     def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
         target = target_for(config, bs, host, progress)
@@ -426,6 +426,12 @@ def _gates(
     _, production = install_stages
     busy = [h.host for st in install_stages for h in st.hosts if h.reachable and h.steps]
     found = []
+    if build in progress.quarantined:
+        found.append(
+            f"build {short(build)} is quarantined: it failed its test stage "
+            f"({progress.quarantined[build]}); nothing is installed until "
+            f"`reconciler release {bs.name} {short(build)}`"
+        )
     if production.steps and not progress.tested_build(build):
         found.append(f"production waits until build {short(build)} passes the test stage")
     if production.steps:
@@ -475,15 +481,39 @@ def plan_buildset(
         Stage.BUILD,
         (build_host_plan(config, bs, facts.get(bs.build_host), progress, needed),),
     )
+    stages = (source_stage, build_stage, *install_stages)
+    work = work_of(config, bs, facts, stages, _exports_in_place(config, bs, facts))
+    findings = preflight(config, bs, facts, work)
+    problems = [f for f in findings if f.level == "problem"]
     return BuildSetPlan(
         name=bs.name,
         build=build,
         arch=bs.arch,
         install_method=bs.rollout.install,
-        stages=(source_stage, build_stage, *install_stages),
-        warnings=tuple(_warnings(config, bs, facts, build, needed)),
+        stages=stages,
+        warnings=tuple(_warnings(config, bs, facts, build, needed))
+        + tuple(f.text for f in findings if f.level == "warning"),
         gates=tuple(_gates(config, bs, install_stages, progress, build)),
+        problems=tuple(f.text for f in problems),
+        problem_keys=tuple(f.key for f in problems),
     )
+
+
+def _exports_in_place(
+    config: Config, bs: BuildSet, facts: Mapping[str, HostFacts]
+) -> frozenset[str]:
+    """The set's NFS servers (src host, build host) whose exports(5) lines are all there."""
+    found = set()
+    for server in dict.fromkeys([config.src, bs.build]):
+        hf = facts.get(server.name)
+        if (
+            hf is not None
+            and hf.reachable
+            and wanted_exports(config, server, hf)
+            and not _export_steps(config, server, hf)
+        ):
+            found.add(server.name)
+    return frozenset(found)
 
 
 def make_plan(

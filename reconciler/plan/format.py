@@ -20,6 +20,8 @@ def _summary(counts: Mapping[str, int]) -> str:
 
 def _host_lines(hp: HostPlan) -> list[str]:
     lines = [f"    {hp.host}: in sync"] if hp.in_sync else []
+    if hp.held is not None:
+        lines.append(f"    {hp.host}: held: {hp.held}")
     for index, step in enumerate(hp.steps):
         label = f"{hp.host}:" if index == 0 else " " * (len(hp.host) + 1)
         lines.append(f"    {label} {step.kind}: {step.reason}")
@@ -41,6 +43,10 @@ def format_text(plan: Plan) -> str:
             f"build set {bs.name}: build {bs.build[:12]} ({bs.arch}, {bs.install_method}); "
             f"{_summary(bs.counts())}"
         )
+        for problem in bs.problems:
+            lines.append(f"  problem: {problem}")
+        if bs.problems:
+            lines.append("  (apply halts this set before its first stage: no host is touched)")
         for stage in bs.stages:
             lines.append(f"  {stage.name}")
             if not stage.hosts:
@@ -52,6 +58,12 @@ def format_text(plan: Plan) -> str:
         for warning in bs.warnings:
             lines.append(f"  warning: {warning}")
     lines.append("")
+    blocked = [bs.name for bs in plan.buildsets if bs.problems]
+    if blocked:
+        lines.append(
+            f"Preflight: {_plural(len(plan.problems), 'problem')}; "
+            f"apply will not touch build set(s) {', '.join(blocked)} until fixed."
+        )
     if plan.in_sync:
         lines.append("Everything is in sync.")
     else:
@@ -102,6 +114,8 @@ def format_markdown(plan: Plan) -> str:
                 lines += ["", "In sync: " + ", ".join(f"`{h}`" for h in dict.fromkeys(synced))]
         else:
             lines.append("Every host is in sync.")
+        for problem in bs.problems:
+            lines += ["", f"> **Problem (blocks this build set):** {_cell(problem)}"]
         for gate in bs.gates:
             lines += ["", f"> **Gate:** {_cell(gate)}"]
         for warning in bs.warnings:

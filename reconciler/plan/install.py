@@ -17,6 +17,7 @@ its old system after a reboot into the new one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -62,6 +63,8 @@ class Running:
     next_boot_be: str | None
     permanent_be: str | None
     bes: tuple[str, ...]
+    #: BE name -> its bectl list "Created" column
+    created: Mapping[str, str]
     kernel_pending: bool
     install_running: bool
     boottime: str | None
@@ -81,6 +84,7 @@ class Running:
             next_boot_be=upcoming.name if upcoming else None,
             permanent_be=permanent.name if permanent else None,
             bes=tuple(be.name for be in envs.environments) if envs else (),
+            created={be.name: be.created for be in envs.environments} if envs else {},
             kernel_pending=bool(facts.boot and facts.boot.reboot_pending),
             install_running=bool(facts.jobs and facts.jobs.install_running),
             boottime=facts.boottime,
@@ -161,11 +165,11 @@ def install_steps(
     phase = progress.phase if progress.build == target.build else Phase.NONE
     if target.in_place:
         return _in_place(run, phase, progress, target, ended)
-    return _boot_environment(run, phase, target, ended)
+    return _boot_environment(run, phase, progress, target, ended)
 
 
 def _boot_environment(
-    run: Running, phase: Phase, target: Target, ended: dict[str, int]
+    run: Running, phase: Phase, progress: HostProgress, target: Target, ended: dict[str, int]
 ) -> list[Step]:
     be = target.be
     after_install = [
@@ -187,6 +191,19 @@ def _boot_environment(
         return [
             Step(StepKind.AWAIT_INSTALL, f"the install into {be} is running", _detail(target)),
             *after_install,
+        ]
+    if (
+        phase in (Phase.NONE, Phase.DONE, Phase.ROLLED_BACK)
+        and be in run.bes
+        and run.booted_be != be
+        and progress.installed_bes.get(be) == run.created.get(be)
+    ):
+        # Going back to a generation whose boot environment is still as this host
+        # installed and confirmed it (same name, same creation time): boot it
+        # again instead of installing into it again. A revert costs a reboot.
+        return [
+            _reboot(target, f"instant revert: {be} is intact (confirmed earlier); boot it again"),
+            _confirm(target, "then"),
         ]
     if phase == Phase.REBOOTING:
         if run.next_boot_be == be and run.booted_be != be:

@@ -28,10 +28,12 @@ class HostPlan:
     steps: tuple[Step, ...] = ()
     #: things a person should know that are not steps (drift left as is, ...)
     notes: tuple[str, ...] = ()
+    #: why its steps are held back by a gate (a quarantined build); None: not held
+    held: str | None = None
 
     @property
     def in_sync(self) -> bool:
-        return not self.steps
+        return not self.steps and self.held is None
 
     @property
     def first(self) -> Step | None:
@@ -44,6 +46,7 @@ class HostPlan:
             "in_sync": self.in_sync,
             "steps": [s.to_json() for s in self.steps],
             "notes": list(self.notes),
+            "held": self.held,
         }
 
 
@@ -77,6 +80,11 @@ class BuildSetPlan:
     warnings: tuple[str, ...] = ()
     #: the waits the rollout will observe between these steps (test stage, waves, groups)
     gates: tuple[str, ...] = ()
+    #: what preflight says will fail (reconciler.plan.preflight): while there is one,
+    #: the rollout touches no host of the set
+    problems: tuple[str, ...] = ()
+    #: ``host:check`` of each problem, in order: what a recorded halt is compared by
+    problem_keys: tuple[str, ...] = ()
 
     def stage(self, name: str) -> StagePlan:
         return next(s for s in self.stages if s.name == name)
@@ -118,6 +126,7 @@ class BuildSetPlan:
             "arch": self.arch,
             "install": self.install_method,
             "counts": self.counts(),
+            "problems": list(self.problems),
             "warnings": list(self.warnings),
             "gates": list(self.gates),
             "stages": [s.to_json() for s in self.stages],
@@ -142,11 +151,17 @@ class Plan:
 
     @property
     def in_sync(self) -> bool:
-        return not self.steps
+        return not self.steps and all(
+            h.held is None for b in self.buildsets for st in b.stages for h in st.hosts
+        )
 
     @property
     def warnings(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(w for b in self.buildsets for w in b.warnings))
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p for b in self.buildsets for p in b.problems))
 
     def counts(self) -> dict[str, int]:
         totals = {"steps": len(self.shared.steps), "builds": 0, "installs": 0, "reboots": 0}

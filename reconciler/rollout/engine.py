@@ -7,7 +7,8 @@ and planning again after every step, and records every outcome in the
 ledger, so a reconciler killed anywhere continues where the facts and the
 ledger say. A build set whose plan has nothing to do on any host it can
 reach writes nothing. Nothing here raises for a host's trouble: that is a
-HostResult.
+HostResult. A set whose plan has a preflight problem (reconciler.plan.preflight)
+is halted before its first stage: one ledger record, no host of it touched.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def converge(
     clock: Clock | None = None,
     poll: float = 0.5,
     facts: Mapping[str, HostFacts] | None = None,
+    retry_quarantined: bool = False,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -55,7 +57,8 @@ def converge(
     are observed here. Never raises for a host's failure (that is a result);
     raises only for errors that stop everything (the ledger cannot be
     written). ``stop`` is checked between steps: a running step finishes,
-    then the function returns with ``interrupted=True``.
+    then the function returns with ``interrupted=True``. ``retry_quarantined``:
+    this run tries quarantined builds again (``apply --retry-quarantined``).
     """
     selected = (
         [config.buildset(name) for name in buildsets] if buildsets else list(config.buildsets)
@@ -81,18 +84,37 @@ def converge(
         missing = [n for n in names if n not in known]
         if missing:
             known.update(observe_with(pool, config, missing, parallel=settings.parallel))
+        # Preflight, before anything is touched: a set with a problem is halted
+        # here, and when none may go on, not even the src host's shared steps run.
+        going = []
+        for bs in selected:
+            held = _preflight(ctx, bs, store, known, retry_quarantined)
+            if held is None:
+                going.append(bs)
+            else:
+                results += held[0]
+                summary.append(held[1])
         # The src host serves every build set: its steps come first, once.
-        shared = _shared(ctx, store, known)
+        shared = _shared(ctx, store, known) if going else None
         if shared is not None and not settled(shared.outcome):
-            return _halted_everywhere(selected, shared)
+            halted = _halted_everywhere(going, shared)
+            return Report(
+                False,
+                False,
+                tuple(results) + halted.results,
+                tuple(summary) + halted.summary,
+            )
         if shared is not None:
             known.pop(config.src_host)
             known.update(observe_with(pool, config, [config.src_host]))
         # Build sets are independent from here on: each runs in its own thread,
         # so one set's soak or slow build does not hold the other back.
-        with ThreadPoolExecutor(max_workers=len(selected) or 1, thread_name_prefix="set") as sets:
+        with ThreadPoolExecutor(max_workers=len(going) or 1, thread_name_prefix="set") as sets:
             outcomes = list(
-                sets.map(lambda bs: _converge_buildset(ctx, bs, store, known), selected)
+                sets.map(
+                    lambda bs: _converge_buildset(ctx, bs, store, known, retry_quarantined),
+                    going,
+                )
             )
         for set_results, line, stopped in outcomes:
             results += set_results
@@ -133,17 +155,90 @@ def actionable(plan: BuildSetPlan) -> bool:
     return any(s.kind != Kind.UNREACHABLE for s in plan.steps)
 
 
+def _set_facts(ctx: Context, bs: BuildSet, known: Mapping[str, HostFacts]) -> dict[str, HostFacts]:
+    return {name: known[name] for name in [ctx.config.src_host, *(h.name for h in bs.hosts)]}
+
+
+def _preflight(
+    ctx: Context,
+    bs: BuildSet,
+    store: StatusStore,
+    known: Mapping[str, HostFacts],
+    retry_quarantined: bool,
+) -> tuple[list[HostResult], str] | None:
+    """Halt ``bs`` if its plan, made from the facts before anything ran, has a problem."""
+    b = build_id(ctx.config, bs)
+    writer = store.writer(bs.name, ctx.generation, b, quarantine=not retry_quarantined)
+    run = SetRun(ctx, bs, b, writer)
+    plan = plan_buildset(ctx.config, bs, _set_facts(ctx, bs, known), run.progress)
+    return halt_preflight(run, plan) if actionable(plan) and plan.problems else None
+
+
+def halt_preflight(run: SetRun, plan: BuildSetPlan) -> tuple[list[HostResult], str]:
+    """Stop the set before its first stage, nothing touched: one ledger record, then none
+    while the same problems stand (a daemon observes again at every poll).
+
+    Its hosts are WAITING, not failed: fixing the problem needs no new commit, and
+    the next run (the daemon's next poll) finds the set as it was.
+    """
+    bs, b, gen = run.buildset, run.build_id, run.ctx.generation
+    count = len(plan.problems)
+    why = f"preflight found {count} problem{'s' if count != 1 else ''}: " + "; ".join(
+        plan.problems
+    )
+    for problem in plan.problems:
+        run.ctx.say(EventKind.WARNING, f"preflight: {problem}", bs)
+    progress = run.progress
+    recorded = (
+        progress.generation == gen
+        and progress.build == b
+        and progress.status == RolloutStatus.FAILED
+        and progress.preflight == plan.problem_keys
+    )
+    if not recorded:
+        run.record(
+            Update(
+                subject=f"{bs.name}: rollout of {gen[:12]} halted before it started: {why}",
+                stage=Stage.SOURCE,
+                outcome=LedgerOutcome.HALTED,
+                body="Preflight (nothing was changed on any host of the set):\n"
+                + "\n".join(f"- {p}" for p in plan.problems),
+                rollout={
+                    "generation": gen,
+                    "build": b,
+                    "revision": run.ctx.config.source.revision,
+                    "outcome": str(RolloutStatus.FAILED),
+                    "stage": str(Stage.SOURCE),
+                    "preflight": list(plan.problem_keys),
+                },
+            )
+        )
+    results = [
+        HostResult(h.name, bs.name, h.stage, HostOutcome.WAITING, f"not started: {why}")
+        for h in bs.hosts
+    ]
+    return results, f"{bs.name}: halted before its first stage: {why}"
+
+
 def _converge_buildset(
-    ctx: Context, bs: BuildSet, store: StatusStore, known: Mapping[str, HostFacts]
+    ctx: Context,
+    bs: BuildSet,
+    store: StatusStore,
+    known: Mapping[str, HostFacts],
+    retry_quarantined: bool = False,
 ) -> tuple[list[HostResult], str, bool]:
     b = build_id(ctx.config, bs)
     gen = ctx.generation
-    run = SetRun(ctx, bs, b, store.writer(bs.name, gen, b))
-    facts = {name: known[name] for name in [ctx.config.src_host, *(h.name for h in bs.hosts)]}
+    run = SetRun(ctx, bs, b, store.writer(bs.name, gen, b, quarantine=not retry_quarantined))
+    facts = _set_facts(ctx, bs, known)
     for name, hf in facts.items():
         if not hf.reachable:
             ctx.say(EventKind.WARNING, f"{name} unreachable: {hf.error}", bs)
     plan = plan_buildset(ctx.config, bs, facts, run.progress)
+    if actionable(plan) and plan.problems:
+        # Found only now: after the shared source stage fetched the pinned revision.
+        held, line = halt_preflight(run, plan)
+        return held, line, False
     if not actionable(plan):
         # Nothing to change on any host it can reach: no ledger commit (a
         # daemon polling a fleet with one host down must not write every poll).
@@ -153,6 +248,8 @@ def _converge_buildset(
             hf, hp = facts[host.name], plan.stage(host.stage).host(host.name)
             if not hf.reachable:
                 outcome, message = HostOutcome.UNREACHABLE, str(hf.error)
+            elif hp is not None and hp.held is not None:
+                outcome, message = HostOutcome.SKIPPED, f"held: {hp.held}"
             elif hp is not None and hp.notes:
                 outcome, message = HostOutcome.DRIFT, "; ".join(hp.notes)
             else:
@@ -160,6 +257,8 @@ def _converge_buildset(
             in_sync.append(HostResult(host.name, bs.name, host.stage, outcome, message))
         down = [h.name for h in bs.hosts if not facts[h.name].reachable]
         tail = f"; unreachable: {', '.join(down)}" if down else ""
+        if b in run.progress.quarantined:
+            return in_sync, f"{bs.name}: build {short(b)} is quarantined; nothing done", False
         return in_sync, f"{bs.name}: in sync (build {short(b)}){tail}", False
 
     progress = run.progress
@@ -186,6 +285,7 @@ def _converge_buildset(
                     "revision": ctx.config.source.revision,
                     "outcome": str(RolloutStatus.RUNNING),
                     "stage": str(Stage.SOURCE),
+                    "preflight": [],
                 },
             )
         )

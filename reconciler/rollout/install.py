@@ -322,12 +322,19 @@ def confirm(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
             return _roll_back(
                 w, conn, target, f"bectl activate {target.be} failed: {out.stderr.strip()}"
             )
+    installed = dict(w.run.progress.host(w.host.name).installed_bes)
+    if not target.in_place:
+        # what an instant revert checks later: the BE as this host confirmed it
+        created = Running.of(w.observe()).created.get(target.be)
+        if created is not None:
+            installed[target.be] = created
     w.record(
         f"installed {_describe(w)} and healthy",
         LedgerOutcome.SUCCESS,
         StepKind.CONFIRM,
         phase=Phase.DONE,
         with_facts=True,
+        installed_bes=installed,
     )
     return StepResult.done()
 

@@ -10,22 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from reconciler.clock import Clock
 from reconciler.errors import CommandTimeout, HostUnreachable
 from reconciler.rollout.scripts import Job, job_state_command, poll_command, start_command
-from reconciler.transport.ssh import Result
+from reconciler.transport.ssh import Connection
 
 POLL_SECONDS = 0.5
-
-
-class Runner(Protocol):
-    """What the rollout needs of a connection (reconciler.transport.ssh.Connection)."""
-
-    def run(
-        self, argv: Sequence[str], *, timeout: float | None = None, stdin: str | bytes | None = None
-    ) -> Result: ...
 
 
 @dataclass(frozen=True)
@@ -45,12 +37,12 @@ def parse_job_state(output: str) -> JobState:
     return JobState("gone")
 
 
-def job_state(conn: Runner, job: Job) -> JobState:
+def job_state(conn: Connection, job: Job) -> JobState:
     result = conn.run(job_state_command(job), timeout=60)
     return parse_job_state(result.stdout)
 
 
-def start(conn: Runner, job: Job, command: list[str], dirs: Sequence[str] = ()) -> None:
+def start(conn: Connection, job: Job, command: list[str], dirs: Sequence[str] = ()) -> None:
     """Start ``command`` (a scripts.detached(...) list); a previous run's exit file goes first."""
     prepared = conn.run(start_command(job, *dirs), timeout=60)
     if not prepared.ok:
@@ -83,20 +75,20 @@ class LogFollower:
         for line in lines:
             self.on_line(line)
 
-    def poll(self, conn: Runner) -> JobState:
+    def poll(self, conn: Connection) -> JobState:
         """One round trip: the job's state, and what its log gained since the last poll."""
         result = conn.run(poll_command(self.job, self.offset), timeout=60)
         state_line, _, chunk = result.stdout.partition("\n")
         self.feed(chunk)
         return parse_job_state(state_line)
 
-    def tail(self, conn: Runner, count: int = 20) -> list[str]:
+    def tail(self, conn: Connection, count: int = 20) -> list[str]:
         result = conn.run(["tail", "-n", str(count), self.job.log], timeout=60)
         return result.stdout.splitlines()
 
 
 def wait(
-    conn: Runner,
+    conn: Connection,
     job: Job,
     *,
     timeout: float,

@@ -28,7 +28,7 @@ from reconciler.remote import short
 from reconciler.rollout.context import SetRun
 from reconciler.rollout.engine_types import HostResult, settled
 from reconciler.rollout.host import HostRun
-from reconciler.statusstore import Update
+from reconciler.statusstore import StatusStore, Update
 from reconciler.vocabulary import (
     INSTALL_STEPS,
     EventKind,
@@ -191,9 +191,23 @@ class TestStage:
         if failed:
             why = "; ".join(f"{r.host}: {r.message}" for r in failed)
             why = halt(run, self.name, f"test stage failed, production untouched ({why})")
+            # In the ledger, not a local file: every reconciler and apply sees it, and a
+            # commit that changes nothing about the build does not retry it.
+            StatusStore(run.writer.ledger).quarantine(
+                bs.name,
+                b,
+                run.ctx.generation,
+                f"test stage failed on {', '.join(r.host for r in failed)}",
+            )
             return StageOutcome(
                 tuple(results) + _untouched(bs.production_hosts, self.name, "test stage failed"),
                 why,
+            )
+        store = StatusStore(run.writer.ledger)
+        if b in store.quarantined(bs.name):
+            # Tried again on purpose (apply --retry-quarantined) and it passed: lift it.
+            store.release(
+                bs.name, b, "its test stage, passed when retried", run.ctx.generation
             )
         if not run.progress.tested_build(b):
             run.record(

@@ -363,6 +363,8 @@ class SimFleet:
             return self.layout.dataset(host, "usr-ports").joinpath(*parts[2:])
         if parts[:2] == ("usr", "obj") and not spec.obj_in_be:
             return self.layout.dataset(host, "usr-obj").joinpath(*parts[2:])
+        if parts[:2] == ("boot", "efi"):
+            return self.layout.dataset(host, "efi").joinpath(*parts[2:])
         top = {"bin": ("usr", "bin"), "sbin": ("usr", "sbin"), "lib": ("usr", "lib")}.get(
             parts[0] if parts else ""
         )

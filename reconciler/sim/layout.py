@@ -15,6 +15,7 @@ Outside the hosts (the fleet directory ``DIR``)::
     DIR/hosts/<h>/be/<BE>/{etc,usr,boot,var,root}   overlay upper dirs of a boot environment
     DIR/hosts/<h>/be/<BE>/.work/<d>                 their overlay work dirs
     DIR/hosts/<h>/datasets/usr-src, usr-obj         datasets shared by every BE
+    DIR/hosts/<h>/datasets/efi                      the EFI system partition (on /boot/efi)
     DIR/hosts/<h>/datasets/usr-ports                zroot/usr/ports (bsdinstall's zfsboot)
 
 Inside a host the fleet directory is bind-mounted at :data:`NS_FLEET`
@@ -85,5 +86,5 @@ class FleetLayout:
         return self.host(name) / "be" / be
 
     def dataset(self, name: str, dataset: str) -> Path:
-        """``dataset`` is ``usr-src``, ``usr-obj`` or ``usr-ports``."""
+        """``dataset`` is ``usr-src``, ``usr-obj``, ``usr-ports`` or ``efi`` (the ESP)."""
         return self.host(name) / "datasets" / dataset

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from reconciler.errors import SimError
-from reconciler.sim import hostkeys, kernconf, kernel, portstree, state, upstream
+from reconciler.sim import hostkeys, kernconf, kernel, loader, portstree, state, upstream
 from reconciler.sim.cmdscript import command_script as _command_script
 from reconciler.sim.layout import BE_DIRS, NS_FLEET, FleetLayout
 from reconciler.sim.spec import HostSpec, Timings
@@ -40,6 +40,8 @@ COMMANDS = {
     "daemon": "sbin/daemon",
     "pgrep": "bin/pgrep",
     "showmount": "bin/showmount",
+    "df": "bin/df",
+    "zfs": "sbin/zfs",
     # pkg(7), the bootstrapper in base; pkg(8) comes with the ports-mgmt/pkg package
     "pkg": "sbin/pkg",
     # ports-mgmt/poudriere, as a build host's admin installs it
@@ -62,13 +64,15 @@ for d in etc boot var root usr; do
     mkdir -p "$b/$d" "$b/.work/$d"
     $M -t overlay overlay -o "lowerdir=/$d,upperdir=$b/$d,workdir=$b/.work/$d" "/$d"
 done
-mkdir -p /usr/src /usr/obj
+mkdir -p /usr/src /usr/obj /boot/efi
 $M --bind "$h/datasets/usr-src" /usr/src
 [ "$objinbe" = yes ] || $M --bind "$h/datasets/usr-obj" /usr/obj
+# The EFI system partition: one FAT file system, the same whatever BE boots.
+[ -d "$h/datasets/efi" ] && $M --bind "$h/datasets/efi" /boot/efi
 mkdir -p /usr/ports
 [ -d "$h/datasets/usr-ports" ] && $M --bind "$h/datasets/usr-ports" /usr/ports
 echo 1 > /run/sshd.pid
-# A booted FreeBSD with nfs_client_enable mounts its fstab's nfs lines.
+# rc.d/mountcritremote mounts fstab's nfs lines at boot (nfs_client_enable or not).
 if grep -qs '[[:space:]]nfs[[:space:]]' /etc/fstab; then
     /usr/sbin/mount -a -t nfs || echo "sim: mounting nfs file systems failed" >&2
 fi
@@ -109,10 +113,7 @@ def _sshd_config(layout: FleetLayout, spec: HostSpec) -> str:
 
 
 def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], env=upstream.git_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SimError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout.strip()
+    return upstream._git(*args)
 
 
 def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: str) -> None:
@@ -169,9 +170,17 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
     )
     (etc / "fstab").write_text(
         "# Device\tMountpoint\tFStype\tOptions\tDump\tPass#\n"
-        + ("/dev/ada0p2\t/\t\tufs\trw\t1\t1\n" if spec.ufs else ""),
+        + ("/dev/ada0p2\t/\t\tufs\trw\t1\t1\n" if spec.ufs else "")
+        + "/dev/gpt/efiboot0\t/boot/efi\tmsdosfs\trw\t2\t2\n",
         encoding="utf-8",
     )
+    # The world's loader, and bsdinstall's copies of it on the ESP (bootconfig).
+    efi = loader.image(loader.date(1717502400), f"root@{spec.name}")
+    (be / loader.WORLD_LOADER).write_bytes(efi)
+    for rel in loader.ESP_LOADERS:
+        path = layout.dataset(spec.name, "efi") / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(efi)
     # root's own shell start-up, hiding this machine's (which may be slow or
     # personal): a FreeBSD root PATH, where /sbin's commands win over /bin's.
     profile = (
@@ -251,7 +260,7 @@ def prepare(
         key.write_bytes(hostkeys.private_key_openssh(spec.name))
         key.chmod(0o600)
         (host / "sshd_config").write_text(_sshd_config(layout, spec), encoding="utf-8")
-        for dataset in ("usr-src", "usr-obj", "usr-ports"):
+        for dataset in ("usr-src", "usr-obj", "usr-ports", "efi"):
             layout.dataset(spec.name, dataset).mkdir(parents=True)
         _first_be(layout, spec, commits, built)
         if spec.name == src:

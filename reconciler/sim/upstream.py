@@ -10,13 +10,12 @@ appended: existing hashes never change.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.errors import SimError
+from reconciler.gitutil import HERMETIC, git
 
 BRANCH = "stable/14"
 URL = "https://git.freebsd.org/src.git"
@@ -179,29 +178,13 @@ COMMITS: tuple[str, ...] = (
 
 
 def git_env() -> dict[str, str]:
-    """This process's environment without inherited GIT_* variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env["GIT_CONFIG_NOSYSTEM"] = "1"
-    env["GIT_CONFIG_GLOBAL"] = os.devnull
-    env["LC_ALL"] = "C"
-    return env
+    """What the upstream's git commands add to the scrubbed environment (reconciler.gitutil)."""
+    return dict(HERMETIC)
 
 
-def _git(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            env=env or git_env(),
-            cwd=cwd,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    except FileNotFoundError as exc:
-        raise SimError("git is not installed (apt-get install git)") from exc
-    except subprocess.CalledProcessError as exc:
-        raise SimError(f"git {' '.join(args)}: {exc.stderr.strip()}") from exc
-    return done.stdout.strip()
+def _git(*args: str, env: dict[str, str] | None = None) -> str:
+    # Through the project's one git runner (inherited GIT_* scrubbed); paths are absolute.
+    return git(Path("/"), *args, env={**HERMETIC, **(env or {})}, error=SimError).strip()
 
 
 def create(bare: Path) -> list[str]:

@@ -156,8 +156,10 @@ def test_the_daemon_alone_keeps_the_fleet_on_the_branch(site: Site) -> None:
     for host in HOSTS:
         header = site.make_conf(host).splitlines()[0]
         assert header.startswith("# Managed by reconciler: ") and "@" not in header, header
+        # written live (write-config), or into the new boot environment by the install
         assert any(
-            e.host == host and e.step == "write-config" and e.generation == first for e in entries
+            e.host == host and e.step in ("write-config", "install") and e.generation == first
+            for e in entries
         ), host
     assert any(e.outcome == "validated" and e.generation == first for e in site.entries())
     installs = site.installs()

@@ -24,12 +24,14 @@ from reconciler.facts import (
     installjobs,
     jobs,
     kernconf,
+    loader,
     marker,
     mounts,
     objtree,
     packages,
     pkgsets,
     ports,
+    preflight,
     source,
     versions,
 )
@@ -57,6 +59,17 @@ FACTS: dict[str, tuple[Callable[[dict[str, Any]], tuple[Probe, ...]], Parser]] =
     "jobs": (lambda a: jobs.PROBES, lambda o, a: jobs.parse(o)),
     "boottime": (lambda a: boottime.PROBES, lambda o, a: boottime.parse(o)),
     "installjobs": (lambda a: installjobs.PROBES, lambda o, a: installjobs.parse(o)),
+    "preflight-src": (
+        lambda a: preflight.src_probes(a["revision"]),
+        lambda o, a: preflight.parse_src(o, a["revision"]),
+    ),
+    "preflight-obj": (lambda a: preflight.BUILD_PROBES, lambda o, a: preflight.parse_obj(o)),
+    "preflight-bootpool": (
+        lambda a: preflight.BE_PROBES,
+        lambda o, a: preflight.parse_boot_pool(o),
+    ),
+    "preflight-knobs": (lambda a: preflight.KNOB_PROBES, lambda o, a: preflight.parse_knobs(o)),
+    "loader": (lambda a: loader.probes(a["arch"]), lambda o, a: loader.parse(o, a["arch"])),
     "packages": (lambda a: packages.PROBES, lambda o, a: packages.parse(o)),
     "ports": (
         lambda a: ports.probes(a["tree"], a["revision"], tuple(a["origins"])),

@@ -144,6 +144,17 @@ class TestBootEnvironment:
         facts = host(bes=("default", BE), one_shot=BE, ended={"": 0})
         assert be(facts, Phase.REBOOTING) == ["reboot", "confirm"]
 
+    def test_an_intact_earlier_be_is_booted_again_not_installed_again(self) -> None:
+        facts = host(bes=("default", BE, "rc-bbbbbbbbbbbb"), booted="rc-bbbbbbbbbbbb",
+                     permanent="rc-bbbbbbbbbbbb")  # fmt: skip
+        confirmed = HostProgress("b" * 64, Phase.DONE, installed_bes={BE: "2024-11-19 10:00"})
+        steps = install_steps(facts, confirmed, BE_TARGET, {})
+        assert [s.kind for s in steps] == ["reboot", "confirm"]
+        assert steps[0].reason.startswith(f"instant revert: {BE} is intact")
+        # made anew since (another creation time): installed again
+        remade = HostProgress("b" * 64, Phase.DONE, installed_bes={BE: "2024-11-18 09:00"})
+        assert next(s.kind for s in install_steps(facts, remade, BE_TARGET, {})) == "install"
+
     def test_phase_of_another_build_counts_for_nothing(self) -> None:
         facts = host(bes=("default", BE), ended={"": 0})
         other = HostProgress("f" * 64, Phase.REBOOTING)

@@ -131,12 +131,17 @@ def test_config_only_change_rebuild_and_return_to_a_previous_build(small_lab: La
     assert all(n == 2 for n in lab.counts("installworld").values())
     _assert_runs(lab, second)
     assert "WITHOUT_GAMES=yes" in (lab.fleet.read_file("tester", "/etc/src.conf") or "")
-    # Going back reuses the first build's objects: no buildworld.
+    # Going back reuses the first build's objects (no buildworld) and its boot environments,
+    # still as each host confirmed them: an instant revert costs a reboot, not an install.
     lab.edit("buildsets/lab/src.conf", r"WITHOUT_GAMES=yes\n", "", "Bring games back")
     assert _build(lab) == first
+    reboots = lab.counts("reboot")
     done = lab.apply("--buildset", "lab")
     assert done.returncode == 0, done.stdout + done.stderr
     assert lab.fleet.count("builder", "buildworld") == 2
+    assert all(n == 2 for n in lab.counts("installworld").values()), lab.counts("installworld")
+    assert lab.counts("reboot") == {h: n + 1 for h, n in reboots.items()}
+    assert "instant revert: rc-" in done.stdout
     _assert_runs(lab, first)
 
 

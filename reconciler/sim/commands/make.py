@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from reconciler.sim import kernconf, kernel
+from reconciler.sim import kernconf, kernel, loader
 from reconciler.sim.commands import makeopts
 from reconciler.sim.commands.common import progress
 from reconciler.sim.commands.host import Host
@@ -152,6 +152,8 @@ class Make:
                 "cc: error: clang frontend command failed due to signal",
             )
         info = kernel.source_info(self.srctop)
+        # stand/common/newvers.sh: the loader built with this world names its date and builder.
+        info |= {"loader_built": loader.date(), "loader_builder": f"root@{self.host.name}"}
         worldtmp.mkdir(parents=True, exist_ok=True)
         (self.objtop / "toolchain-metadata.mk").write_text(
             "# Simulated toolchain metadata\nMACHINE=amd64\nMACHINE_ARCH=amd64\n"
@@ -310,6 +312,9 @@ class Make:
         target = self.dest("/" + kernel.WORLD_FILE)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(kernel.render(world, "FreeBSD world"), encoding="utf-8")
+        if world.get("loader_built"):  # stand/ installs /boot/loader.efi, never the ESP's copy
+            efi = loader.image(world["loader_built"], world.get("loader_builder", "root@localhost"))
+            self.dest("/" + loader.WORLD_LOADER).write_bytes(efi)
         self.banner(f"Installing everything completed on {kernel.now()}")
 
     def delete_old(self, libs: bool) -> None:

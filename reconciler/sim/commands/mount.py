@@ -5,13 +5,15 @@ sbin/mount_nfs/mount_nfs.c (getnfsargs, nfs_tryproto), usr.bin/showmount.
 
 The host's own file systems are ZFS datasets (``zroot/ROOT/<BE>`` on /,
 ``zroot/usr/src``, ``zroot/usr/obj`` unless /usr/obj lives in the BE,
-``zroot/usr/ports``), or ``/dev/ada0p2`` UFS on a ``--ufs`` host.
-``mount -t nullfs [-o ro] DIR MNT`` and ``mount -t devfs devfs MNT``
-(beinstall.sh's, into a mounted BE) are bind mounts, listed by ``mount -p``.
-NFS mounts are bind mounts of the
-server host's directory (read-only for ``-o ro``), allowed only by what the
-server's mountd loaded (reconciler/sim/exports.py); they are remembered in
-/run (gone at reboot, like the real ones). ``mount -a -t nfs`` mounts
+``zroot/usr/ports``), or ``/dev/ada0p2`` UFS on a ``--ufs`` host; every host
+has its EFI system partition ``/dev/gpt/efiboot0`` on /boot/efi (msdosfs,
+bsdinstall's layout). ``mount -t nullfs [-o ro] DIR MNT`` and ``mount -t
+devfs devfs MNT`` (beinstall.sh's, into a mounted BE) are bind mounts, listed
+by ``mount -p``.
+NFS mounts are bind mounts of the server host's directory (read-only for
+``-o ro``), allowed only by what the server's mountd loaded
+(reconciler/sim/exports.py); they are remembered in /run (gone at reboot,
+like the real ones). ``mount -a -t nfs`` mounts
 fstab's nfs lines, as a booting client does.
 
 mount_nfs retries a failed mount (server down, mountd not running, path not
@@ -75,6 +77,8 @@ def _entries(host: Host) -> list[tuple[str, str, str, str, str]]:
         for name, info in sorted(st.get("bes", {}).items()):
             if info.get("mounted"):
                 rows.append((f"zroot/ROOT/{name}", info["mounted"], "zfs", "rw,nfsv4acls", "0 0"))
+    # The ESP, as bsdinstall's fstab mounts it (its dump and pass come from fstab).
+    rows.append(("/dev/gpt/efiboot0", "/boot/efi", "msdosfs", "rw", "2 2"))
     for m in _load():
         rows.append((m["spec"], m["file"], m.get("type", "nfs"), m["opts"], "0 0"))
     return rows
@@ -228,7 +232,7 @@ def _print(host: Host, fstab_style: bool, types: set[str] | None) -> int:
             sys.stdout.write(f"{_field(spec)}{_field(file)}{fstype}\t{opt}\t{passno}\n")
         else:
             words = [fstype]
-            if fstype in ("zfs", "ufs"):
+            if fstype in ("zfs", "ufs", "msdosfs"):
                 words.append("local")
             if fstype == "zfs":
                 words.append("nfsv4acls")
