@@ -2,6 +2,7 @@
 
 - :mod:`reconciler.plan.model`: the frozen values (Plan, BuildSetPlan, StagePlan, HostPlan, Step);
 - :mod:`reconciler.plan.decide`: the comparison, per stage and host;
+- :mod:`reconciler.plan.files`: a host's config files, and how its own differ (with diffs);
 - :mod:`reconciler.plan.install`: a host's install chain (boot environment or in place);
 - :mod:`reconciler.plan.verify`: does a running host match its build;
 - :mod:`reconciler.plan.format`: text and markdown.
@@ -9,7 +10,6 @@
 
 from reconciler.plan.decide import (
     build_host_plan,
-    config_differences,
     foreign_changes,
     host_install_plan,
     make_plan,
@@ -18,8 +18,8 @@ from reconciler.plan.decide import (
     source_host_plan,
     target_for,
     wanted_exports,
-    wanted_files,
 )
+from reconciler.plan.files import config_differences, wanted_files
 from reconciler.plan.format import format_markdown, format_text
 from reconciler.plan.install import Target
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step

@@ -28,7 +28,6 @@ one ``report-drift`` step per generation and then a note.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 
@@ -38,88 +37,13 @@ from reconciler.config.model import STOCK_KERNCONFS, BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
 from reconciler.plan import waves
+from reconciler.plan.files import config_differences, config_diffs, unified_diff
 from reconciler.plan.install import Target, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
 from reconciler.plan.preflight import preflight, work_of
 from reconciler.progress import NOTHING, SetProgress
 from reconciler.remote import build_log, short
 from reconciler.vocabulary import INSTALL_STEPS, Phase, Stage, StepKind
-
-
-def body(text: str) -> list[str]:
-    """A rendered file without its managed header lines."""
-    lines = text.splitlines()
-    while lines and (
-        lines[0].startswith(render.MANAGED_HEADER_PREFIX) or lines[0].startswith("# Source: ")
-    ):
-        lines.pop(0)
-    return lines
-
-
-def _differs(name: str, actual: str | None, desired: str) -> str | None:
-    if actual is None:
-        return f"{name} missing"
-    old, new = body(actual), body(desired)
-    if old == new:
-        return None
-    changed = sum(
-        1
-        for line in difflib.unified_diff(old, new, lineterm="", n=0)
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    )
-    return f"{name} differs: {changed} line{'s' if changed != 1 else ''}"
-
-
-def wanted_files(config: Config, bs: BuildSet, host: Host) -> dict[str, str]:
-    """The config files a host of ``bs`` must have, path -> text."""
-    return {
-        "/etc/make.conf": render.make_conf(config, bs, host),
-        "/etc/src.conf": render.src_conf(config, bs),
-    }
-
-
-def unified_diff(path: str, old: list[str], new: list[str]) -> str:
-    """``old`` (on the host) against ``new`` (desired), as ``diff -u`` prints it."""
-    return "\n".join(
-        difflib.unified_diff(
-            old, new, fromfile=f"{path} (on the host)", tofile=f"{path} (desired)", lineterm=""
-        )
-    )
-
-
-def _actual_files(facts: HostFacts) -> dict[str, str | None]:
-    etc = facts.etc
-    return {
-        "/etc/make.conf": etc.make_conf if etc else None,
-        "/etc/src.conf": etc.src_conf if etc else None,
-    }
-
-
-def config_differences(
-    config: Config, bs: BuildSet, host: Host, facts: HostFacts
-) -> dict[str, str]:
-    """Path -> why, for every config file whose content (below the header) differs."""
-    actual = _actual_files(facts)
-    found = {}
-    for path, text in wanted_files(config, bs, host).items():
-        why = _differs(path.rsplit("/", 1)[1], actual[path], text)
-        if why:
-            found[path] = why
-    return found
-
-
-def config_diffs(config: Config, bs: BuildSet, host: Host, facts: HostFacts) -> dict[str, str]:
-    """Path -> unified diff (below the managed header) of each config file present that differs.
-
-    A missing file has no diff: the reason says it is missing, and all of it is written.
-    """
-    actual = _actual_files(facts)
-    found = {}
-    for path, text in wanted_files(config, bs, host).items():
-        have = actual[path]
-        if have is not None and body(have) != body(text):
-            found[path] = unified_diff(path, body(have), body(text))
-    return found
 
 
 def _config_steps(

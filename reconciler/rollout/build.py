@@ -64,9 +64,21 @@ def _follow(w: HostRun, step: Step) -> StepResult:
 
     conn = w.conn()
     try:
-        result = jobs.wait(conn, job, timeout=BUILD_TIMEOUT, clock=run.ctx.clock, on_line=line)
+        result = jobs.wait(
+            conn,
+            job,
+            timeout=BUILD_TIMEOUT,
+            clock=run.ctx.clock,
+            on_line=line,
+            stopped=run.ctx.stop.is_set,
+        )
     except (CommandTimeout, TransportError) as exc:
         return _failed(w, step, str(exc), "")
+    if result.state == "running":  # asked to stop: the build goes on, detached
+        return StepResult(
+            HostOutcome.WAITING,
+            f"stopped; build {remote.short(b)} goes on on {w.host.name}, the next run re-attaches",
+        )
     if result.state == "finished" and result.exit_code == 0:
         run.record(
             Update(

@@ -177,9 +177,20 @@ def _follow(
             w.run.ctx.say(EventKind.INSTALL, text[4:], w.run.buildset, w.host)
 
     try:
-        state = jobs.wait(conn, job, timeout=INSTALL_TIMEOUT, clock=w.run.ctx.clock, on_line=line)
+        state = jobs.wait(
+            conn,
+            job,
+            timeout=INSTALL_TIMEOUT,
+            clock=w.run.ctx.clock,
+            on_line=line,
+            stopped=w.run.ctx.stop.is_set,
+        )
     except CommandTimeout as exc:
         return _fail(w, kind, str(exc))
+    if state.state == "running":  # asked to stop: the install goes on, detached
+        return StepResult(
+            HostOutcome.WAITING, f"stopped; {job.name} goes on, the next run re-attaches"
+        )
     if state.state == "finished" and state.exit_code == 0:
         if target.in_place and job.name.startswith("install-world"):
             w.record(

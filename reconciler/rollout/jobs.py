@@ -94,12 +94,15 @@ def wait(
     timeout: float,
     clock: Clock,
     on_line: Callable[[str], None] = lambda line: None,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> JobState:
     """Follow ``job`` until it finishes or is gone; bounded by ``timeout``.
 
     Connection drops are ridden out (the job is detached); the wait itself is
-    what is bounded. A rollout asked to stop still waits here: a running build
-    or install is let reach its end, which is the safe point.
+    what is bounded. When ``stopped()`` (Ctrl-C, SIGTERM) the wait ends with the
+    job still ``running``: it runs detached under daemon(8) on the host, and the
+    next run re-attaches to it (await-build, await-install), so nobody waits
+    hours for a buildworld to stop.
     """
     follower = LogFollower(job, on_line)
     deadline = clock.now() + timeout
@@ -109,7 +112,7 @@ def wait(
         except (HostUnreachable, CommandTimeout):
             # The job is detached; a lost connection is not a lost job.
             state = JobState("running")
-        if state.state != "running":
+        if state.state != "running" or stopped():
             return state
         if clock.now() >= deadline:
             raise CommandTimeout(

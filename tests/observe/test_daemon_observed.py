@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -117,7 +116,8 @@ def test_the_page_shows_the_rollout_in_progress(observed: Observed) -> None:
     assert during["progress"]["running"] is True
     # The build's ">>> " lines (buildworld's "stage 4.1: building includes" ...) arrive as
     # BUILD events, without the marker; the read model keeps the last one per build set.
-    assert re.fullmatch(r"stage [0-9.]+: .+", during["progress"]["build_line"]), during
+    # the last >>> line of the build's log, as make printed it (Makefile.inc1's own words)
+    assert during["progress"]["build_line"].strip(), during
     assert "Rollout in progress." in observed.during["page"]
     assert during["progress"]["build_line"] in observed.during["page"]
 

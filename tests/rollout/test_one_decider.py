@@ -142,7 +142,8 @@ def test_plan_is_what_apply_does(small_lab: Lab) -> None:
     lab.edit("buildsets/lab/src.conf", r"\Z", "WITHOUT_GAMES=yes\n", "Drop games")
     interrupt_at(lab, "lab/tester: install:")
     plan = apply_and_compare(lab)
-    assert plan["tester"] == ["reboot", "confirm"]
+    # the install job went on detached: still running, or ended while nobody watched
+    assert plan["tester"] in (["await-install", "reboot", "confirm"], ["reboot", "confirm"])
 
     # 4. stopped after the test host's reboot: it runs the new BE from a one-shot activation
     lab.edit("buildsets/lab/src.conf", r"\Z", "WITHOUT_FINGER=yes\n", "Drop finger")
@@ -154,7 +155,8 @@ def test_plan_is_what_apply_does(small_lab: Lab) -> None:
     lab.edit("buildsets/db/src.conf", r"\Z", "WITHOUT_GAMES=yes\n", "db: drop games")
     interrupt_at(lab, "db/db1: install-kernel:")
     plan = apply_and_compare(lab)
-    assert plan["db1"] == ["reboot", "install-world", "reboot", "confirm"]
+    assert plan["db1"][-4:] == ["reboot", "install-world", "reboot", "confirm"]
+    assert plan["db1"][:-4] in ([], ["await-install"])
 
     # 6. drift in make.conf, a header-only difference, an unreachable host
     lab.fleet.ssh("tester", "echo 'CFLAGS+=-O3' >> /etc/make.conf")
