@@ -283,7 +283,10 @@ def _converge_buildset(
     if not actionable(plan):
         # Nothing to change on any host it can reach: no ledger commit (a
         # daemon polling a fleet with one host down must not write every poll).
-        ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
+        if b in run.progress.quarantined:
+            ctx.say(EventKind.WARNING, f"build {short(b)} is quarantined; nothing done", bs)
+        else:
+            ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
         in_sync = []
         planned = {(st.name, hp.host): hp for st in plan.stages for hp in st.hosts}
         for host in filter(ctx.selected, bs.hosts):

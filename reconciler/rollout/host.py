@@ -200,7 +200,8 @@ class HostRun:
         waiting = ctx.nfs.holders(self.host.name)
         if waiting:
             self.say(
-                f"waiting to reboot: {', '.join(sorted(waiting))} install from this host over NFS"
+                f"waiting to reboot: {', '.join(sorted(waiting))} install from this host over NFS",
+                EventKind.INFO,  # a wait is shown: the operator sees why nothing moves
             )
         return ctx.nfs.begin_reboot(self.host.name, ctx.stop.is_set)
 
@@ -214,7 +215,10 @@ class HostRun:
             self._slot = slots
             return True
         limit = self.run.ctx.config.max_down(group)
-        self.say(f"waiting: reboot group {group} has {limit} host(s) down already (max_down)")
+        self.say(
+            f"waiting: reboot group {group} has {limit} host(s) down already (max_down)",
+            EventKind.INFO,
+        )
         while not self.run.ctx.stop.is_set():
             if slots.acquire(timeout=0.5):
                 self._slot = slots

@@ -28,4 +28,6 @@ def test_src_host_waits_for_another_sets_installs(lab: Lab) -> None:
     builder_reboot = _index(subjects, "builder: rebooting", last=True)
     assert db2_first < builder_reboot, "db2 was not installing when builder came to reboot"
     assert builder_reboot > db2_done, subjects
-    assert "waiting to reboot: db2 install from this host over NFS" in done.stdout
+    assert "waiting to reboot: db2 install from this host over NFS" in done.stdout, (
+        "\n".join(subjects) + done.stdout
+    )

@@ -37,7 +37,8 @@ class Daemon:
         self.settings.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
         self.log = tmp / "daemon.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "run", "--config", str(self.settings)],
+            # -v: an idle cycle's lines are debug (they would bury what happened at info)
+            [sys.executable, "-m", "reconciler", "-v", "run", "--config", str(self.settings)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("w"),
@@ -50,7 +51,7 @@ class Daemon:
         return [json.loads(line) for line in lines if line.startswith("{")]
 
     def cycles(self) -> int:
-        """Finished drift checks: each ends with one summary line for the one build set."""
+        """Finished cycles: each ends with one summary line for the one build set."""
         return sum(1 for e in self.events() if e["event"] == "rollout.summary")
 
     def wait(self, predicate: Callable[[], bool], what: str, timeout: float = 90) -> None:

@@ -91,10 +91,10 @@ def test_a_fleet_dies_with_its_owner(tmp_path: Path) -> None:
 
 def test_a_host_whose_sshd_cannot_start_is_reported(tmp_path: Path) -> None:
     subnet = fresh_subnet()
-    with socket.socket() as squatter:  # something else holds the host's address:port
-        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Something else holds the host's address:port, bound but not listening: `fleet up`'s
+    # check for listeners cannot see it, so it is the host's sshd that fails to bind.
+    with socket.socket() as squatter:
         squatter.bind((f"{subnet}.101", 22))
-        squatter.listen()
         started = time.monotonic()
         with pytest.raises(SimError, match=r"hosts did not start: host1; host1's console: .*"):
             SimFleet.up(tmp_path / "f", hosts=1, subnet=subnet, boot_seconds=0.1)
