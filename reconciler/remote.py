@@ -84,3 +84,78 @@ def install_log(build_id: str, part: str = "") -> str:
 
 def install_exit(build_id: str, part: str = "") -> str:
     return f"{DB_DIR}/install-{build_id}{'-' + part if part else ''}.exit"
+
+
+# -- packages (the ports half of HB 24.7; docs/packages.md) --------------------------
+
+#: The ports tree's default place; fleet.yaml ``ports.tree`` may name another.
+PORTS = "/usr/ports"
+#: Package repositories on a build host, one directory per package set id, on
+#: /usr/obj's own file system: they survive a BE switch like the builds, and
+#: every other host of the set already mounts /usr/obj read-only at this path.
+PKG_SETS = f"{OBJ}/packages"
+#: Inside a package set's directory: the pkg repository (poudriere: a symlink
+#: to the repository poudriere made; make: the PACKAGES directory itself).
+PKG_SET_REPO = "repo"
+#: The reconciler's poudriere: its BASEFS, its etc directory (``poudriere -e``,
+#: holding poudriere.conf and poudriere.d/) and POUDRIERE_DATA.
+POUDRIERE_BASE = f"{OBJ}/poudriere"
+POUDRIERE_ETC = f"{POUDRIERE_BASE}/etc"
+POUDRIERE_DATA = f"{POUDRIERE_BASE}/data"
+#: ``poudriere ports -p``: the shared tree, registered with ``-m null`` (no '-' or '.').
+POUDRIERE_PORTS_TREE = "reconciler"
+#: The repository's name in pkg.conf terms, and the file that configures it on every host.
+PKG_REPO_NAME = "reconciler"
+PKG_REPO_CONF = "/usr/local/etc/pkg/repos/reconciler.conf"
+#: ``key=value`` lines: the package set a root file system carries (``pkgset=<id>``)
+#: and the origins the reconciler installed (``packages=a/b c/d@f``); only those
+#: are ever removed. Written next to MARKER, inside the new BE or the live root.
+PKG_MARKER = f"{DB_DIR}/packages"
+#: daemon(8) pidfile of the detached package build.
+PACKAGES_PIDFILE = "/var/run/reconciler-packages.pid"
+
+
+def pkg_set_dir(pkgset_id: str) -> str:
+    """``/usr/obj/packages/<package set id>``: its repository and its .reconciler/ records."""
+    return f"{PKG_SETS}/{pkgset_id}"
+
+
+def pkg_repo(pkgset_id: str) -> str:
+    """The repository path every host of the set reads (``file://`` + this)."""
+    return f"{pkg_set_dir(pkgset_id)}/{PKG_SET_REPO}"
+
+
+def pkg_inputs(pkgset_id: str) -> str:
+    return f"{pkg_set_dir(pkgset_id)}/{BUILD_INPUTS}"
+
+
+def pkg_exit(pkgset_id: str) -> str:
+    return f"{pkg_set_dir(pkgset_id)}/{BUILD_EXIT}"
+
+
+def pkg_jail(build_id: str) -> str:
+    """The poudriere jail made from a world build (jail(8) names take no '.')."""
+    return f"rc{short(build_id)}"
+
+
+def pkg_setname(pkgset_id: str) -> str:
+    """``poudriere bulk -z``: names the set's make.conf and options in poudriere.d/."""
+    return short(pkgset_id)
+
+
+def poudriere_repo(build_id: str, pkgset_id: str) -> str:
+    """Where poudriere bulk puts it: ``${POUDRIERE_DATA}/packages/<jail>-<tree>-<set>``."""
+    master = f"{pkg_jail(build_id)}-{POUDRIERE_PORTS_TREE}-{pkg_setname(pkgset_id)}"
+    return f"{POUDRIERE_DATA}/packages/{master}"
+
+
+def packages_log(pkgset_id: str) -> str:
+    return f"{LOG_DIR}/packages-{pkgset_id}.log"
+
+
+def pkg_install_log(pkgset_id: str) -> str:
+    return f"{LOG_DIR}/pkg-install-{pkgset_id}.log"
+
+
+def pkg_install_exit(pkgset_id: str) -> str:
+    return f"{DB_DIR}/pkg-install-{pkgset_id}.exit"

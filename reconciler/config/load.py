@@ -14,15 +14,18 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reconciler.config import rules, schema
+from reconciler.config import portsfiles, rules, schema
 from reconciler.config.model import (
     BuildSet,
     Config,
     Host,
     KernelConfig,
+    Packages,
+    PortOptions,
     PortsSettings,
     PortsTree,
     ReconcilerPolicy,
+    RepoSigning,
     RolloutPolicy,
     Source,
 )
@@ -150,6 +153,10 @@ def _read(reader: Reader) -> tuple[rules.RepoFiles, list[Problem]]:
                 )
             )
             continue
+        ports_dir, ports_problems = portsfiles.read(
+            reader, path, lambda p: collect.text(p, required=True)
+        )
+        collect.problems.extend(ports_problems)
         files.buildsets.append(
             rules.BuildsetFiles(
                 item.name,
@@ -168,6 +175,7 @@ def _read(reader: Reader) -> tuple[rules.RepoFiles, list[Problem]]:
                     required=True,
                     hint="create it, empty if the set needs no src.conf settings",
                 ),
+                ports_dir,
             )
         )
     if not files.buildsets:
@@ -243,6 +251,23 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
     )
 
 
+def _packages(data: dict[str, Any] | None, ports: portsfiles.PortsDir) -> Packages | None:
+    if data is None:
+        return None
+    default = Packages(origins=())
+    signing = data.get("signing")
+    return Packages(
+        origins=tuple(data["origins"]),
+        host_extras=tuple((host, tuple(extra)) for host, extra in data.get("hosts", {}).items()),
+        method=data.get("method", default.method),
+        make_conf=ports.make_conf or "",
+        options=tuple(PortOptions(name, text) for name, text in sorted(ports.options.items())),
+        signing=RepoSigning(**signing) if signing is not None else None,
+        freebsd_repository=data.get("freebsd_repository", default.freebsd_repository),
+        keep=data.get("keep", default.keep),
+    )
+
+
 def _buildset(files: rules.BuildsetFiles) -> BuildSet:
     assert files.doc is not None and files.make_conf is not None and files.src_conf is not None
     data: dict[str, Any] = files.doc.data
@@ -270,6 +295,7 @@ def _buildset(files: rules.BuildsetFiles) -> BuildSet:
         src_conf=files.src_conf,
         rollout=_rollout(data.get("rollout") or {}),
         ports=PortsSettings(**ports) if ports is not None else None,
+        packages=_packages(data.get("packages"), files.ports),
     )
 
 

@@ -16,6 +16,7 @@ from typing import Literal
 Stage = Literal["test", "production"]
 InstallMethod = Literal["boot-environment", "in-place"]
 DriftPolicy = Literal["heal", "report"]
+PackageMethod = Literal["poudriere", "make"]
 
 #: Kernel configurations that ship with FreeBSD in sys/<arch>/conf and so need
 #: no file under kernels/.
@@ -39,7 +40,14 @@ class Source:
 @dataclass(frozen=True)
 class PortsTree:
     tree: str  # absolute path, NFS-shared from the src host
-    revision: str | None = None
+    revision: str | None = None  # with url and branch: the commit the src host keeps
+    url: str | None = None
+    branch: str | None = None
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the reconciler keeps the tree at a commit (url, branch and revision given)."""
+        return self.revision is not None and self.url is not None and self.branch is not None
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,49 @@ class PortsSettings:
     distdir: str | None = None
     wrkdirprefix: str | None = None
     packages: str | None = None
+
+
+@dataclass(frozen=True)
+class PortOptions:
+    """One ``buildsets/<set>/ports/options/<name>/options`` file (poudriere's options dir)."""
+
+    name: str  # OPTIONS_NAME: the origin with its first '/' made '_', e.g. www_nginx
+    text: str
+
+
+@dataclass(frozen=True)
+class RepoSigning:
+    key: str  # private key on the build host
+    pubkey: str  # public key on every host of the set
+
+
+@dataclass(frozen=True)
+class Packages:
+    """The ports a build set runs, and how they are built (buildset.yaml ``packages:``)."""
+
+    origins: tuple[str, ...]  # category/port[@flavor], in the order written
+    host_extras: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (host, its extra origins)
+    method: PackageMethod = "poudriere"
+    make_conf: str = ""  # buildsets/<set>/ports/make.conf, verbatim ("" when absent)
+    options: tuple[PortOptions, ...] = ()  # sorted by name
+    signing: RepoSigning | None = None
+    freebsd_repository: bool = True
+    keep: int = 3
+
+    def extras(self, host: str) -> tuple[str, ...]:
+        return next((origins for name, origins in self.host_extras if name == host), ())
+
+    def for_host(self, host: str) -> tuple[str, ...]:
+        """What ``host`` installs: the set's origins, then its own extras."""
+        return self.origins + self.extras(host)
+
+    @property
+    def all_origins(self) -> tuple[str, ...]:
+        """Everything the set's repository holds, sorted: the set's and every host's extras."""
+        every = set(self.origins)
+        for _, extra in self.host_extras:
+            every.update(extra)
+        return tuple(sorted(every))
 
 
 @dataclass(frozen=True)
@@ -88,6 +139,7 @@ class BuildSet:
     src_conf: str  # buildsets/<name>/src.conf, verbatim
     rollout: RolloutPolicy
     ports: PortsSettings | None = None
+    packages: Packages | None = None
 
     def host(self, name: str) -> Host:
         for host in self.hosts:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
+from reconciler import remote
 from reconciler.config.model import BuildSet, Config, Host
 from reconciler.remote import OBJ as OBJ
 from reconciler.remote import SRC as SRC
@@ -196,3 +197,122 @@ def fstab(config: Config, host: Host | str) -> str:
     if target.name != bs.build_host:
         lines.append(f"{_server(bs.build.address)}:{OBJ} {OBJ} nfs ro,bg 0 0")
     return "".join(line + "\n" for line in lines)
+
+
+# -- packages (issue 11): the repository file on every host, the build host's inputs --------
+
+
+def _package_set(config: Config, buildset: BuildSet | str) -> tuple[BuildSet, str, str]:
+    """(build set, build id, package set id); ValueError for a set without packages."""
+    from reconciler.config.buildid import build_id
+    from reconciler.config.pkgsetid import package_set_id
+
+    bs = _buildset(config, buildset)
+    pkgset = package_set_id(config, bs)
+    if pkgset is None:
+        raise ValueError(f"build set {bs.name!r} lists no packages")
+    return bs, build_id(config, bs), pkgset
+
+
+def pkg_repo_conf(config: Config, buildset: BuildSet | str) -> str:
+    """``/usr/local/etc/pkg/repos/reconciler.conf`` for every host of ``buildset``.
+
+    pkg.conf(5) repository syntax: a ``file://`` url of the set's repository
+    (NFS-mounted read-only at the same path; the build host's own), a priority
+    above the default 0 so the set's builds win over another repository's,
+    ``signature_type: "pubkey"`` when the set signs, and ``FreeBSD: { enabled:
+    no }`` only when the config asks for it.
+    """
+    bs, _, pkgset = _package_set(config, buildset)
+    packages = bs.packages
+    assert packages is not None
+    lines = [
+        f"{remote.PKG_REPO_NAME}: {{",
+        f'  url: "file://{remote.pkg_repo(pkgset)}",',
+        "  enabled: yes,",
+        "  priority: 10,",
+    ]
+    if packages.signing is not None:
+        lines += ['  signature_type: "pubkey",', f'  pubkey: "{packages.signing.pubkey}",']
+    lines[-1] = lines[-1].rstrip(",")
+    lines.append("}")
+    if not packages.freebsd_repository:
+        lines.append("FreeBSD: { enabled: no }")
+    source = f"buildsets/{bs.name}/buildset.yaml (packages), package set {remote.short(pkgset)}"
+    return header(config, source) + "".join(line + "\n" for line in lines)
+
+
+def ports_make_conf(config: Config, buildset: BuildSet | str) -> str:
+    """The make.conf of the ports build: the set's make.conf, then ``ports/make.conf``.
+
+    The same lines a port built by hand on the build host would see in
+    /etc/make.conf (HB 24.7: make.conf agrees across the set), plus the
+    set's ports-only settings; poudriere reads it as ``<set>-make.conf``.
+    """
+    bs = _buildset(config, buildset)
+    packages = bs.packages
+    extra = packages.make_conf if packages is not None else ""
+    return (
+        header(config, f"buildsets/{bs.name}/make.conf, buildsets/{bs.name}/ports/make.conf")
+        + _verbatim(bs.make_conf)
+        + _verbatim(extra)
+    )
+
+
+def poudriere_conf(config: Config, buildset: BuildSet | str) -> str:
+    """``poudriere.conf`` of the reconciler's poudriere (``poudriere -e POUDRIERE_ETC``).
+
+    Everything on /usr/obj's own file system without ZFS datasets of its own
+    (NO_ZFS): jails, logs and repositories survive a BE switch and work on UFS
+    build hosts too. A failed bulk commits nothing (COMMIT_PACKAGES_ON_FAILURE),
+    so a repository is complete or absent.
+    """
+    bs = _buildset(config, buildset)
+    packages = bs.packages
+    distfiles = (bs.ports.distdir if bs.ports and bs.ports.distdir else None) or (
+        f"{remote.POUDRIERE_BASE}/distfiles"
+    )
+    lines = [
+        "NO_ZFS=yes",
+        f"BASEFS={remote.POUDRIERE_BASE}",
+        f"POUDRIERE_DATA={remote.POUDRIERE_DATA}",
+        f"DISTFILES_CACHE={distfiles}",
+        "USE_PORTLINT=no",
+        "ATOMIC_PACKAGE_REPOSITORY=yes",
+        "COMMIT_PACKAGES_ON_FAILURE=no",
+        "KEEP_OLD_PACKAGES=no",
+    ]
+    if packages is not None and packages.signing is not None:
+        lines.append(f"PKG_REPO_SIGNING_KEY={packages.signing.key}")
+    return header(config, f"buildsets/{bs.name}/buildset.yaml (packages)") + "".join(
+        line + "\n" for line in lines
+    )
+
+
+def package_build_files(config: Config, buildset: BuildSet | str) -> dict[str, str]:
+    """Absolute path -> text of every file the build host needs before the package build.
+
+    poudriere: its poudriere.conf, ``poudriere.d/<set>-make.conf`` and
+    ``poudriere.d/<set>-options/<NAME>/options`` (poudriere copies the
+    options directory named after the set into the jail's /var/db/ports);
+    make: the same make.conf and options under the package set's
+    ``.reconciler/`` (used as __MAKE_CONF and PORT_DBDIR). Both: the origin
+    list (``.reconciler/origins``, ``poudriere bulk -f``'s format).
+    """
+    bs, _, pkgset = _package_set(config, buildset)
+    packages = bs.packages
+    assert packages is not None
+    meta = f"{remote.pkg_set_dir(pkgset)}/{remote.BUILD_META}"
+    files = {f"{meta}/origins": "".join(origin + "\n" for origin in packages.all_origins)}
+    if packages.method == "poudriere":
+        conf_dir = f"{remote.POUDRIERE_ETC}/poudriere.d"
+        setname = remote.pkg_setname(pkgset)
+        files[f"{remote.POUDRIERE_ETC}/poudriere.conf"] = poudriere_conf(config, bs)
+        files[f"{conf_dir}/{setname}-make.conf"] = ports_make_conf(config, bs)
+        options_dir = f"{conf_dir}/{setname}-options"
+    else:
+        files[f"{meta}/make.conf"] = ports_make_conf(config, bs)
+        options_dir = f"{meta}/options"
+    for opt in packages.options:
+        files[f"{options_dir}/{opt.name}/options"] = _verbatim(opt.text)
+    return files

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.config import kernels as kconf
-from reconciler.config import textrules
+from reconciler.config import portsfiles, textrules
 from reconciler.config.knownhosts import KNOWN_HOSTS, PinIndex, host_strings
 from reconciler.config.model import STOCK_KERNCONFS, Host
 from reconciler.config.yamldoc import Document, Where
@@ -41,6 +41,7 @@ class BuildsetFiles:
     doc: Document | None
     make_conf: str | None
     src_conf: str | None
+    ports: portsfiles.PortsDir = field(default_factory=portsfiles.PortsDir)
 
 
 @dataclass
@@ -246,16 +247,7 @@ def _source_url_rule(fleet: Document) -> Iterator[Problem]:
 
 def _ports_tree_rule(fleet: Document) -> Iterator[Problem]:
     """The ports tree is its own NFS export: it cannot overlap /usr/src or /usr/obj."""
-    ports = _mapping(_mapping(fleet.data).get("ports"))
-    if "revision" in ports:
-        # Not carried out yet (issue 11): refused rather than accepted and ignored.
-        yield fleet.problem(
-            ("ports", "revision"),
-            "ports.revision: the reconciler does not keep the ports tree at a revision yet; "
-            "it only shares ports.tree as it is",
-            "remove ports.revision (keep the tree where you want it by hand for now)",
-        )
-    tree = _text(ports.get("tree"))
+    tree = _text(_mapping(_mapping(fleet.data).get("ports")).get("tree"))
     if tree is None or _CONTROL_OR_NEWLINE.search(tree):
         return
     for shared in ("/usr/src", "/usr/obj"):
@@ -334,8 +326,11 @@ def check(repo: RepoFiles) -> list[Problem]:
     if repo.fleet is not None:
         problems.extend(_ports_tree_rule(repo.fleet))
         problems.extend(_source_url_rule(repo.fleet))
+        problems.extend(portsfiles.fleet_ports_rules(repo.fleet))
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
+        if bs.doc is not None:
+            problems.extend(portsfiles.buildset_rules(bs.name, bs.doc, bs.ports, repo.fleet))
     problems.extend(_kernel_rules(repo))
     problems.extend(textrules.kernel_includes(repo.kernels))
     if repo.known_hosts is not None:

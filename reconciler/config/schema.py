@@ -113,6 +113,18 @@ def why_not(title: str, value: str) -> str:
             return "it starts with '-'"
         if ".." in value:
             return "it contains '..'"
+    if title == "port origin":
+        origin, _, flavor = value.partition("@")
+        if "/" not in origin:
+            return "it has no '/' between category and port (e.g. www/nginx)"
+        if origin.count("/") > 1:
+            return "it has more than one '/' (an origin is category/port)"
+        if "@" in value and not flavor:
+            return "nothing follows '@' (a flavor such as py311 goes there)"
+        if "@" in flavor:
+            return "it has more than one '@'"
+        if origin.split("/")[0] != origin.split("/")[0].lower():
+            return "its category has upper-case letters"
     if value.startswith("-"):
         return "it starts with '-'"
     return "it does not have the required form"

@@ -6,6 +6,10 @@ An unreachable host (refused, timed out, key rejected) is a fact too:
 on the src host only, ``objtree``/``obj_space`` on build hosts only,
 ``exports`` on NFS servers, ``boot_pool``/``loaders`` on hosts of
 boot-environment sets.
+The packages half (issue 11): ``packages`` on every host of a set that lists
+packages, ``ports`` on the src host when fleet.yaml pins the ports tree,
+``package_sets`` on the build host of a set that lists packages. All default
+to None, so facts recorded before they existed still load.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from reconciler.facts.loader import Loaders
 from reconciler.facts.marker import InstalledMarker
 from reconciler.facts.mounts import Mounts
 from reconciler.facts.objtree import ObjTree
+from reconciler.facts.packages import InstalledPackages
+from reconciler.facts.pkgsets import PackageSets
+from reconciler.facts.ports import PortsCheckout
 from reconciler.facts.preflight import BootPool, ObjSpace, RcKnobs, SrcChecks
 from reconciler.facts.source import SourceTree
 from reconciler.facts.versions import Versions
@@ -58,6 +65,9 @@ class HostFacts:
     boot_pool: BootPool | None = None  # boot-environment hosts: bectl check, the BE's pool
     rc_knobs: RcKnobs | None = None  # every host: the NFS knobs of rc.conf
     loaders: Loaders | None = None  # boot-environment hosts: /boot/loader.efi and the ESP's
+    packages: InstalledPackages | None = None
+    ports: PortsCheckout | None = None
+    package_sets: PackageSets | None = None
 
     @classmethod
     def unreachable(cls, host: str, error: str, observed_at: str | None = None) -> HostFacts:

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 from reconciler.config.model import Config, Host
 from reconciler.errors import HostUnreachable, TransportError, UsageError
@@ -32,13 +33,23 @@ from reconciler.facts import (
     marker,
     mounts,
     objtree,
+    packages,
+    pkgsets,
+    ports,
     preflight,
     source,
     versions,
 )
 from reconciler.facts.connect import fleet_pool
 from reconciler.facts.host import HostFacts
-from reconciler.facts.probe import Probe, batch_command, new_nonce, probe_outputs, split_batch
+from reconciler.facts.probe import (
+    Output,
+    Probe,
+    batch_command,
+    new_nonce,
+    probe_outputs,
+    split_batch,
+)
 from reconciler.settings import Settings
 from reconciler.transport.pool import ConnectionPool
 from reconciler.transport.ssh import Connection
@@ -86,6 +97,28 @@ def boot_environments(config: Config, host: Host) -> bool:
     return config.buildset(host.buildset).rollout.install == "boot-environment"
 
 
+def _package_roles(config: Config, host: Host) -> tuple[bool, bool, tuple[str, ...] | None]:
+    """(host's set lists packages, it builds them, origins to check on the src host or None)."""
+    bs = config.buildset(host.buildset)
+    installs = bs.packages is not None
+    builds = installs and bs.build_host == host.name
+    origins = None
+    if host.name == config.src_host and config.ports is not None and config.ports.pinned:
+        listed = {o for s in config.buildsets if s.packages for o in s.packages.all_origins}
+        origins = tuple(sorted({o.partition("@")[0] for o in listed}))
+    return installs, builds, origins
+
+
+def _package_probes(config: Config, host: Host) -> list[Probe]:
+    installs, builds, origins = _package_roles(config, host)
+    found: list[Probe] = list(packages.PROBES) if installs else []
+    if builds:
+        found += pkgsets.PROBES
+    if origins is not None and config.ports is not None and config.ports.revision is not None:
+        found += ports.probes(config.ports.tree, config.ports.revision, origins)
+    return found
+
+
 def probes_for(config: Config, host: Host) -> tuple[Probe, ...]:
     is_src, is_build = roles(config, host)
     found: list[Probe] = list(COMMON)
@@ -102,6 +135,7 @@ def probes_for(config: Config, host: Host) -> tuple[Probe, ...]:
     if boot_environments(config, host):
         found += preflight.BE_PROBES
         found += loader.probes(config.buildset(host.buildset).arch)
+    found += _package_probes(config, host)
     return tuple(found)
 
 
@@ -153,7 +187,17 @@ def observe_host(
         boot_pool=preflight.parse_boot_pool(outputs) if with_bes else None,
         rc_knobs=preflight.parse_knobs(outputs),
         loaders=loader.parse(outputs, config.buildset(host.buildset).arch) if with_bes else None,
+        **_package_facts(config, host, outputs),
     )
+
+
+def _package_facts(config: Config, host: Host, outputs: dict[str, Output]) -> dict[str, Any]:
+    installs, builds, origins = _package_roles(config, host)
+    return {
+        "packages": packages.parse(outputs) if installs else None,
+        "package_sets": pkgsets.parse(outputs) if builds else None,
+        "ports": ports.parse(outputs) if origins is not None else None,
+    }
 
 
 def _observe_one(pool: ConnectionPool, config: Config, host: Host) -> HostFacts:

@@ -196,7 +196,8 @@ def filesystem_of(host_state: Mapping[str, Any], obj_in_be: bool, path: str) -> 
 
     The simulated layout: a UFS host has one, ``/dev/ada0p2``; a ZFS host has
     ``zroot/usr/src``, ``zroot/usr/obj`` (unless /usr/obj lives in the boot
-    environment) and the booted BE's ``zroot/ROOT/<BE>`` for everything else.
+    environment), ``zroot/usr/ports`` (bsdinstall's zfsboot makes it a dataset)
+    and the booted BE's ``zroot/ROOT/<BE>`` for everything else.
     """
     if host_state.get("ufs"):
         return "/dev/ada0p2"
@@ -208,6 +209,8 @@ def filesystem_of(host_state: Mapping[str, Any], obj_in_be: bool, path: str) -> 
         return "zroot/usr/src"
     if under("/usr/obj") and not obj_in_be:
         return "zroot/usr/obj"
+    if under("/usr/ports"):
+        return "zroot/usr/ports"
     return f"zroot/ROOT/{host_state.get('booted_be') or 'default'}"
 
 

@@ -391,6 +391,8 @@ class SimFleet:
         parts = rel.parts
         if parts[:2] == ("usr", "src"):
             return self.layout.dataset(host, "usr-src").joinpath(*parts[2:])
+        if parts[:2] == ("usr", "ports"):
+            return self.layout.dataset(host, "usr-ports").joinpath(*parts[2:])
         if parts[:2] == ("usr", "obj") and not spec.obj_in_be:
             return self.layout.dataset(host, "usr-obj").joinpath(*parts[2:])
         if parts[:2] == ("boot", "efi"):

@@ -8,6 +8,7 @@ Outside the hosts (the fleet directory ``DIR``)::
     DIR/ssh_config, known_hosts  for ``ssh -F DIR/ssh_config HOST``
     DIR/supervisor.pid|.log      the one detached supervisor process
     DIR/upstream/src.git         the simulated git.freebsd.org
+    DIR/upstream/ports.git       the simulated git.freebsd.org/ports.git (portstree.py)
     DIR/hosts/<h>/state.json     power, boot environments, running kernel (see state.py)
     DIR/hosts/<h>/faults.json    injected faults
     DIR/hosts/<h>/counters.json  how often each command ran
@@ -15,6 +16,7 @@ Outside the hosts (the fleet directory ``DIR``)::
     DIR/hosts/<h>/be/<BE>/.work/<d>                 their overlay work dirs
     DIR/hosts/<h>/datasets/usr-src, usr-obj         datasets shared by every BE
     DIR/hosts/<h>/datasets/efi                      the EFI system partition (on /boot/efi)
+    DIR/hosts/<h>/datasets/usr-ports                zroot/usr/ports (bsdinstall's zfsboot)
 
 Inside a host the fleet directory is bind-mounted at :data:`NS_FLEET`
 (``/run`` is a private tmpfs per host), and :data:`NS_SELF` names the host.
@@ -73,6 +75,10 @@ class FleetLayout:
     def upstream(self) -> Path:
         return self.root / "upstream" / "src.git"
 
+    @property
+    def ports_upstream(self) -> Path:
+        return self.root / "upstream" / "ports.git"
+
     def host(self, name: str) -> Path:
         return self.root / "hosts" / name
 
@@ -80,5 +86,5 @@ class FleetLayout:
         return self.host(name) / "be" / be
 
     def dataset(self, name: str, dataset: str) -> Path:
-        """``dataset`` is ``usr-src``, ``usr-obj`` or ``efi`` (the ESP)."""
+        """``dataset`` is ``usr-src``, ``usr-obj``, ``usr-ports`` or ``efi`` (the ESP)."""
         return self.host(name) / "datasets" / dataset

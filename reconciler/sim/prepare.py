@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from reconciler.errors import SimError
-from reconciler.sim import hostkeys, kernconf, kernel, loader, state, upstream
+from reconciler.sim import hostkeys, kernconf, kernel, loader, portstree, state, upstream
+from reconciler.sim.cmdscript import command_script as _command_script
 from reconciler.sim.layout import BE_DIRS, NS_FLEET, FleetLayout
 from reconciler.sim.spec import HostSpec, Timings
 
@@ -41,6 +42,10 @@ COMMANDS = {
     "showmount": "bin/showmount",
     "df": "bin/df",
     "zfs": "sbin/zfs",
+    # pkg(7), the bootstrapper in base; pkg(8) comes with the ports-mgmt/pkg package
+    "pkg": "sbin/pkg",
+    # ports-mgmt/poudriere, as a build host's admin installs it
+    "poudriere": "local/bin/poudriere",
 }
 
 START_SCRIPT = r"""#!/bin/sh
@@ -64,6 +69,8 @@ $M --bind "$h/datasets/usr-src" /usr/src
 [ "$objinbe" = yes ] || $M --bind "$h/datasets/usr-obj" /usr/obj
 # The EFI system partition: one FAT file system, the same whatever BE boots.
 [ -d "$h/datasets/efi" ] && $M --bind "$h/datasets/efi" /boot/efi
+mkdir -p /usr/ports
+[ -d "$h/datasets/usr-ports" ] && $M --bind "$h/datasets/usr-ports" /usr/ports
 echo 1 > /run/sshd.pid
 # rc.d/mountcritremote mounts fstab's nfs lines at boot (nfs_client_enable or not).
 if grep -qs '[[:space:]]nfs[[:space:]]' /etc/fstab; then
@@ -73,17 +80,22 @@ exec /usr/sbin/sshd -D -e -f "$h/sshd_config"
 """
 
 
-def _command_script(name: str) -> str:
-    # -S: skip site (and the editable-install finder): these run on every SSH
-    # command, so start-up time matters; the package directory is put on sys.path.
-    package_root = Path(__file__).resolve().parents[2]
-    return (
-        f"#!{sys.executable} -SE\n"
-        f"import sys\nsys.path.insert(0, {str(package_root)!r})\n"
-        f"# FreeBSD {name}, simulated: reconciler/sim/commands/, docs/freebsd-commands.md\n"
-        "from reconciler.sim.commands import main\n"
-        f"sys.exit(main({name!r}, sys.argv[1:]))\n"
-    )
+FREEBSD_CONF = """#
+# To disable this repository, instead of modifying or removing this file,
+# create a /usr/local/etc/pkg/repos/FreeBSD.conf file:
+#
+#   mkdir -p /usr/local/etc/pkg/repos
+#   echo "FreeBSD: { enabled: no }" > /usr/local/etc/pkg/repos/FreeBSD.conf
+#
+
+FreeBSD: {
+  url: "pkg+http://pkg.FreeBSD.org/${ABI}/quarterly",
+  mirror_type: "srv",
+  signature_type: "fingerprints",
+  fingerprints: "/usr/share/keys/pkg",
+  enabled: yes
+}
+"""
 
 
 def _sshd_config(layout: FleetLayout, spec: HostSpec) -> str:
@@ -143,6 +155,7 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
     inside = FleetLayout(NS_FLEET)
     (etc / "gitconfig").write_text(
         f'[url "file://{inside.upstream}"]\n\tinsteadOf = {upstream.URL}\n'
+        f'[url "file://{inside.ports_upstream}"]\n\tinsteadOf = {portstree.URL}\n'
         "[safe]\n\tdirectory = *\n"
         # git's automatic abbreviation grows with the repository: 12 digits on
         # FreeBSD's src.git, 7 on the simulator's small one. This stands in for
@@ -150,6 +163,9 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
         "[core]\n\tabbrev = 12\n",
         encoding="utf-8",
     )
+    # usr.sbin/pkg/FreeBSD.conf.quarterly, as base installs it (no network here).
+    (etc / "pkg").mkdir(parents=True, exist_ok=True)
+    (etc / "pkg" / "FreeBSD.conf").write_text(FREEBSD_CONF, encoding="utf-8")
     (etc / "rc.conf").write_text(
         f'hostname="{spec.name}"\nsshd_enable="YES"\nzfs_enable="{"NO" if spec.ufs else "YES"}"\n',
         encoding="utf-8",
@@ -204,6 +220,7 @@ def prepare(
         raise SimError(f"{directory}: not empty (a fleet directory must be new; 'sim down' first?)")
     directory.mkdir(parents=True, exist_ok=True)
     commits = upstream.create(layout.upstream)
+    ports_commits = portstree.create(layout.ports_upstream)
     oldest = layout.root / "upstream" / "oldest"
     _git("clone", "-q", "--no-checkout", str(layout.upstream), str(oldest))
     _git("-C", str(oldest), "checkout", "-q", "--detach", commits[0])
@@ -245,7 +262,7 @@ def prepare(
         key.write_bytes(hostkeys.private_key_openssh(spec.name))
         key.chmod(0o600)
         (host / "sshd_config").write_text(_sshd_config(layout, spec), encoding="utf-8")
-        for dataset in ("usr-src", "usr-obj", "efi"):
+        for dataset in ("usr-src", "usr-obj", "usr-ports", "efi"):
             layout.dataset(spec.name, dataset).mkdir(parents=True)
         _first_be(layout, spec, commits, built)
         if spec.name == src:
@@ -253,6 +270,10 @@ def prepare(
             _git("clone", "-q", "--no-checkout", str(layout.upstream), str(tree))
             _git("-C", str(tree), "remote", "set-url", "origin", upstream.URL)
             _git("-C", str(tree), "checkout", "-q", "--detach", commits[0])
+            ports = layout.dataset(spec.name, "usr-ports")
+            _git("clone", "-q", "--no-checkout", str(layout.ports_upstream), str(ports))
+            _git("-C", str(ports), "remote", "set-url", "origin", portstree.URL)
+            _git("-C", str(ports), "checkout", "-q", "--detach", ports_commits[0])
         kern = kernel.read(layout.be(spec.name, "default") / kernel.KERNEL_FILE) or {}
         state.write_json(
             host / "state.json",
@@ -285,6 +306,7 @@ def prepare(
             "src_host": src,
             "timings": timings._asdict(),
             "commits": commits,
+            "ports_commits": ports_commits,
             "id": secrets.token_hex(8),
             "created": time.time(),
             "python": sys.executable,

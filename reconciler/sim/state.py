@@ -42,6 +42,8 @@ FAULT_KINDS = (
     "etcupdate-conflict",
     "slow",
     "disk-full",
+    "port-build-fails",  # value: the origin (or package name) whose build fails
+    "pkg-install-fails",  # value: the package (name or origin) whose extraction fails
 )
 
 

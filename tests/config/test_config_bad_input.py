@@ -21,7 +21,9 @@ DB = "buildsets/db/buildset.yaml"
 
 def set_revision(repo: Path, value: str) -> None:
     path = repo / "fleet.yaml"
-    text, count = re.subn(r"(?m)^  revision: .*$", f"  revision: {value}", path.read_text())
+    text, count = re.subn(
+        r"(?m)^  revision: .*$", f"  revision: {value}", path.read_text(), count=1
+    )
     assert count == 1
     path.write_text(text)
 
@@ -56,7 +58,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     ),
     "duplicate-yaml-key": (
         append(LAB, "jobs: 4\n"),
-        f"{LAB}:22:1:",
+        f"{LAB}:29:1:",
         "duplicate key 'jobs' (first defined on line 4)",
     ),
     "missing-field": (
@@ -76,7 +78,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     ),
     "unknown-top-level-key": (
         append("fleet.yaml", "mirrors: []\n"),
-        "fleet.yaml:10:1:",
+        "fleet.yaml:13:1:",
         "(top level): unknown key 'mirrors'",
     ),
     "wrong-type-int": (

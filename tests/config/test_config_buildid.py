@@ -75,7 +75,9 @@ def test_build_id_ignores(change: str, repo: Path) -> None:
 
 def _set_revision(repo: Path) -> None:
     path = repo / "fleet.yaml"
-    text, count = re.subn(r"(?m)^  revision: .*$", "  revision: " + "ab" * 20, path.read_text())
+    text, count = re.subn(
+        r"(?m)^  revision: .*$", "  revision: " + "ab" * 20, path.read_text(), count=1
+    )
     assert count == 1
     path.write_text(text)
 

@@ -50,21 +50,13 @@ def test_optional_settings_are_read(repo: Path) -> None:
     with (repo / "fleet.yaml").open("a") as handle:
         handle.write("reconciler:\n  status_branch: ops/status\n")
     edit(repo / DB, "  soak: 5", "  soak: 5\n  drift: report\n  keep_builds: 5")
+    edit(repo / "fleet.yaml", "  revision: b89d0653", "  revision: " + "c" * 40 + "  # b89d0653")
     config = load_config(repo)
     assert config.policy.status_branch == "ops/status"
+    assert config.ports is not None and config.ports.revision == "c" * 40
     rollout = config.buildset("db").rollout
     assert (rollout.drift, rollout.keep_builds, rollout.max_failures) == ("report", 5, 0)
     assert config.buildset("db").rollout.reboot_timeout == 60
-
-
-def test_ports_revision_is_refused_until_it_is_carried_out(repo: Path) -> None:
-    # Issue 11 wires it; until then a setting that would do nothing is an error, not a no-op.
-    edit(repo / "fleet.yaml", "  tree: /usr/ports", "  tree: /usr/ports\n  revision: " + "c" * 40)
-    with pytest.raises(ConfigInvalid) as info:
-        load_config(repo)
-    (problem,) = info.value.problems
-    assert problem.path == "fleet.yaml" and "ports.revision" in problem.message
-    assert "remove ports.revision" in problem.hint
 
 
 def test_keep_builds_at_least_one_and_drift_values(repo: Path) -> None:

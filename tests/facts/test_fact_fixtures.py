@@ -28,6 +28,9 @@ from reconciler.facts import (
     marker,
     mounts,
     objtree,
+    packages,
+    pkgsets,
+    ports,
     preflight,
     source,
     versions,
@@ -67,6 +70,12 @@ FACTS: dict[str, tuple[Callable[[dict[str, Any]], tuple[Probe, ...]], Parser]] =
     ),
     "preflight-knobs": (lambda a: preflight.KNOB_PROBES, lambda o, a: preflight.parse_knobs(o)),
     "loader": (lambda a: loader.probes(a["arch"]), lambda o, a: loader.parse(o, a["arch"])),
+    "packages": (lambda a: packages.PROBES, lambda o, a: packages.parse(o)),
+    "ports": (
+        lambda a: ports.probes(a["tree"], a["revision"], tuple(a["origins"])),
+        lambda o, a: ports.parse(o),
+    ),
+    "pkgsets": (lambda a: pkgsets.PROBES, lambda o, a: pkgsets.parse(o)),
 }
 
 CASES = sorted(FIXTURES.glob("*/*.json"))

@@ -29,6 +29,9 @@ _MODULES = {
     "showmount": "mount",
     "df": "df",
     "zfs": "zfs",
+    "pkg": "pkg7",  # /usr/sbin/pkg, the bootstrapper
+    "pkg8": "pkg",  # /usr/local/sbin/pkg and pkg-static, from the ports-mgmt/pkg package
+    "poudriere": "poudriere",
 }
 
 

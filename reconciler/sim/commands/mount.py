@@ -4,9 +4,12 @@ Sources: sbin/mount/mount.c (putfsent for ``-p``), sbin/umount,
 sbin/mount_nfs/mount_nfs.c (getnfsargs, nfs_tryproto), usr.bin/showmount.
 
 The host's own file systems are ZFS datasets (``zroot/ROOT/<BE>`` on /,
-``zroot/usr/src``, ``zroot/usr/obj`` unless /usr/obj lives in the BE), or
-``/dev/ada0p2`` UFS on a ``--ufs`` host; every host has its EFI system
-partition ``/dev/gpt/efiboot0`` on /boot/efi (msdosfs, bsdinstall's layout).
+``zroot/usr/src``, ``zroot/usr/obj`` unless /usr/obj lives in the BE,
+``zroot/usr/ports``), or ``/dev/ada0p2`` UFS on a ``--ufs`` host; every host
+has its EFI system partition ``/dev/gpt/efiboot0`` on /boot/efi (msdosfs,
+bsdinstall's layout). ``mount -t nullfs [-o ro] DIR MNT`` and ``mount -t
+devfs devfs MNT`` (beinstall.sh's, into a mounted BE) are bind mounts, listed
+by ``mount -p``.
 NFS mounts are bind mounts of the server host's directory (read-only for
 ``-o ro``), allowed only by what the server's mountd loaded
 (reconciler/sim/exports.py); they are remembered in /run (gone at reboot,
@@ -68,6 +71,7 @@ def _entries(host: Host) -> list[tuple[str, str, str, str, str]]:
         rows.append((f"zroot/ROOT/{st.get('booted_be')}", "/", "zfs", "rw,nfsv4acls", "0 0"))
         rows.append(("devfs", "/dev", "devfs", "rw", "0 0"))
         rows.append(("zroot/usr/src", "/usr/src", "zfs", "rw,nfsv4acls", "0 0"))
+        rows.append(("zroot/usr/ports", "/usr/ports", "zfs", "rw,nosuid,nfsv4acls", "0 0"))
         if not st.get("obj_in_be"):
             rows.append(("zroot/usr/obj", "/usr/obj", "zfs", "rw,nfsv4acls", "0 0"))
         for name, info in sorted(st.get("bes", {}).items()):
@@ -76,7 +80,7 @@ def _entries(host: Host) -> list[tuple[str, str, str, str, str]]:
     # The ESP, as bsdinstall's fstab mounts it (its dump and pass come from fstab).
     rows.append(("/dev/gpt/efiboot0", "/boot/efi", "msdosfs", "rw", "2 2"))
     for m in _load():
-        rows.append((m["spec"], m["file"], "nfs", m["opts"], "0 0"))
+        rows.append((m["spec"], m["file"], m.get("type", "nfs"), m["opts"], "0 0"))
     return rows
 
 
@@ -100,6 +104,8 @@ def _server_path(host: Host, server: str, path: str) -> Path | None:
     spec = next(s for s in host.fleet()[0] if s.name == server)
     if path == "/usr/src" or path.startswith("/usr/src/"):
         return layout.dataset(server, "usr-src") / path[len("/usr/src") :].lstrip("/")
+    if path == "/usr/ports" or path.startswith("/usr/ports/"):
+        return layout.dataset(server, "usr-ports") / path[len("/usr/ports") :].lstrip("/")
     if (path == "/usr/obj" or path.startswith("/usr/obj/")) and not spec.obj_in_be:
         return layout.dataset(server, "usr-obj") / path[len("/usr/obj") :].lstrip("/")
     parts = Path(path).relative_to("/").parts
@@ -196,6 +202,27 @@ def mount_nfs(host: Host, spec: str, mnt: str, opts: str) -> int:
     return 0
 
 
+def mount_local(kind: str, spec: str, mnt: str, opts: str) -> int:
+    """mount_nullfs(8) (a directory at another path) or devfs(5), as bind mounts."""
+    source = "/dev" if kind == "devfs" else spec
+    if not Path(source).is_dir():
+        print(f"mount_{kind}: {spec}: No such file or directory", file=sys.stderr)
+        return 1
+    if not Path(mnt).is_dir():
+        print(f"mount_{kind}: {mnt}: No such file or directory", file=sys.stderr)
+        return 1
+    ro = "ro" in opts.split(",")
+    args = [REAL_MOUNT, "--bind", *(["-o", "ro"] if ro else []), source, mnt]
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"mount_{kind}: {mnt}: {done.stderr.strip()}", file=sys.stderr)
+        return 1
+    mounts = [m for m in _load() if m["file"] != mnt]
+    mounts.append({"spec": spec, "file": mnt, "opts": "ro" if ro else "rw", "type": kind})
+    _save(mounts)
+    return 0
+
+
 def _print(host: Host, fstab_style: bool, types: set[str] | None) -> int:
     for spec, file, fstype, opts, passno in _entries(host):
         if types and fstype not in types:
@@ -253,7 +280,9 @@ def _mount(host: Host, argv: list[str]) -> int:
         return 1
     if len(rest) == 2 and (types == {"nfs"} or ":" in rest[0]):
         return mount_nfs(host, rest[0], rest[1], options)
-    print("mount: only NFS mounts are simulated", file=sys.stderr)
+    if len(rest) == 2 and types in ({"nullfs"}, {"devfs"}):
+        return mount_local(next(iter(types)), rest[0], rest[1], options)
+    print("mount: only nfs, nullfs and devfs mounts are simulated", file=sys.stderr)
     return 1
 
 
