@@ -84,6 +84,7 @@ TRAILERS = (
     ("outcome", "Reconciler-Outcome"),
     ("build", "Reconciler-Build"),
     ("step", "Reconciler-Step"),
+    ("packages", "Reconciler-Packages"),
     ("actor", "Reconciler-Actor"),
     ("command", "Reconciler-Command"),
 )
@@ -108,6 +109,7 @@ class Record:
     step: str | None = None  # the plan step kind this outcome belongs to
     actor: str | None = None  # <user>@<host> that wrote it (default: the ledger's)
     command: str | None = None  # apply, run, init, release ... (default: the ledger's)
+    packages: str | None = None  # the package set id the outcome belongs to (issue 11)
 
     def message(self) -> str:
         """The commit message: subject, optional body, trailers."""
@@ -173,6 +175,10 @@ class Entry:
     @property
     def actor(self) -> str | None:
         return self.trailers.get("actor")
+
+    @property
+    def packages(self) -> str | None:
+        return self.trailers.get("packages")
 
     @property
     def command(self) -> str | None:

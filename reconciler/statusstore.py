@@ -206,11 +206,26 @@ class StatusStore:
         return str(outcome) if outcome else None
 
     def writer(
-        self, buildset: str, generation: str, build: str | None, *, quarantine: bool = True
+        self,
+        buildset: str,
+        generation: str,
+        build: str | None,
+        *,
+        quarantine: bool = True,
+        packages: str | None = None,
     ) -> SetWriter:
-        """``quarantine=False``: this run ignores quarantines (apply --retry-quarantined)."""
+        """``quarantine=False``: this run ignores quarantines (apply --retry-quarantined).
+
+        ``packages``: the set's package set id. It is then what the set's
+        progress is keyed by (tested, quarantined, each host's phase): a new
+        package set on the same world is a new thing to test and promote. The
+        Reconciler-Build trailer stays the world's build id, and each record
+        carries a Reconciler-Packages trailer.
+        """
         held = self.quarantined(buildset) if quarantine else {}
-        return SetWriter(self.ledger, buildset, generation, build, quarantined=held)
+        return SetWriter(
+            self.ledger, buildset, generation, build, quarantined=held, packages=packages
+        )
 
     def adopt(self, buildset: str, generation: str, build: str, hosts: Iterable[str]) -> str:
         """``reconciler init``: the set's hosts run ``build`` as found; it counts as tested."""
@@ -253,12 +268,17 @@ class SetWriter:
         build: str | None,
         *,
         quarantined: Mapping[str, str] | None = None,
+        packages: str | None = None,
     ) -> None:
         self.ledger = ledger
         self._quarantined = dict(quarantined or {})
         self.buildset = buildset
         self.generation = generation
-        self.build = build
+        #: what progress is keyed by: the package set id when the set has one (it
+        #: covers the build id), else the build id
+        self.build = packages or build
+        self.world_build = build
+        self.packages = packages
         self._lock = threading.Lock()
         loaded = ledger.read_json(_rollout_path(buildset)) if buildset else None
         self._data: dict[str, Any] = loaded if isinstance(loaded, dict) else {}
@@ -323,10 +343,11 @@ class SetWriter:
                     host=host,
                     stage=str(update.stage),
                     outcome=str(update.outcome),
-                    build=self.build,
+                    build=self.world_build,
                     step=str(update.step) if update.step else None,
                     body=body,
                     files=files,
+                    packages=self.packages,
                 )
             )
 

@@ -36,23 +36,34 @@ class StepKind(StrEnum):
     COPY_KERNEL_CONFIGS = "copy-kernel-configs"
     EXPORT_NFS = "export-nfs"
     MOUNT_NFS = "mount-nfs"
+    CHECKOUT_PORTS = "checkout-ports"  # the src host's ports tree at ports.revision
     # build
     WRITE_CONFIG = "write-config"
     REPORT_DRIFT = "report-drift"  # drift: report: record the difference, change nothing
     BUILD = "build"
     AWAIT_BUILD = "await-build"
+    BUILD_PACKAGES = "build-packages"  # the set's package repository, after the world build
+    AWAIT_PACKAGES = "await-packages"  # a package build runs, or ended while nobody watched
     # install (test, production)
     INSTALL = "install"  # boot-environment: the whole world and kernel into a new BE
     INSTALL_KERNEL = "install-kernel"  # in-place, before the first reboot
     INSTALL_WORLD = "install-world"  # in-place, after it
     AWAIT_INSTALL = "await-install"  # an install job runs, or ended while nobody watched
+    INSTALL_PACKAGES = "install-packages"  # in-place: pkg upgrade/install/delete on the live root
     REBOOT = "reboot"  # (one-shot activation and) shutdown -r, wait for the new boot
     RECORD_FALLBACK = "record-fallback"  # came back on the old system: record it, stop
     CONFIRM = "confirm"  # verify, health checks, soak; make a one-shot activation permanent
 
 
 #: Steps that change what a host boots (they need a finished build).
-INSTALL_STEPS = frozenset({StepKind.INSTALL, StepKind.INSTALL_KERNEL, StepKind.INSTALL_WORLD})
+INSTALL_STEPS = frozenset(
+    {
+        StepKind.INSTALL,
+        StepKind.INSTALL_KERNEL,
+        StepKind.INSTALL_WORLD,
+        StepKind.INSTALL_PACKAGES,
+    }
+)
 
 
 class HostOutcome(StrEnum):

@@ -23,7 +23,8 @@ _SCRIPT = (
 
 PROBES = (Probe("install-exits", tuple(sh(_SCRIPT, DB_DIR))),)
 
-_LINE = re.compile(r"^install-([0-9a-f]{64})(?:-(kernel|world))? (-?\d+)$")
+#: parts: kernel/world in place; p<12 hex> a boot-environment install with that package set
+_LINE = re.compile(r"^install-([0-9a-f]{64})(?:-(kernel|world|p[0-9a-f]{12}))? (-?\d+)$")
 
 
 @dataclass(frozen=True)

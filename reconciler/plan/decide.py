@@ -36,12 +36,13 @@ from reconciler.config.buildid import build_id
 from reconciler.config.model import STOCK_KERNCONFS, BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
+from reconciler.plan import packages as pkgplan
 from reconciler.plan import waves
 from reconciler.plan.files import config_differences, config_diffs, unified_diff
-from reconciler.plan.install import Target, install_steps
+from reconciler.plan.install import Target, confirm_step, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
 from reconciler.plan.preflight import preflight, work_of
-from reconciler.progress import NOTHING, SetProgress
+from reconciler.progress import NOTHING, HostProgress, SetProgress
 from reconciler.remote import build_log, short
 from reconciler.vocabulary import INSTALL_STEPS, Phase, Stage, StepKind
 
@@ -102,6 +103,7 @@ def _source_steps(config: Config, facts: HostFacts) -> list[Step]:
                 {"revision": want},
             )
         )
+    steps += pkgplan.ports_steps(config, facts)
     for arch in dict.fromkeys(bs.arch for bs in config.buildsets):
         present = facts.kernel_configs_for(arch)
         stale = []
@@ -272,13 +274,16 @@ def _host_plan(
 def target_for(config: Config, bs: BuildSet, host: Host, progress: SetProgress) -> Target:
     """What ``host`` must run under ``config``."""
     build = build_id(config, bs)
-    confirmed = progress.phase(host.name, build) == Phase.DONE
+    unit = pkgplan.unit_id(config, bs)
+    confirmed = progress.phase(host.name, unit) == Phase.DONE
     return Target(
         build=build,
         revision=config.source.revision,
         kernconf=host.kernconf,
         in_place=bs.rollout.install == "in-place",
-        needs_test=host.stage == "test" and not progress.tested_build(build) and not confirmed,
+        needs_test=host.stage == "test" and not progress.tested_build(unit) and not confirmed,
+        pkgset=pkgplan.package_set(config, bs),
+        packages=pkgplan.wanted(bs, host),
     )
 
 
@@ -298,9 +303,9 @@ def host_install_plan(
     unless ``source_planned`` (the same plan's source stage mounts them first).
     """
 
-    held = progress.quarantined.get(build_id(config, bs))
+    held = progress.quarantined.get(pkgplan.unit_id(config, bs))
     if held is not None and facts is not None and facts.reachable:
-        short_id = short(build_id(config, bs))
+        short_id = short(pkgplan.unit_id(config, bs))
         return HostPlan(
             host.name,
             True,
@@ -314,9 +319,11 @@ def host_install_plan(
             part: code
             for part in ("", "kernel", "world")
             if hf.install_jobs is not None
-            and (code := hf.install_jobs.exit_code(target.build, part)) is not None
+            and (code := hf.install_jobs.exit_code(target.build, part or target.be_job_part))
+            is not None
         }
-        chain = install_steps(hf, progress.host(host.name), target, ended)
+        mine = progress.host(host.name)
+        chain = _with_packages(install_steps(hf, mine, target, ended), bs, host, hf, target, mine)
         installs = any(s.kind in INSTALL_STEPS for s in chain)
         if not source_planned and host.name != config.src_host:
             needs = [i for i, s in enumerate(chain) if s.kind in INSTALL_STEPS]
@@ -338,6 +345,58 @@ def host_install_plan(
         return config_steps + chain, notes
 
     return _host_plan(host.name, facts, steps)
+
+
+def _with_packages(
+    chain: list[Step],
+    bs: BuildSet,
+    host: Host,
+    hf: HostFacts,
+    target: Target,
+    mine: HostProgress,
+) -> list[Step]:
+    """The install step says what it does with packages ("3 packages to upgrade, 1 to remove")."""
+    if target.pkgset is None:
+        return chain
+    change = pkgplan.change_for(bs, host, hf.packages, target.pkgset)
+    if target.in_place:
+        return _in_place_packages(chain, hf, target, change, mine)
+    at = next((i for i, s in enumerate(chain) if s.kind == StepKind.INSTALL), None)
+    if at is None:
+        return chain
+    step = chain[at]
+    with_change = Step(
+        step.kind,
+        f"{step.reason}: {change.words()}",
+        {**step.detail, "packages": change.to_json()},
+    )
+    return [*chain[:at], with_change, *chain[at + 1 :]]
+
+
+def _in_place_packages(
+    chain: list[Step],
+    hf: HostFacts,
+    target: Target,
+    change: pkgplan.PackageChange,
+    mine: HostProgress,
+) -> list[Step]:
+    """In place: pkg on the live root once the new world runs, then confirm (no rollback)."""
+    if pkgplan.runs_package_set(hf.packages, target.pkgset):
+        if not chain and mine.build == target.unit and mine.phase == Phase.INSTALLING:
+            return [confirm_step(target, "packages installed")]  # not confirmed yet
+        return chain
+    if chain and chain[-1].kind != StepKind.CONFIRM:
+        return chain  # a fall-back to record: the host stops there
+    confirm = chain[-1] if chain else None
+    step = Step(
+        StepKind.INSTALL_PACKAGES,
+        f"package set {short(target.unit)} on the live root (pkg upgrade, install, delete; "
+        f"no rollback in place): {change.words()}",
+        {"build": target.build, "pkgset": target.pkgset, "packages": change.to_json()},
+    )
+    if confirm is None:
+        confirm = confirm_step(target, "then")
+    return [*chain[:-1], step, confirm] if chain else [step, confirm]
 
 
 def _with_diffs(chain: list[Step], diffs: dict[str, str]) -> list[Step]:
@@ -383,8 +442,10 @@ def build_host_plan(
         builds = needed and state != "done"
         found, notes = _config_steps(config, bs, bs.build, hf, progress, builds)
         detail = {"build": build, "kernconfs": list(bs.kernconfs), "jobs": bs.jobs}
+        # After the world build (the jail is made from it), once per package set id.
+        packages = pkgplan.package_build_steps(config, bs, hf, needed)
         if not builds:
-            return found, notes
+            return found + packages, notes
         if state == "running":
             found.append(Step(StepKind.AWAIT_BUILD, f"build {short(build)} running", detail))
         else:
@@ -394,7 +455,7 @@ def build_host_plan(
                 "interrupted": f"build {short(build)} was interrupted",
             }[state]
             found.append(Step(StepKind.BUILD, why, detail))
-        return found, notes
+        return found + packages, notes
 
     return _host_plan(bs.build_host, facts, steps)
 
@@ -476,12 +537,13 @@ def plan_buildset(
         (build_host_plan(config, bs, facts.get(bs.build_host), progress, needed),),
     )
     stages = (source_stage, build_stage, *install_stages)
+    unit = pkgplan.unit_id(config, bs)
     work = work_of(config, bs, facts, stages, _exports_in_place(config, bs, facts))
     findings = preflight(config, bs, facts, work)
     problems = [f for f in findings if f.level == "problem"]
     warnings = _warnings(config, bs, facts, build, needed)
     left_out = [h.name for h in bs.test_hosts if not chosen(h)]
-    if left_out and needed and not progress.tested_build(build):
+    if left_out and needed and not progress.tested_build(unit):
         warnings.append(
             f"build {short(build)} has not passed the test stage and its test host "
             f"({', '.join(left_out)}) is not selected: production hosts wait for it"
@@ -493,9 +555,10 @@ def plan_buildset(
         install_method=bs.rollout.install,
         stages=stages,
         warnings=tuple(warnings) + tuple(f.text for f in findings if f.level == "warning"),
-        gates=tuple(_gates(config, bs, install_stages, progress, build)),
+        gates=tuple(_gates(config, bs, install_stages, progress, unit)),
         problems=tuple(f.text for f in problems),
         problem_keys=tuple(f.key for f in problems),
+        pkgset=pkgplan.package_set(config, bs),
     )
 
 

@@ -39,14 +39,29 @@ class Target:
     in_place: bool
     #: the test stage has not passed with this build: confirm (and soak) even if it runs it
     needs_test: bool
+    #: the set's package set id (None: it lists no packages) and the origins this host runs
+    pkgset: str | None = None
+    packages: tuple[str, ...] = ()
 
     @property
     def hash12(self) -> str:
         return self.revision[:12]
 
     @property
+    def unit(self) -> str:
+        """What progress is keyed by: the package set (it covers the build), else the build."""
+        return self.pkgset or self.build
+
+    @property
     def be(self) -> str:
-        return be_name(self.build)
+        # With packages, world and packages switch together: a BE per package set.
+        base = be_name(self.build)
+        return f"{base}-{self.pkgset[:8]}" if self.pkgset else base
+
+    @property
+    def be_job_part(self) -> str:
+        """The install job's part for a boot-environment install (one job per package set)."""
+        return f"p{self.pkgset[:12]}" if self.pkgset else ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,8 @@ class Running:
     kernel_pending: bool
     install_running: bool
     boottime: str | None
+    #: the package set the running root carries (the reconciler's record), None: none
+    pkgset: str | None = None
 
     @classmethod
     def of(cls, facts: HostFacts) -> Running:
@@ -88,9 +105,15 @@ class Running:
             kernel_pending=bool(facts.boot and facts.boot.reboot_pending),
             install_running=bool(facts.jobs and facts.jobs.install_running),
             boottime=facts.boottime,
+            pkgset=facts.packages.marker.pkgset
+            if facts.packages is not None and facts.packages.marker is not None
+            else None,
         )
 
     def runs(self, target: Target) -> bool:
+        return self.world_runs(target) and (target.pkgset is None or self.pkgset == target.pkgset)
+
+    def world_runs(self, target: Target) -> bool:
         return self.marker == target.build and self.kernel_is(target)
 
     def revision_known(self) -> bool:
@@ -121,6 +144,8 @@ def _detail(target: Target, **extra: Any) -> dict[str, Any]:
     }
     if not target.in_place:
         found["be"] = target.be
+    if target.pkgset is not None:
+        found["pkgset"] = target.pkgset
     return {**found, **extra}
 
 
@@ -131,6 +156,11 @@ def _confirm(target: Target, reason: str) -> Step:
     if not target.in_place:
         what += f", make {target.be} permanent"
     return Step(StepKind.CONFIRM, f"{reason}: {what}", _detail(target))
+
+
+def confirm_step(target: Target, reason: str) -> Step:
+    """The chain's last step (for a step another module puts before it)."""
+    return _confirm(target, reason)
 
 
 def _reboot(target: Target, reason: str) -> Step:
@@ -162,7 +192,7 @@ def install_steps(
         # reconciler init recorded that this host runs the build as it was found
         # (no marker of ours yet); a later change of build inputs installs as usual.
         run = replace(run, marker=target.build)
-    phase = progress.phase if progress.build == target.build else Phase.NONE
+    phase = progress.phase if progress.build == target.unit else Phase.NONE
     if target.in_place:
         return _in_place(run, phase, progress, target, ended)
     return _boot_environment(run, phase, progress, target, ended)
@@ -232,10 +262,18 @@ def _boot_environment(
         ]
     if code == 0 and be in run.bes and phase != Phase.FAILED:
         return after_install
-    return [
-        Step(StepKind.INSTALL, _why_install(run, target) + f"; install into {be}", _detail(target)),
-        *after_install,
-    ]
+    if target.pkgset is not None and run.world_runs(target):
+        # Same world, another package set: a new BE cloned from the running one,
+        # its packages upgraded there; promoted like a new world.
+        why = (
+            f"runs package set {short(run.pkgset or 'none')}, desired {short(target.pkgset)} "
+            f"(world unchanged); {be} cloned from the running one, packages upgraded in it"
+        )
+        return [Step(StepKind.INSTALL, why, _detail(target, mode="packages")), *after_install]
+    why = _why_install(run, target) + f"; install into {be}"
+    if target.pkgset is not None:
+        why += f" with package set {short(target.pkgset)}"
+    return [Step(StepKind.INSTALL, why, _detail(target)), *after_install]
 
 
 def _in_place(
@@ -257,7 +295,7 @@ def _in_place(
             _reboot(target, "a reboot after installworld was recorded but never happened"),
             confirm,
         ]
-    if run.runs(target):
+    if run.world_runs(target):
         if phase in (Phase.KERNEL_INSTALLED, Phase.WORLD_INSTALLED):
             return [_reboot(target, "world installed; the reboot after it is due"), confirm]
         if phase == Phase.REBOOTING_WORLD:

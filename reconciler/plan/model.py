@@ -85,6 +85,8 @@ class BuildSetPlan:
     problems: tuple[str, ...] = ()
     #: ``host:check`` of each problem, in order: what a recorded halt is compared by
     problem_keys: tuple[str, ...] = ()
+    #: the set's package set id (None: it lists no packages)
+    pkgset: str | None = None
 
     def stage(self, name: str) -> StagePlan:
         return next(s for s in self.stages if s.name == name)
@@ -125,6 +127,7 @@ class BuildSetPlan:
             "build": self.build,
             "arch": self.arch,
             "install": self.install_method,
+            "packages": self.pkgset,
             "counts": self.counts(),
             "problems": list(self.problems),
             "warnings": list(self.warnings),

@@ -42,6 +42,7 @@ from reconciler.facts.host import HostFacts
 from reconciler.facts.loader import older
 from reconciler.facts.mounts import parse_fstab
 from reconciler.plan.model import StagePlan
+from reconciler.plan.packages import missing_origins
 from reconciler.remote import short
 from reconciler.vocabulary import INSTALL_STEPS, StepKind
 
@@ -340,6 +341,22 @@ def _downgrades(
     return found
 
 
+def _origins(config: Config, bs: BuildSet, facts: Mapping[str, HostFacts]) -> list[Finding]:
+    """Listed origins without a Makefile at the pinned ports revision (known once it is fetched)."""
+    missing = missing_origins(config, bs, _reachable(facts, config.src_host))
+    rev = config.ports.revision if config.ports else None
+    return [
+        Finding(
+            "problem",
+            config.src_host,
+            f"origin {origin}",
+            f"{origin} is not a port at ports revision {(rev or '')[:12]} (no Makefile there)",
+            f"correct or remove it in buildsets/{bs.name}/buildset.yaml packages:",
+        )
+        for origin in missing
+    ]
+
+
 def work_of(
     config: Config,
     bs: BuildSet,
@@ -390,5 +407,6 @@ def preflight(
         + _boot_environments(bs, facts, todo)
         + _nfs(facts, todo)
         + _downgrades(config, bs, facts, todo)
+        + _origins(config, bs, facts)
     )
     return [f for f in found if f.level == "problem"] + [f for f in found if f.level == "warning"]

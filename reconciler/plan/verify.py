@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from reconciler.facts.host import HostFacts
 from reconciler.plan.install import Running, Target
+from reconciler.plan.packages import missing_packages, runs_package_set
 from reconciler.remote import short
 
 
@@ -24,6 +25,23 @@ def verify_problems(facts: HostFacts, target: Target) -> list[str]:
         problems.append(
             f"installed build is {short(run.marker or 'none')}, expected {short(target.build)}"
         )
+    if target.pkgset is not None:
+        problems += _package_problems(facts, target)
     if not target.in_place and run.booted_be != target.be:
         problems.append(f"booted boot environment is {run.booted_be}, expected {target.be}")
     return problems
+
+
+def _package_problems(facts: HostFacts, target: Target) -> list[str]:
+    installed = facts.packages
+    assert target.pkgset is not None
+    found = []
+    if not runs_package_set(installed, target.pkgset):
+        have = installed.marker.pkgset if installed and installed.marker else None
+        found.append(
+            f"package set is {short(have or 'none')}, expected {short(target.pkgset)}"
+        )
+    missing = missing_packages(installed, target.packages)
+    if missing:
+        found.append(f"pkg query does not show {', '.join(missing)}")
+    return found

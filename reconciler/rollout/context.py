@@ -103,6 +103,11 @@ class SetRun:
         return self.writer.progress
 
     @property
+    def unit(self) -> str:
+        """What progress is keyed by: the package set id when the set has one, else the build."""
+        return self.writer.build or self.build_id
+
+    @property
     def stopping(self) -> bool:
         """No new step for this set: asked to stop (SIGTERM, newer commit), or its lease is gone."""
         return self.ctx.stop.is_set() or not self.ctx.may_continue(self.buildset.name)

@@ -26,6 +26,7 @@ from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe_with
 from reconciler.ledger import Ledger
 from reconciler.plan import BuildSetPlan, plan_buildset, shared_plan
+from reconciler.plan.packages import package_set
 from reconciler.remote import short
 from reconciler.rollout.context import Context, SetRun
 from reconciler.rollout.engine_types import Event, HostResult, Report, settled
@@ -209,7 +210,13 @@ def _preflight(
 ) -> tuple[list[HostResult], str] | None:
     """Halt ``bs`` if its plan, made from the facts before anything ran, has a problem."""
     b = build_id(ctx.config, bs)
-    writer = store.writer(bs.name, ctx.generation, b, quarantine=not retry_quarantined)
+    writer = store.writer(
+        bs.name,
+        ctx.generation,
+        b,
+        quarantine=not retry_quarantined,
+        packages=package_set(ctx.config, bs),
+    )
     run = SetRun(ctx, bs, b, writer)
     plan = plan_buildset(ctx.config, bs, _set_facts(ctx, bs, known), run.progress)
     return halt_preflight(run, plan) if actionable(plan) and plan.problems else None
@@ -222,7 +229,7 @@ def halt_preflight(run: SetRun, plan: BuildSetPlan) -> tuple[list[HostResult], s
     Its hosts are WAITING, not failed: fixing the problem needs no new commit, and
     the next run (the daemon's next poll) finds the set as it was.
     """
-    bs, b, gen = run.buildset, run.build_id, run.ctx.generation
+    bs, b, gen = run.buildset, run.unit, run.ctx.generation
     count = len(plan.problems)
     why = f"preflight found {count} problem{'s' if count != 1 else ''}: " + "; ".join(
         plan.problems
@@ -270,7 +277,11 @@ def _converge_buildset(
 ) -> tuple[list[HostResult], str, bool]:
     b = build_id(ctx.config, bs)
     gen = ctx.generation
-    run = SetRun(ctx, bs, b, store.writer(bs.name, gen, b, quarantine=not retry_quarantined))
+    writer = store.writer(
+        bs.name, gen, b, quarantine=not retry_quarantined, packages=package_set(ctx.config, bs)
+    )
+    run = SetRun(ctx, bs, b, writer)
+    unit = run.unit
     facts = _set_facts(ctx, bs, known)
     for name, hf in facts.items():
         if not hf.reachable:
@@ -283,7 +294,7 @@ def _converge_buildset(
     if not actionable(plan):
         # Nothing to change on any host it can reach: no ledger commit (a
         # daemon polling a fleet with one host down must not write every poll).
-        if b in run.progress.quarantined:
+        if unit in run.progress.quarantined:
             ctx.say(EventKind.WARNING, f"build {short(b)} is quarantined; nothing done", bs)
         else:
             ctx.say(EventKind.INFO, f"in sync with generation {gen[:12]} (build {short(b)})", bs)
@@ -302,14 +313,14 @@ def _converge_buildset(
             in_sync.append(HostResult(host.name, bs.name, host.stage, outcome, message))
         down = [h.name for h in bs.hosts if not facts[h.name].reachable]
         tail = f"; unreachable: {', '.join(down)}" if down else ""
-        if b in run.progress.quarantined:
+        if unit in run.progress.quarantined:
             return in_sync, f"{bs.name}: build {short(b)} is quarantined; nothing done", False
         return in_sync, f"{bs.name}: in sync (build {short(b)}){tail}", False
 
     progress = run.progress
     if (
         progress.generation != gen
-        or progress.build != b
+        or progress.build != unit
         or progress.status != RolloutStatus.RUNNING
     ):
         installs = sum(
@@ -326,7 +337,7 @@ def _converge_buildset(
                 outcome=LedgerOutcome.STARTED,
                 rollout={
                     "generation": gen,
-                    "build": b,
+                    "build": unit,
                     "revision": ctx.config.source.revision,
                     "outcome": str(RolloutStatus.RUNNING),
                     "stage": str(Stage.SOURCE),

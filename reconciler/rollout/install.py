@@ -15,7 +15,7 @@ from reconciler.errors import CommandTimeout
 from reconciler.facts.host import HostFacts
 from reconciler.plan import Step, Target, target_for, verify_problems, wanted_files
 from reconciler.plan.install import Running
-from reconciler.rollout import jobs, scripts
+from reconciler.rollout import jobs, packages, scripts
 from reconciler.rollout.health import run_health_checks, soak
 from reconciler.rollout.host import HostRun, StepResult
 from reconciler.rollout.reboot import boottime, reboot_and_wait
@@ -115,7 +115,7 @@ def _marker(w: HostRun) -> str:
 def _job(target: Target, kind: StepKind, facts: HostFacts) -> scripts.Job:
     """The detached job a step starts or follows."""
     if not target.in_place:
-        return scripts.install_job(target.build)
+        return scripts.install_job(target.build, target.be_job_part)
     if kind == StepKind.INSTALL_KERNEL:
         return scripts.install_job(target.build, "kernel")
     if kind == StepKind.INSTALL_WORLD:
@@ -134,14 +134,22 @@ def install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     running = Running.of(facts)
     if step.kind == StepKind.INSTALL:
         files = wanted_files(w.run.ctx.config, w.run.buildset, w.host)
-        command = scripts.be_install_command(
-            target.build,
-            target.kernconf,
-            _marker(w),
-            files["/etc/make.conf"],
-            files["/etc/src.conf"],
-        )
+        if target.pkgset is not None:  # world, kernel and packages switch together
+            only = step.detail.get("mode") == "packages"
+            command = packages.be_install_command(
+                w, target, facts, _marker(w), files, packages_only=only
+            )
+        else:
+            command = scripts.be_install_command(
+                target.build,
+                target.kernconf,
+                _marker(w),
+                files["/etc/make.conf"],
+                files["/etc/src.conf"],
+            )
         what = f"installing {_describe(w)} into boot environment {target.be}"
+        if target.pkgset is not None:
+            what += f" with package set {remote.short(target.pkgset)}"
         phase = Phase.INSTALLING
     elif step.kind == StepKind.INSTALL_KERNEL:
         command = scripts.inplace_kernel_command(target.build, target.kernconf)

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from reconciler import remote
 from reconciler.remote import short
-from reconciler.rollout.scripts import Job, detached
+from reconciler.rollout.scripts import Job, be_world_script, detached, install_job
 from reconciler.transport.command import sh
 
 
@@ -302,3 +302,94 @@ def ports_checkout_commands(
         ["git", "-C", tree, "fetch", "--quiet", url, branch],
         ["git", "-C", tree, "checkout", "--quiet", "--detach", revision],
     ]
+
+
+# -- the packages as part of a boot-environment install (world and packages switch together) --
+
+# Into a BE made just before (unmounted); on any failure the BE is destroyed, as
+# beinstall.sh destroys a half-made one: the host keeps booting what it boots.
+_INTO_NEW_BE = """
+be=$1; obj=$2; shift 2
+mnt=
+cleanup() {
+  status=$?
+  if [ -n "$mnt" ]; then
+    umount "$mnt/dev" >/dev/null 2>&1 || true
+    umount "$mnt$obj" >/dev/null 2>&1 || true
+  fi
+  if [ "$status" -ne 0 ]; then
+    bectl umount -f "$be" >/dev/null 2>&1 || true
+    bectl destroy -F "$be" >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+mnt=$(bectl mount "$be")
+mkdir -p "$mnt$obj" "$mnt/dev"
+mount -t nullfs -o ro "$obj" "$mnt$obj"
+mount -t devfs devfs "$mnt/dev"
+root=$mnt; pkg="pkg -c $mnt"
+echo ">>> reconciler: packages into $be ($mnt)"
+"""
+
+# bectl(8) create without -e clones the booted BE: the running packages, and the
+# reconciler's records of world and packages, are what pkg upgrade starts from.
+_CLONE = """
+be=$1
+if bectl list -H | cut -f1 | grep -qx "$be"; then bectl destroy -F "$be"; fi
+bectl create "$be"
+echo ">>> reconciler: $be cloned from the running boot environment"
+"""
+
+
+def be_install_with_packages_command(
+    *,
+    build_id: str,
+    be: str,
+    part: str,
+    kernconf: str,
+    marker: str,
+    make_conf: str,
+    src_conf: str,
+    pkgset_id: str,
+    conf: str,
+    pkg_marker: str,
+    install: tuple[str, ...],
+    drop: tuple[str, ...],
+) -> list[str]:
+    """World, kernel and the set's packages into the new BE ``be``: one job, one unit."""
+    body = be_world_script() + "shift 7\n" + _INTO_NEW_BE + _PACKAGES + _TAIL
+    return detached(
+        install_job(build_id, part),
+        body,
+        be,
+        remote.objdir(build_id),
+        kernconf,
+        marker,
+        remote.MARKER,
+        make_conf,
+        src_conf,
+        be,
+        remote.OBJ,
+        *_package_args(pkgset_id, conf, pkg_marker, install, drop),
+    )
+
+
+def be_clone_packages_command(
+    *,
+    build_id: str,
+    be: str,
+    part: str,
+    pkgset_id: str,
+    conf: str,
+    pkg_marker: str,
+    install: tuple[str, ...],
+    drop: tuple[str, ...],
+) -> list[str]:
+    """A packages-only change: ``be`` cloned from the running BE, its packages upgraded in it."""
+    return detached(
+        install_job(build_id, part),
+        _CLONE + _INTO_NEW_BE + _PACKAGES + _TAIL,
+        be,
+        remote.OBJ,
+        *_package_args(pkgset_id, conf, pkg_marker, install, drop),
+    )

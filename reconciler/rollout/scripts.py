@@ -136,6 +136,11 @@ echo ">>> reconciler: installed into $be"
 """.replace("%CONFS%", _CONFS)
 
 
+def be_world_script() -> str:
+    """The BE install's script ($1..$7 as be_install_command passes them), for composing."""
+    return _BE_INSTALL
+
+
 def be_install_command(
     build_id: str, kernconf: str, marker: str, make_conf: str, src_conf: str
 ) -> list[str]:

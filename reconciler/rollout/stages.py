@@ -185,7 +185,7 @@ class TestStage:
     name = Stage.TEST
 
     def run(self, run: SetRun, plan: BuildSetPlan, facts: Mapping[str, HostFacts]) -> StageOutcome:
-        bs, b = run.buildset, run.build_id
+        bs, b = run.buildset, run.unit
         results: list[HostResult] = []
         for host in filter(run.ctx.selected, bs.test_hosts):
             results.append(_converge(run, host, self.name, _install_planner(run, host), facts))
@@ -246,7 +246,7 @@ class ProductionStage:
     name = Stage.PRODUCTION
 
     def run(self, run: SetRun, plan: BuildSetPlan, facts: Mapping[str, HostFacts]) -> StageOutcome:
-        bs, b = run.buildset, run.build_id
+        bs, b = run.buildset, run.unit
         if not run.progress.tested_build(b):
             why = halt(run, self.name, f"build {short(b)} has not passed the test stage")
             return StageOutcome(halted=why)

@@ -11,7 +11,7 @@ from typing import assert_never
 
 from reconciler.facts.host import HostFacts
 from reconciler.plan import Step
-from reconciler.rollout import build, install, source
+from reconciler.rollout import build, install, packages, source
 from reconciler.rollout.host import HostRun, StepResult
 from reconciler.vocabulary import HostOutcome, LedgerOutcome, Phase, StepKind
 
@@ -35,6 +35,8 @@ def carry_out(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
             return source.export_nfs(w, step, facts)
         case StepKind.MOUNT_NFS:
             return source.mount_nfs(w, step, facts)
+        case StepKind.CHECKOUT_PORTS:
+            return packages.checkout_ports(w, step, facts)
         case StepKind.WRITE_CONFIG:
             return install.write_config(w, step, facts)
         case StepKind.REPORT_DRIFT:
@@ -43,10 +45,16 @@ def carry_out(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
             return build.build(w, step, facts)
         case StepKind.AWAIT_BUILD:
             return build.await_build(w, step, facts)
+        case StepKind.BUILD_PACKAGES:
+            return packages.build_packages(w, step, facts)
+        case StepKind.AWAIT_PACKAGES:
+            return packages.await_packages(w, step, facts)
         case StepKind.INSTALL | StepKind.INSTALL_KERNEL | StepKind.INSTALL_WORLD:
             return install.install(w, step, facts)
         case StepKind.AWAIT_INSTALL:
             return install.await_install(w, step, facts)
+        case StepKind.INSTALL_PACKAGES:
+            return packages.install_packages(w, step, facts)
         case StepKind.REBOOT:
             return install.reboot(w, step, facts)
         case StepKind.RECORD_FALLBACK:

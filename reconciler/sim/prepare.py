@@ -61,6 +61,10 @@ printf '%s\n' "$host" > /run/freebsd-sim.host
 h=/run/freebsd-sim/hosts/$host
 b=$h/be/$be
 for d in etc boot var root usr; do
+    # The machine's own dirs, below every BE: what a mounted BE is overlaid on
+    # too (bectl mount), so it shows the BE as a clone, not the running one.
+    mkdir -p "/run/freebsd-base/$d"
+    $M --bind "/$d" "/run/freebsd-base/$d"
     mkdir -p "$b/$d" "$b/.work/$d"
     $M -t overlay overlay -o "lowerdir=/$d,upperdir=$b/$d,workdir=$b/.work/$d" "/$d"
 done

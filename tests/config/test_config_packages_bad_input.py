@@ -14,6 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.config.conftest import Result, edit
+from tests.packages_overlay import add_packages
+
+
+@pytest.fixture
+def repo(repo: Path) -> Path:
+    """example-repo's copy with the packages of docs/packages.md (tests/packages_overlay.py)."""
+    return add_packages(repo)
+
 
 LAB = "buildsets/lab/buildset.yaml"
 DB = "buildsets/db/buildset.yaml"

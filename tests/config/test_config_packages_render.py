@@ -10,7 +10,15 @@ from reconciler.config import render
 from reconciler.config.load import load_config
 from reconciler.config.model import Packages
 from reconciler.config.pkgsetid import package_set_id
-from tests.config.conftest import EXAMPLE, edit
+from tests.config.conftest import edit
+from tests.packages_overlay import add_packages, packaged_example
+
+
+@pytest.fixture
+def repo(repo: Path) -> Path:
+    """example-repo's copy with the packages of docs/packages.md (tests/packages_overlay.py)."""
+    return add_packages(repo)
+
 
 LAB = "buildsets/lab/buildset.yaml"
 HEADER = "# Managed by reconciler: {origin}; edits are overwritten\n"
@@ -23,7 +31,7 @@ def lab_pkgset(repo: Path) -> str:
 
 
 def test_model_carries_packages_and_the_pinned_ports_tree() -> None:
-    config = load_config(EXAMPLE)
+    config = load_config(packaged_example())
     assert config.ports is not None and config.ports.pinned
     assert (config.ports.url, config.ports.branch) == ("https://git.freebsd.org/ports.git", "main")
     packages = config.buildset("lab").packages

@@ -12,11 +12,19 @@ import pytest
 from reconciler.config.buildid import build_id
 from reconciler.config.load import load_config
 from reconciler.config.pkgsetid import inputs, package_set_id, short
-from tests.config.conftest import EXAMPLE, edit
+from tests.config.conftest import edit
+from tests.packages_overlay import add_packages, packaged_example
+
+
+@pytest.fixture
+def repo(repo: Path) -> Path:
+    """example-repo's copy with the packages of docs/packages.md (tests/packages_overlay.py)."""
+    return add_packages(repo)
+
 
 LAB = "buildsets/lab/buildset.yaml"
 OPTIONS = "buildsets/lab/ports/options/www_nginx/options"
-REFERENCE = load_config(EXAMPLE)
+REFERENCE = load_config(packaged_example())
 
 
 def lab_id(repo: Path) -> str:

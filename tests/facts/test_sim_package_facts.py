@@ -17,11 +17,14 @@ from reconciler.settings import Settings
 from reconciler.sim import portstree
 from reconciler.sim.fleet import SimFleet
 from tests.conftest import example_fleet_in, ssh_ok
+from tests.packages_overlay import add_packages
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
-    yield from example_fleet_in(tmp_path_factory.mktemp("package-facts"))
+    for fleet in example_fleet_in(tmp_path_factory.mktemp("package-facts")):
+        add_packages(fleet.repo)  # type: ignore[attr-defined]
+        yield fleet
 
 
 def test_probes_follow_the_roles(fleet: SimFleet) -> None:

@@ -24,11 +24,14 @@ from reconciler.rollout.scripts import Job
 from reconciler.sim.fleet import SimFleet
 from reconciler.transport.command import quote
 from tests.conftest import example_fleet_in, ssh_ok
+from tests.packages_overlay import add_packages
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
-    yield from example_fleet_in(tmp_path_factory.mktemp("pkgscripts-fleet"))
+    for fleet in example_fleet_in(tmp_path_factory.mktemp("pkgscripts-fleet")):
+        add_packages(fleet.repo)  # type: ignore[attr-defined]
+        yield fleet
 
 
 @pytest.fixture(scope="module")

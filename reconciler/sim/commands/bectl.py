@@ -189,7 +189,7 @@ def _mount(host: Host, args: list[str]) -> int:
                 "overlay",
                 "overlay",
                 "-o",
-                f"lowerdir=/{d},upperdir={be / d},workdir={be / '.work' / d}",
+                f"lowerdir={_base(d)},upperdir={be / d},workdir={be / '.work' / d}",
                 str(mnt / d),
             ],
             check=True,
@@ -198,6 +198,14 @@ def _mount(host: Host, args: list[str]) -> int:
         st2["bes"][name]["mounted"] = str(mnt)
     print(mnt)
     return 0
+
+
+def _base(d: str) -> str:
+    """A mounted BE is its own file system: overlaid on the machine's dirs, not the running BE's
+    (a ZFS clone does not see what the booted BE changed after the snapshot it was made from).
+    """
+    base = Path("/run/freebsd-base") / d
+    return str(base) if base.is_dir() else f"/{d}"
 
 
 def unmount_be(host: Host, name: str, mnt: Path, force: bool) -> bool:
