@@ -118,9 +118,11 @@ def ports_steps(config: Config, facts: HostFacts) -> list[Step]:
     if ports is None or not ports.pinned or ports.revision is None:
         return []
     tree = facts.ports
+    if tree is None:
+        return []  # not read (facts recorded before the ports tree was observed)
     want = ports.revision
     detail = {"tree": ports.tree, "revision": want}
-    if tree is None or not tree.present:
+    if not tree.present:
         why = f"no git repository in {ports.tree}, desired {want[:12]}"
     elif tree.revision != want:
         why = f"{ports.tree} at {(tree.revision or 'unknown')[:12]}, desired {want[:12]}"

@@ -139,6 +139,7 @@ def test_json(bare: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "outcome": "rolled-back",
         "build": BUILD,
         "step": None,
+        "packages": None,
         "actor": None,
         "command": None,
     }
