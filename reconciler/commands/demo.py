@@ -33,7 +33,7 @@ from reconciler.lock import RepoLock
 from reconciler.rollout.engine import converge
 from reconciler.settings import Settings
 from reconciler.sim import upstream
-from reconciler.sim.example import copy_example_repo
+from reconciler.sim.example import add_packages, copy_example_repo
 from reconciler.sim.fleet import SimFleet
 
 
@@ -55,18 +55,23 @@ _SOURCE = re.compile(r"\bn\d+-[0-9a-f]{12}\b")
 
 def _show_hosts(fleet: SimFleet) -> None:
     """One line per host, read over SSH as an administrator would."""
-    print(f"  {'host':8} {'uname -i':9} {'kernel':12} {'userland':12} {'built from':16} BE")
+    print(
+        f"  {'host':8} {'uname -i':9} {'kernel':12} {'userland':12} {'built from':16} "
+        f"{'BE':26} packages"
+    )
     for host in fleet.hosts:
         out = fleet.ssh(
             host,
+            "pkg query '%n-%v' 2>/dev/null | grep -v '^pkg-' | tr '\\n' ' '; echo; "
             "uname -i; freebsd-version -k; freebsd-version -u; uname -v; "
             "bectl list -H 2>/dev/null | awk '$2 ~ /N/ {print $1}'",
         )
-        lines = out.stdout.splitlines() + [""] * 5
+        packages, *lines = out.stdout.splitlines() + [""] * 6
         source = _SOURCE.search(lines[3])
         print(
             f"  {host:8} {lines[0]:9} {lines[1]:12} {lines[2]:12} "
-            f"{source.group(0) if source else '?':16} {lines[4] or '(no ZFS)'}"
+            f"{source.group(0) if source else '?':16} {lines[4] or '(no ZFS)':26} "
+            f"{packages.strip() or '-'}"
         )
 
 
@@ -134,7 +139,10 @@ def run(args: argparse.Namespace) -> int:
         _show_hosts(fleet)
 
         newest = upstream.commits()[-1]
-        _step(f"the change: source.revision -> {newest[:12]} (a pull request, merged)")
+        _step(
+            f"the change: source.revision -> {newest[:12]}, and lab runs packages "
+            "(www/nginx, security/sudo, devel/py-six@py311; a pull request, merged)"
+        )
         fleet_yaml = repo / "fleet.yaml"
         text = re.sub(
             r"(?m)^(\s*revision:\s*)[0-9a-f]{40}",
@@ -143,7 +151,16 @@ def run(args: argparse.Namespace) -> int:
             count=1,
         )
         fleet_yaml.write_text(text, encoding="utf-8")
-        git(repo, "commit", "-q", "-am", f"Track stable/14 at {newest[:12]}", env=identity_env())
+        add_packages(repo, db=False)  # built once on builder, installed into each new BE
+        git(repo, "add", "-A")
+        git(
+            repo,
+            "commit",
+            "-q",
+            "-m",
+            f"Track stable/14 at {newest[:12]}; lab runs nginx, sudo and py-six",
+            env=identity_env(),
+        )
         print(git(repo, "log", "--oneline", "-2"))
 
         settings = Settings(repo=str(repo), ssh_key=str(fleet.client_key), work_dir=str(base))

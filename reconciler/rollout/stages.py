@@ -217,7 +217,7 @@ class TestStage:
         if every and not run.progress.tested_build(b):
             run.record(
                 Update(
-                    subject=f"{bs.name}: build {short(b)} passed the test stage on "
+                    subject=f"{bs.name}: {_what(run)} passed the test stage on "
                     f"{', '.join(h.name for h in bs.test_hosts)}",
                     stage=self.name,
                     outcome=LedgerOutcome.SUCCESS,
@@ -226,6 +226,12 @@ class TestStage:
                 )
             )
         return StageOutcome(tuple(results))
+
+
+def _what(run: SetRun) -> str:
+    """The unit a set rolls out, for people: its build, and its package set when it has one."""
+    what = f"build {short(run.build_id)}"
+    return what + (f" with package set {short(run.unit)}" if run.unit != run.build_id else "")
 
 
 def production_order(config: Config, bs: BuildSet) -> tuple[list[Host], list[Host]]:

@@ -102,3 +102,52 @@ def copy_example_repo(
         ):
             git(dest, *args, env=_COMMIT_ENV, error=SimError)
     return dest
+
+
+# -- packages (docs/packages.md): example-repo pins the ports tree but lists none --------
+
+_LAB_PACKAGES = """packages:                   # built once on builder, installed into each new BE
+  origins:
+    - www/nginx
+    - security/sudo
+    - devel/py-six@py311
+  hosts:
+    builder: [sysutils/tmux]      # extras for one host: built into the same repository
+"""
+_LAB_PORTS_MAKE_CONF = (
+    "# make.conf lines for the lab set's ports build only (poudriere's <set>-make.conf).\n"
+    "security_sudo_SET+=INSULTS\n"
+)
+_NGINX_OPTIONS = (
+    "# Options for www/nginx, as 'poudriere options' writes them.\n"
+    "_OPTIONS_READ=nginx-1.26.2,3\n"
+    "_FILE_COMPLETE_OPTIONS_LIST=DEBUG HTTP2 HTTP_SSL IPV6 MAIL\n"
+    "OPTIONS_FILE_SET+=HTTP_SSL\n"
+    "OPTIONS_FILE_SET+=MAIL\n"
+    "OPTIONS_FILE_UNSET+=DEBUG\n"
+)
+_DB_PACKAGES = """packages:
+  origins:
+    - databases/postgresql16-server
+"""
+
+
+def add_packages(repo: Path, *, lab: bool = True, db: bool = True) -> Path:
+    """The packages of docs/packages.md on a copy of example-repo (not committed).
+
+    example-repo lists none, so the many rollouts of it build and install
+    none; the demo and the packages tests add these: lab's origins (with a
+    flavor, and an extra for builder), its ports/make.conf and nginx's
+    options in poudriere's layout, and db's one package (in place).
+    """
+    if lab:
+        with (repo / "buildsets/lab/buildset.yaml").open("a", encoding="utf-8") as handle:
+            handle.write(_LAB_PACKAGES)
+        ports = repo / "buildsets/lab/ports"
+        (ports / "options/www_nginx").mkdir(parents=True, exist_ok=True)
+        (ports / "make.conf").write_text(_LAB_PORTS_MAKE_CONF, encoding="utf-8")
+        (ports / "options/www_nginx/options").write_text(_NGINX_OPTIONS, encoding="utf-8")
+    if db:
+        with (repo / "buildsets/db/buildset.yaml").open("a", encoding="utf-8") as handle:
+            handle.write(_DB_PACKAGES)
+    return repo
