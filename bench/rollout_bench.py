@@ -3,6 +3,8 @@
 Prints, measured side by side in one run:
 - buildworld runs against distinct build ids (must be equal: same id, no rebuild)
   and against what building on every host would cost (the handbook's point);
+- poudriere bulk runs against distinct package set ids (must be equal too: lab
+  lists packages, docs/packages.md) and against building them on every host;
 - the reconciler's own time: CPU seconds of the reconciler process (and the git
   it runs) against the rollout's wall time, the rest being the simulated hosts'
   build, install, boot and soak time and their command start-up.
@@ -23,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler.config.buildid import build_id
 from reconciler.config.load import load_config
+from reconciler.config.pkgsetid import package_set_id
 from reconciler.gitutil import git, identity_env
 from reconciler.ledger import Ledger
 from reconciler.rollout.engine import converge
 from reconciler.settings import Settings
-from reconciler.sim import hostkeys, upstream
-from reconciler.sim.example import copy_example_repo
+from reconciler.sim import hostkeys, portstree, upstream
+from reconciler.sim.example import add_packages, copy_example_repo
 from reconciler.sim.fleet import SimFleet
 
 SUBNET = "127.0.250"
@@ -52,7 +55,11 @@ def six_host_repo(base: Path) -> Path:
             known.write(hostkeys.known_hosts_line(name, f"{SUBNET}.{n}") + "\n")
     # One build set only: drop db (and its hosts) from this benchmark.
     git(repo, "rm", "-q", "-r", "buildsets/db")
-    git(repo, "commit", "-q", "-am", "Six hosts in lab", env=identity_env())
+    add_packages(repo, db=False)
+    with path.open("a") as handle:
+        handle.write("  keep: 16\n")  # room for every package set of the series, as keep_builds
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Six hosts in lab, with packages", env=identity_env())
     return repo
 
 
@@ -69,6 +76,9 @@ def main() -> int:
         base = Path(tmp)
         repo = six_host_repo(base)
         original = load_config(repo, "HEAD").source.revision
+        ports = load_config(repo, "HEAD").ports
+        assert ports is not None and ports.revision is not None
+        ports_pin = ports.revision
         steps = [
             ("src.conf: WITHOUT_GAMES", "buildsets/lab/src.conf", r"\Z", "WITHOUT_GAMES=yes\n"),
             (
@@ -90,12 +100,15 @@ def main() -> int:
             ("revision back", "fleet.yaml", r"(revision:\s*)[0-9a-f]{40}", rf"\g<1>{original}"),
             ("make.conf: CFLAGS gone", "buildsets/lab/make.conf", r"CFLAGS\+=-pipe\n", ""),
             ("revision bump again", "fleet.yaml", r"(revision:\s*)[0-9a-f]{40}", rf"\g<1>{newest}"),
+            ("ports revision bump", "fleet.yaml", rf"{ports_pin}", portstree.COMMITS[2]),
+            ("ports revision back", "fleet.yaml", portstree.COMMITS[2], ports_pin),
         ]
         timings = {"build_seconds": 2.0, "install_seconds": 0.5, "boot_seconds": 0.5}
         fleet = SimFleet.up(base / "fleet", repo=repo, **timings)
         try:
             settings = Settings(repo=str(repo), ssh_key=str(fleet.client_key))
             ids: list[str] = []
+            pkgsets: list[str] = []
             wall = cpu = 0.0
             for label, path, pattern, repl in steps:
                 change(repo, path, pattern, repl, label)
@@ -103,6 +116,9 @@ def main() -> int:
                 bid = build_id(config, "lab")
                 if bid not in ids:
                     ids.append(bid)
+                pid = package_set_id(config, "lab") or ""
+                if pid not in pkgsets:
+                    pkgsets.append(pid)
                 before = fleet.count("builder", "buildworld")
                 t0 = time.perf_counter()
                 r0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -125,7 +141,8 @@ def main() -> int:
                 cpu += own
                 built = fleet.count("builder", "buildworld") - before
                 print(
-                    f"{label:24} build {bid[:12]} built={built} converged={report.converged} "
+                    f"{label:24} build {bid[:12]} built={built} pkgset {pid[:12]} "
+                    f"converged={report.converged} "
                     f"wall={spent:5.1f}s reconciler-cpu={own:4.1f}s"
                 )
                 for result in report.results:
@@ -142,6 +159,13 @@ def main() -> int:
             print(
                 f"building on every host for every change would be {naive} buildworlds: "
                 f"{buildworlds / naive:.3f} of that ({naive / max(1, buildworlds):.1f}x fewer)"
+            )
+            bulks = fleet.count("builder", "poudriere-bulk")
+            print(
+                f"distinct package set ids: {len(pkgsets)}, poudriere bulk runs: {bulks} "
+                f"(ratio {bulks / len(pkgsets):.2f}, must be 1.00); building packages on every "
+                f"host for every change would be {naive} bulk runs ({naive / max(1, bulks):.1f}x "
+                "fewer)"
             )
             print(
                 f"reconciler's own CPU time: {cpu:.1f}s of {wall:.1f}s wall "
