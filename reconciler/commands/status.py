@@ -54,8 +54,9 @@ from reconciler.errors import ConfigInvalid, RepoError
 from reconciler.facts.host import HostFacts
 from reconciler.gitutil import run_git
 from reconciler.lease import Lease, skew_margin, visible_leases
-from reconciler.plan import Plan, make_plan
+from reconciler.plan import Plan, Step, make_plan
 from reconciler.plan.install import Running
+from reconciler.plan.packages import PackageChange
 from reconciler.statusstore import StatusStore
 from reconciler.vocabulary import RolloutStatus
 
@@ -68,6 +69,7 @@ COLUMNS = (
     ("revision", "REVISION"),
     ("be", "BE"),
     ("in_sync", "IN SYNC"),
+    ("packages", "PACKAGES"),
     ("reachable", "REACHABLE"),
     ("last", "LAST"),
     ("lease", "LEASE"),
@@ -110,9 +112,11 @@ def rows(
         bs = config.buildset(bs_plan.name)
         steps: dict[str, int] = {}
         shown: dict[str, None] = {}
+        packages: dict[str, str] = {}
         for stage in bs_plan.stages:
             for hp in stage.hosts:
                 steps[hp.host] = steps.get(hp.host, 0) + len(hp.steps)
+                packages.update(_package_words(hp.host, hp.steps))
                 if stage.name in ("test", "production"):
                     shown[hp.host] = None
         for host in (h for h in bs.hosts if h.name in shown):
@@ -133,12 +137,27 @@ def rows(
                     "world": versions.userland if versions else None,
                     "be": running.booted_be if running else None,
                     "in_sync": reachable and steps.get(host.name, 0) == 0,
+                    "packages": packages.get(host.name)
+                    or (f"set {bs_plan.pkgset[:12]}" if bs_plan.pkgset and reachable else None),
                     "reachable": reachable,
                     **_last(store, config, host.name, bs.name),
                     "error": None if reachable else (hf.error if hf else "not observed"),
                 }
             )
     return result
+
+
+def _package_words(host: str, steps: tuple[Step, ...]) -> dict[str, str]:
+    """host -> what its install does with packages ("3 packages to upgrade"), if it does."""
+    for step in steps:
+        change = step.detail.get("packages")
+        if isinstance(change, dict):
+            words = PackageChange(
+                str(change.get("pkgset") or ""),
+                *(tuple(change.get(key) or ()) for key in ("install", "upgrade", "remove")),
+            ).words()
+            return {host: words}
+    return {}
 
 
 def _cell(row: dict[str, Any], column: str) -> str:

@@ -119,7 +119,12 @@ def test_plan_is_what_apply_does(small_lab: Lab) -> None:
     lab = small_lab
     # 1. fresh hosts: the whole pipeline, the src host's shared steps first
     plan = apply_and_compare(lab)
-    assert plan["builder"][:3] == ["checkout-source", "copy-kernel-configs", "export-nfs"]
+    assert plan["builder"][:4] == [
+        "checkout-source",
+        "checkout-ports",  # example-repo pins the ports tree (issue 11)
+        "copy-kernel-configs",
+        "export-nfs",
+    ]
     assert plan["tester"][-3:] == ["install", "reboot", "confirm"]
     assert plan["db2"][-5:] == ["install-kernel", "reboot", "install-world", "reboot", "confirm"]
     assert planned(lab) == {}

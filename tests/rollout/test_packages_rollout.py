@@ -19,9 +19,13 @@ order, each starting from where the one before left the fleet:
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from reconciler.config.buildid import build_id
@@ -34,6 +38,7 @@ from tests.packages_overlay import add_packages
 from tests.rollout.conftest import Lab, _lab
 
 LAB = "buildsets/lab/buildset.yaml"
+SCHEMAS = Path(__file__).resolve().parents[2] / "schema"
 
 
 @pytest.fixture
@@ -105,6 +110,21 @@ def test_packages_follow_the_config_repo(pkg_lab: Lab) -> None:
         f"revision: {portstree.COMMITS[2]}",
         "ports: next revision, no sudo",
     )
+    status = subprocess.run(
+        [
+            *(sys.executable, "-m", "reconciler", "status", str(lab.repo)),
+            *("--format", "json", "--ssh-key", str(fleet.client_key)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    body = json.loads(status.stdout)
+    jsonschema.validate(body, json.loads((SCHEMAS / "status-command.schema.json").read_text()))
+    rows = {r["host"]: r for r in body["hosts"]}
+    assert rows["tester"]["packages"] == "2 packages to upgrade, 1 package to remove"
+    assert rows["db1"]["packages"] == "1 package to upgrade"  # the ports tree is every set's
     bumped = lab.apply()
     assert bumped.returncode == 0, bumped.stdout[-4000:] + bumped.stderr[-2000:]
     assert fleet.count("builder", "buildworld") == worlds  # the world is the same
