@@ -34,6 +34,7 @@ DISRUPTIVE = frozenset(
         StepKind.INSTALL_KERNEL,
         StepKind.INSTALL_WORLD,
         StepKind.AWAIT_INSTALL,
+        StepKind.INSTALL_PACKAGES,  # in place: pkg reads /usr/obj over NFS, restarts services
         StepKind.REBOOT,
     }
 )
