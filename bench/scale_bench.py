@@ -133,7 +133,12 @@ def rollout_repo(repo: Path, count: int, batch: int) -> Path:
     fleet_yaml = repo / "fleet.yaml"
     newest = upstream.commits()[-1]
     fleet_yaml.write_text(
-        re.sub(r"(?m)^(\s*revision:\s*)[0-9a-f]{40}", rf"\g<1>{newest}", fleet_yaml.read_text())
+        re.sub(
+            r"(?m)^(\s*revision:\s*)[0-9a-f]{40}",
+            rf"\g<1>{newest}",
+            fleet_yaml.read_text(),
+            count=1,
+        )
     )
     git(repo, "commit", "-q", "-am", f"{count} hosts, revision {newest[:12]}", env=identity_env())
     return repo

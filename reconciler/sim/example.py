@@ -81,7 +81,8 @@ def copy_example_repo(
     for path in sorted(dest.rglob("*.yaml")):
         text = _ADDRESS.sub(lambda m: f"{subnet}.{m.group(1)}", path.read_text(encoding="utf-8"))
         if path.name == "fleet.yaml" and revision is not None:
-            text = _REVISION.sub(lambda m: f"{m.group(1)}{revision}{m.group(3)}", text)
+            # source.revision: the first one (ports.revision follows it)
+            text = _REVISION.sub(lambda m: f"{m.group(1)}{revision}{m.group(3)}", text, count=1)
         path.write_text(text, encoding="utf-8")
         if path.name == "buildset.yaml":
             names.update(_host_addresses(text, path))

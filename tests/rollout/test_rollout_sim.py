@@ -262,7 +262,10 @@ def test_sigkill_during_build_install_and_reboot_then_resume(small_lab: Lab) -> 
 
 def test_newest_revision_reaches_both_build_sets_in_place_in_handbook_order(lab: Lab) -> None:
     newest = upstream.commits()[-1]
-    lab.edit("fleet.yaml", r"(revision:\s*)[0-9a-f]{40}", rf"\g<1>{newest}", "Track newest")
+    # source.revision only (ports.revision follows it in fleet.yaml)
+    lab.edit(
+        "fleet.yaml", r"(stable/14\n  revision:\s*)[0-9a-f]{40}", rf"\g<1>{newest}", "Track newest"
+    )
     done = lab.apply()
     assert done.returncode == 0, done.stdout + done.stderr
     for host in lab.fleet.hosts:
