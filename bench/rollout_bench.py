@@ -48,7 +48,11 @@ def six_host_repo(base: Path) -> Path:
     text = re.sub(r"(  web2: .*\n)", lambda m: m.group(1) + lines, text)
     text = re.sub(r"soak: \d+", "soak: 1", text)
     # Room for every build id of the series: returning to one must rebuild nothing.
-    text = re.sub(r"(reboot_timeout: \d+\n)", r"\1  keep_builds: 8\n", text)
+    # "revision back" is older than what the hosts run: a downgrade preflight refuses
+    # unless allowed (without it that change is never built and the ratios read < 1).
+    text = re.sub(
+        r"(reboot_timeout: \d+\n)", r"\1  keep_builds: 8\n  allow_downgrade: true\n", text
+    )
     path.write_text(text)
     with (repo / "known_hosts").open("a") as known:
         for name, n in EXTRA.items():
