@@ -82,6 +82,7 @@ def example_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet
 #: at the end while the other idles.
 LONG_FIRST = (
     "tests/rollout/test_rollout_sim.py",
+    "tests/rollout/test_rollout_recovery.py",
     "tests/rollout/test_one_decider.py",
     "tests/rollout/",
     "tests/scale/",
