@@ -14,10 +14,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reconciler.config import rules, schema
+from reconciler.config import rules, schema, timespec
 from reconciler.config.model import (
     BuildSet,
     Config,
+    Freeze,
     Host,
     KernelConfig,
     PortsSettings,
@@ -25,6 +26,7 @@ from reconciler.config.model import (
     ReconcilerPolicy,
     RolloutPolicy,
     Source,
+    Window,
 )
 from reconciler.config.repofiles import Entry, Reader, reader_for
 from reconciler.config.repofiles import resolve_commit as resolve_commit
@@ -240,6 +242,25 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
         drift=data.get("drift", default.drift),
         keep_builds=data.get("keep_builds", default.keep_builds),
         allow_downgrade=data.get("allow_downgrade", default.allow_downgrade),
+        windows=tuple(_window(w) for w in data.get("windows", ())),
+    )
+
+
+def _window(spec: dict[str, Any]) -> Window:
+    seconds = timespec.duration_seconds(spec["duration"])
+    assert seconds is not None  # the rules checked it
+    return Window(
+        start=spec["start"],
+        duration=seconds,
+        timezone=spec["timezone"],
+        days=tuple(timespec.day(d) or d for d in spec.get("days", ())),
+        rrule=spec.get("rrule"),
+    )
+
+
+def _freeze(spec: dict[str, Any]) -> Freeze:
+    return Freeze(
+        start=spec["from"], until=spec["until"], timezone=spec["timezone"], reason=spec["reason"]
     )
 
 
@@ -298,6 +319,7 @@ def load_config(repo: str | Path, rev: str | None = None) -> Config:
         reboot_groups={
             name: int(spec["max_down"]) for name, spec in (fleet.get("reboot_groups") or {}).items()
         },
+        freezes=tuple(_freeze(f) for f in fleet.get("freeze", ())),
         commit=commit,
         origin=str(repo),
     )

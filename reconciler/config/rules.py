@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.config import kernels as kconf
-from reconciler.config import textrules
+from reconciler.config import textrules, timespec
 from reconciler.config.knownhosts import KNOWN_HOSTS, PinIndex, host_strings
 from reconciler.config.model import STOCK_KERNCONFS, Host
 from reconciler.config.yamldoc import Document, Where
@@ -334,8 +334,11 @@ def check(repo: RepoFiles) -> list[Problem]:
     if repo.fleet is not None:
         problems.extend(_ports_tree_rule(repo.fleet))
         problems.extend(_source_url_rule(repo.fleet))
+        problems.extend(timespec.freeze_rules(repo.fleet))
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
+        if bs.doc is not None:
+            problems.extend(timespec.window_rules(bs.doc))
     problems.extend(_kernel_rules(repo))
     problems.extend(textrules.kernel_includes(repo.kernels))
     if repo.known_hosts is not None:

@@ -31,7 +31,6 @@ Status = Literal["applying", "converged", "incomplete", "failed"]
 Verdict = Literal["converged", "interrupted", "failed", "incomplete"]
 
 
-
 @dataclass(frozen=True)
 class DaemonState:
     generation: str | None = None  # the commit accepted last (trusted, valid)

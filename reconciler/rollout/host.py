@@ -123,9 +123,11 @@ class HostRun:
         )
         self.say(subject)
 
-    def result(self, outcome: HostOutcome, message: str, detail: str = "") -> HostResult:
+    def result(
+        self, outcome: HostOutcome, message: str, detail: str = "", *, gated: bool = False
+    ) -> HostResult:
         return HostResult(
-            self.host.name, self.run.buildset.name, self.stage, outcome, message, detail
+            self.host.name, self.run.buildset.name, self.stage, outcome, message, detail, gated
         )
 
     # -- the loop -------------------------------------------------------------
@@ -159,6 +161,11 @@ class HostRun:
             step = plan.first
             if step is None:
                 return self._settled(plan)
+            if plan.waits_at == 0 and plan.waiting is not None:
+                # The plan says this step waits for a window or a freeze: no sleeping
+                # until it opens; the next run (the daemon's next poll) plans again.
+                self.say(f"{step.kind} waits: {plan.waiting}", EventKind.INFO)
+                return self.result(HostOutcome.WAITING, plan.waiting, gated=True)
             if step.kind != StepKind.UNREACHABLE and self.run.stopping:
                 return self.result(HostOutcome.WAITING, f"stopped before {step.kind}")
             if step.kind in DISRUPTIVE and not (self._take_slot() and self._take_nfs()):

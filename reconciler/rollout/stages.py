@@ -48,6 +48,9 @@ class StageOutcome:
     stopped: bool = False
     #: hosts this stage changed, whose earlier facts are stale now
     touched: frozenset[str] = frozenset()
+    #: why the set goes no further now although nothing failed (a closed maintenance
+    #: window, a freeze, another reconciler on a host); None: not waiting
+    waiting: str | None = None
 
 
 class RolloutStage(Protocol):
@@ -174,7 +177,7 @@ def _install_planner(run: SetRun, host: Host) -> Callable[[HostFacts], HostPlan]
     config, bs = run.ctx.config, run.buildset
 
     def planner(hf: HostFacts) -> HostPlan:
-        return host_install_plan(config, bs, host, hf, run.progress)
+        return host_install_plan(config, bs, host, hf, run.progress, now=run.ctx.wall())
 
     return planner
 
@@ -192,6 +195,10 @@ class TestStage:
             if run.stopping:
                 return StageOutcome(tuple(results), stopped=True)
         failed = [r for r in results if _failed(r)]
+        gated = [r for r in results if r.gated]
+        if gated and not failed:
+            # Not passed yet, not failed: production waits, and nothing is recorded.
+            return StageOutcome(tuple(results), waiting=gated[0].message)
         if failed:
             why = "; ".join(f"{r.host}: {r.message}" for r in failed)
             why = halt(run, self.name, f"test stage failed, production untouched ({why})")
@@ -210,9 +217,7 @@ class TestStage:
         store = StatusStore(run.writer.ledger)
         if b in store.quarantined(bs.name):
             # Tried again on purpose (apply --retry-quarantined) and it passed: lift it.
-            store.release(
-                bs.name, b, "its test stage, passed when retried", run.ctx.generation
-            )
+            store.release(bs.name, b, "its test stage, passed when retried", run.ctx.generation)
         every = all(run.ctx.selected(h) for h in bs.test_hosts)  # apply --host left some out
         if every and not run.progress.tested_build(b):
             run.record(
@@ -283,7 +288,8 @@ class ProductionStage:
                 )
             if run.stopping and rest:
                 return StageOutcome(tuple(results), stopped=True)
-        return StageOutcome(tuple(results))
+        gated = [r for r in results if r.gated]
+        return StageOutcome(tuple(results), waiting=gated[0].message if gated else None)
 
 
 #: The stages, in order. Later issues add theirs here (packages after build).
