@@ -31,6 +31,7 @@ Status = Literal["applying", "converged", "incomplete", "failed"]
 Verdict = Literal["converged", "interrupted", "failed", "incomplete"]
 
 
+
 @dataclass(frozen=True)
 class DaemonState:
     generation: str | None = None  # the commit accepted last (trusted, valid)

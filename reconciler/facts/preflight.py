@@ -43,7 +43,7 @@ NFS_KNOBS = ("nfs_server_enable", "mountd_enable", "rpcbind_enable", "nfs_client
 # The newest build directory whose make ended with status 0, and its size.
 _NEWEST_BUILD = (
     'for id in $(ls -1t "$1"); do case $id in *[!0-9a-f]*) continue;; esac; '
-    "[ ${#id} -eq 64 ] || continue; "
+    '[ ${#id} -eq 64 ] || continue; '
     '[ "$(head -n 1 "$1/$id/$2" 2>/dev/null)" = 0 ] || continue; '
     'du -sk "$1/$id"; break; done'
 )

@@ -186,7 +186,9 @@ def _halted_everywhere(selected: Sequence[BuildSet], failed: HostResult) -> Repo
 def _waiting_everywhere(selected: Sequence[BuildSet], waiting: HostResult) -> Report:
     """Another replica carries out the src host's steps: nothing starts here yet."""
     results = [
-        HostResult(h.name, bs.name, h.stage, HostOutcome.WAITING, waiting.message)
+        HostResult(
+            h.name, bs.name, h.stage, HostOutcome.WAITING, waiting.message, gated=waiting.gated
+        )
         for bs in selected
         for h in bs.hosts
         if h.name != waiting.host
@@ -228,7 +230,9 @@ def halt_preflight(run: SetRun, plan: BuildSetPlan) -> tuple[list[HostResult], s
     """
     bs, b, gen = run.buildset, run.build_id, run.ctx.generation
     count = len(plan.problems)
-    why = f"preflight found {count} problem{'s' if count != 1 else ''}: " + "; ".join(plan.problems)
+    why = f"preflight found {count} problem{'s' if count != 1 else ''}: " + "; ".join(
+        plan.problems
+    )
     for problem in plan.problems:
         run.ctx.say(EventKind.WARNING, f"preflight: {problem}", bs)
     progress = run.progress

@@ -131,6 +131,10 @@ class SourceStage:
             result = _converge(run, host, self.name, planner, facts)
             touched.add(host.name)
             results.append(result)
+            if result.gated:
+                return StageOutcome(
+                    tuple(results), touched=frozenset(touched), waiting=result.message
+                )
             if result.outcome == HostOutcome.WAITING:
                 return StageOutcome(stopped=True, touched=frozenset(touched))
             if not settled(result.outcome):
@@ -159,6 +163,10 @@ class BuildStage:
             return build_host_plan(config, bs, hf, run.progress, needed)
 
         result = _converge(run, bs.build, self.name, planner, facts)
+        if result.gated:  # another reconciler builds there: wait, record nothing
+            return StageOutcome(
+                (result,), touched=frozenset({bs.build_host}), waiting=result.message
+            )
         if result.outcome == HostOutcome.WAITING:
             return StageOutcome(stopped=True, touched=frozenset({bs.build_host}))
         if not settled(result.outcome):
@@ -217,7 +225,9 @@ class TestStage:
         store = StatusStore(run.writer.ledger)
         if b in store.quarantined(bs.name):
             # Tried again on purpose (apply --retry-quarantined) and it passed: lift it.
-            store.release(bs.name, b, "its test stage, passed when retried", run.ctx.generation)
+            store.release(
+                bs.name, b, "its test stage, passed when retried", run.ctx.generation
+            )
         every = all(run.ctx.selected(h) for h in bs.test_hosts)  # apply --host left some out
         if every and not run.progress.tested_build(b):
             run.record(

@@ -38,6 +38,7 @@ COMMANDS = {
     "sysrc": "sbin/sysrc",
     "daemon": "sbin/daemon",
     "pgrep": "bin/pgrep",
+    "lockf": "bin/lockf",
     "showmount": "bin/showmount",
     "df": "bin/df",
     "zfs": "sbin/zfs",

@@ -26,6 +26,7 @@ _MODULES = {
     "sysrc": "sysrc",
     "daemon": "daemon",
     "pgrep": "pgrep",
+    "lockf": "lockf",
     "showmount": "mount",
     "df": "df",
     "zfs": "zfs",

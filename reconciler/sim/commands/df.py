@@ -23,7 +23,8 @@ from reconciler.sim.commands.mount import _load as nfs_mounts
 from reconciler.sim.disk import Usage
 
 _USAGE = (
-    "usage: df [-b | -g | -H | -h | -k | -m | -P] [-acilnT] [-t type] [-,] [file | filesystem ...]"
+    "usage: df [-b | -g | -H | -h | -k | -m | -P] [-acilnT] [-t type] [-,] "
+    "[file | filesystem ...]"
 )
 Row = tuple[str, int, int, int, str]  # mntfrom, total KiB, used KiB, avail KiB, mntonname
 
