@@ -19,6 +19,7 @@ from reconciler.config.model import (
     BuildSet,
     Config,
     Freeze,
+    HealthCheck,
     Host,
     KernelConfig,
     PortsSettings,
@@ -238,11 +239,24 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
         max_failures=data.get("max_failures", default.max_failures),
         soak=data.get("soak", default.soak),
         reboot_timeout=data.get("reboot_timeout", default.reboot_timeout),
-        health_checks=tuple(data.get("health_checks", ())),
+        health_checks=tuple(_health_check(c) for c in data.get("health_checks", ())),
         drift=data.get("drift", default.drift),
         keep_builds=data.get("keep_builds", default.keep_builds),
         allow_downgrade=data.get("allow_downgrade", default.allow_downgrade),
         windows=tuple(_window(w) for w in data.get("windows", ())),
+    )
+
+
+def _health_check(spec: str | dict[str, Any]) -> HealthCheck:
+    if isinstance(spec, str):
+        return HealthCheck(command=spec)
+    default = HealthCheck()
+    return HealthCheck(
+        command=spec.get("command", ""),
+        url=(spec.get("http") or {}).get("url", ""),
+        interval=spec.get("interval", default.interval),
+        timeout=spec.get("timeout", default.timeout),
+        retries=spec.get("retries", default.retries),
     )
 
 

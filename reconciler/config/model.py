@@ -50,6 +50,22 @@ class PortsSettings:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """One health check: a shell command on the host, or an HTTP probe fetched from the host."""
+
+    command: str = ""  # sh -c COMMAND must exit 0
+    url: str = ""  # or: fetch(1) on the host must get a 2xx answer from this URL
+    #: seconds between runs during the soak; 0: the soak's own schedule (start, middle, end)
+    interval: int = 0
+    timeout: int = 120
+    #: failed runs tried again at once before the check counts as failed
+    retries: int = 0
+
+    def __str__(self) -> str:
+        return self.command or f"GET {self.url}"
+
+
+@dataclass(frozen=True)
 class Window:
     """A recurring maintenance window (reconciler.config.timespec spells its YAML)."""
 
@@ -79,7 +95,7 @@ class RolloutPolicy:
     max_failures: int | str = 0
     soak: int = 600
     reboot_timeout: int = 900
-    health_checks: tuple[str, ...] = ()
+    health_checks: tuple[HealthCheck, ...] = ()
     drift: DriftPolicy = "heal"
     keep_builds: int = 3
     #: install a revision whose __FreeBSD_version is older than a host's userland

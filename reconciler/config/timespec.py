@@ -187,6 +187,22 @@ def window_rules(doc: Document) -> Iterator[Problem]:
             yield from _window_problems(doc, ("rollout", "windows", index), spec)
 
 
+def health_rules(doc: Document) -> Iterator[Problem]:
+    """A mapping in ``rollout.health_checks`` is a command or an HTTP probe, exactly one."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    rollout = data.get("rollout")
+    checks = rollout.get("health_checks") if isinstance(rollout, dict) else None
+    if not isinstance(checks, list):
+        return
+    for index, spec in enumerate(checks):
+        if isinstance(spec, dict) and ("command" in spec) == ("http" in spec):
+            yield doc.problem(
+                ("rollout", "health_checks", index),
+                f"rollout.health_checks.{index}: give either command or http",
+                "command: a shell command that must exit 0; http: {url: ...} fetched on the host",
+            )
+
+
 def freeze_rules(doc: Document) -> Iterator[Problem]:
     """fleet.yaml's ``freeze``: readable moments, a known zone, until after from."""
     data = doc.data if isinstance(doc.data, dict) else {}

@@ -179,7 +179,7 @@ class HostRun:
                 return self.result(HostOutcome.WAITING, f"stopped before {step.kind}")
             if step.kind != StepKind.UNREACHABLE and not (self._lock and self._lock.held):
                 try:
-                    busy = self._take_lock()
+                    busy = self._take_lock(current)
                 except TransportError as exc:
                     return self._lost(exc)
                 except hostlock.LockError as exc:
@@ -211,12 +211,12 @@ class HostRun:
         self.record(message, LedgerOutcome.FAILURE, StepKind.CONFIRM, phase=Phase.FAILED)
         return self.result(HostOutcome.FAILURE, message)
 
-    def _take_lock(self) -> str | None:
+    def _take_lock(self, facts: HostFacts) -> str | None:
         """Take the host's own lock; None when held now, else who holds it (in words)."""
         if self._lock is None:
             who = hostlock.identity(hostlock.default_command(), self.run.ctx.config.origin)
             self._lock = hostlock.HostLock(self.conn(), who)
-        return self._lock.acquire()
+        return self._lock.acquire(hostlock.age_of(facts.observed_at))
 
     def _take_nfs(self) -> bool:
         """Client tickets on the NFS servers this host installs from (once per loop)."""

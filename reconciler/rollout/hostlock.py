@@ -49,9 +49,12 @@ _TAKE = (
     'if [ "$s" -eq 75 ]; then echo busy; cat "$1" 2>/dev/null; fi; exit "$s"'
 )
 _HOLDER = (
-    'prev=$(cat "$1" 2>/dev/null); printf "%s\\n" "$2" > "$1"; '
-    'printf "locked %s\\n" "$prev"; exec cat > /dev/null'
+    'prev=$(tr "\\n" " " < "$1" 2>/dev/null); printf "%s\\n" "$2" > "$1"; '
+    'printf "locked %s now=%s\\n" "$prev" "$(date +%s)"; cat > /dev/null; '
+    'printf "released=%s\\n" "$(date +%s)" >> "$1"'
 )
+#: Seconds of slack when comparing the host's clock intervals with ours (both whole seconds).
+_SLACK = 2
 
 
 def identity(command: str, repo: str) -> str:
@@ -64,6 +67,17 @@ def identity(command: str, repo: str) -> str:
         "since": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return " ".join(f"{k}={v}" for k, v in words.items())
+
+
+def age_of(observed_at: str | None) -> float | None:
+    """Seconds since a UTC ``%Y-%m-%dT%H:%M:%SZ`` moment (None when not known)."""
+    if not observed_at:
+        return None
+    try:
+        moment = datetime.strptime(observed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return max(0.0, (datetime.now(UTC) - moment).total_seconds())
 
 
 def default_command() -> str:
@@ -94,6 +108,17 @@ def same_process(previous: str, who: str) -> bool:
     return key(previous) == key(who) and key(who) != (None, None)
 
 
+def _stale(previous: str, who: str, age: float | None) -> bool:
+    """Whether facts ``age`` seconds old may predate another holder's last act."""
+    if same_process(previous, who):
+        return False
+    fields = dict(w.split("=", 1) for w in previous.split() if "=" in w)
+    now, released = fields.get("now", ""), fields.get("released", "")
+    if age is None or not now.isdigit() or not released.isdigit():
+        return True  # a holder that died with lockf (SIGKILL) wrote no release time
+    return int(now) - int(released) <= age + _SLACK
+
+
 def take_command(who: str) -> list[str]:
     return sh(_TAKE, remote.HOST_LOCK, who, _HOLDER)
 
@@ -114,14 +139,19 @@ class HostLock:
         """Held by us right now (a reboot or a dropped connection ends it)."""
         return self._session is not None and self._session.alive
 
-    def acquire(self) -> str | None:
-        """Take it; None when taken, else who holds it, in words (raises TransportError)."""
+    def acquire(self, age: float | None = None) -> str | None:
+        """Take it; None when taken, else who holds it, in words (raises TransportError).
+
+        ``age``: seconds since the facts the caller plans from were observed.
+        ``others_since`` then says whether they may be stale: another process held
+        the lock and released it less than ``age`` ago (or it is not known when).
+        """
         self.release()
         session, result = self.conn.hold(take_command(self.who), ready="locked")
         if session is not None:
             self._session = session
             said = next(ln for ln in result.stdout.splitlines() if ln.startswith("locked"))
-            self.others_since = not same_process(said.removeprefix("locked").strip(), self.who)
+            self.others_since = _stale(said.removeprefix("locked").strip(), self.who, age)
             return None
         lines = result.stdout.splitlines()
         if result.exit_code == EX_TEMPFAIL and lines[:1] == ["busy"]:

@@ -39,6 +39,7 @@ COMMANDS = {
     "daemon": "sbin/daemon",
     "pgrep": "bin/pgrep",
     "lockf": "bin/lockf",
+    "fetch": "bin/fetch",
     "showmount": "bin/showmount",
     "df": "bin/df",
     "zfs": "sbin/zfs",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from reconciler.config.load import load_config
-from reconciler.config.model import Freeze, Window
+from reconciler.config.model import Freeze, HealthCheck, Window
 from reconciler.errors import ConfigInvalid
 from tests.config.conftest import edit
 
@@ -101,3 +101,39 @@ def test_a_freeze_that_ends_before_it_starts(repo: Path) -> None:
     assert any("'2027-13-01' is not a date and time" in p for p in found)
     assert any("'Nowhere/City' is not a time zone" in p for p in found)
     assert len(found) == 3, found
+
+
+def test_health_checks_with_interval_timeout_retries_and_http_probes(repo: Path) -> None:
+    edit(
+        repo / LAB,
+        "    - service sshd status\n",
+        "    - service sshd status\n"
+        "    - {command: service nginx status, interval: 30, timeout: 5, retries: 2}\n"
+        "    - {http: {url: 'http://127.0.0.1:8080/health'}, interval: 10, timeout: 3}\n",
+    )
+    checks = load_config(repo).buildset("lab").rollout.health_checks
+    assert checks == (
+        HealthCheck(command="service sshd status"),
+        HealthCheck(command="service nginx status", interval=30, timeout=5, retries=2),
+        HealthCheck(url="http://127.0.0.1:8080/health", interval=10, timeout=3),
+    )
+    assert str(checks[2]) == "GET http://127.0.0.1:8080/health"
+
+
+def test_a_health_check_is_a_command_or_a_probe_not_both(repo: Path) -> None:
+    edit(
+        repo / LAB,
+        "    - service sshd status\n",
+        "    - {command: 'true', http: {url: 'http://127.0.0.1/'}}\n"
+        "    - {interval: 5}\n"
+        "    - {http: {url: 'http://a b/'}}\n"
+        "    - {command: 'true', timeout: 0}\n",
+    )
+    found = problems(repo)
+    first = _line(repo, LAB, "command: 'true', http")
+    assert any(
+        p.startswith(f"{LAB}:{first}:") and "give either command or http" in p for p in found
+    ), found
+    assert sum("give either command or http" in p for p in found) == 2
+    assert any("'http://a b/' is not a valid HTTP URL" in p for p in found), found
+    assert any("timeout: must be at least 1" in p for p in found), found

@@ -126,24 +126,30 @@ def small_lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab
 
 
 def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 120.0) -> str:
-    """What ``proc`` printed up to the line containing ``text`` (bounded wait)."""
+    """What ``proc`` printed up to the line containing ``text`` (bounded wait).
+
+    Reads the pipe's descriptor itself: select() on it says nothing about lines
+    a buffered reader already holds, so a line read along with an earlier one
+    would be seen only when the process printed again (seconds later).
+    """
     import select
     import time
 
     assert proc.stdout is not None
-    seen: list[str] = []
+    fd = proc.stdout.fileno()
+    seen = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        ready, _, _ = select.select([fd], [], [], 0.5)
         if not ready:
             continue
-        line = proc.stdout.readline()
-        if not line:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             break  # the process ended
-        seen.append(line)
-        if text in line:
-            return "".join(seen)
-    raise AssertionError(f"{text!r} not printed in time; printed:\n{''.join(seen)[-3000:]}")
+        seen += chunk.decode("utf-8", errors="replace")
+        if any(text in line for line in seen.splitlines()):
+            return seen
+    raise AssertionError(f"{text!r} not printed in time; printed:\n{seen[-3000:]}")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 120.0, step: float = 0.2) -> None:

@@ -52,5 +52,18 @@ def test_take_command_quotes_what_it_is_given() -> None:
             check=False,
         )
         assert done.stdout.startswith("locked"), done
-        assert lock.read_text() == who + "\n"  # written verbatim
+        assert lock.read_text().splitlines()[0] == who  # written verbatim
+        assert lock.read_text().splitlines()[1].startswith("released=")  # when it let go
     assert not Path("/tmp/pwned").exists()
+
+
+def test_facts_are_stale_unless_the_last_holder_left_before_they_were_read() -> None:
+    from reconciler.rollout.hostlock import _stale
+
+    mine = identity("apply", "/r")
+    other = "pid=1 machine=elsewhere command=run repo=/d since=2026-12-01T10:00:00Z"
+    assert not _stale(mine + " now=100", mine, None)  # we held it last ourselves
+    assert _stale(other + " now=100", mine, 5.0)  # it never said when it let go (SIGKILL)
+    assert _stale(other + " released=97 now=100", mine, 5.0)  # let go after we looked
+    assert not _stale(other + " released=90 now=100", mine, 5.0)  # before we looked
+    assert _stale(other + " released=90 now=100", mine, None)  # our facts' age unknown

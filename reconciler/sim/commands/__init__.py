@@ -27,6 +27,7 @@ _MODULES = {
     "daemon": "daemon",
     "pgrep": "pgrep",
     "lockf": "lockf",
+    "fetch": "fetch",
     "showmount": "mount",
     "df": "df",
     "zfs": "zfs",
