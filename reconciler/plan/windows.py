@@ -15,6 +15,8 @@ injected wall clock, so tests decide what time it is.
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -122,15 +124,30 @@ def _frozen_at(
 
 def gate(windows: Sequence[Window], freezes: Sequence[Freeze], now: datetime) -> Gate:
     """Whether a disruptive step may start at ``now`` (aware); if not, when one may."""
-    now = now.astimezone(UTC)
+    # Cached: one plan asks for every host of a set at the same moment.
+    return _gate(tuple(windows), tuple(freezes), now.astimezone(UTC))
+
+
+def _intervals(
+    windows: tuple[Window, ...], now: datetime, end: datetime
+) -> Iterator[tuple[datetime, datetime, Window | None]]:
+    """Every window's occurrences from ``now`` on, in the order they open (lazily)."""
+    if not windows:
+        yield now, end, None
+        return
+    streams = [((o, c, i) for o, c in occurrences(w, now, end)) for i, w in enumerate(windows)]
+    for opens, closes, index in heapq.merge(*streams):
+        yield opens, closes, windows[index]
+
+
+@functools.lru_cache(maxsize=256)
+def _gate(windows: tuple[Window, ...], freezes: tuple[Freeze, ...], now: datetime) -> Gate:
     end = now + HORIZON
     spans = [(f, *freeze_span(f)) for f in freezes]
     spans = [s for s in spans if s[2] > now]
-    intervals: list[tuple[datetime, datetime, Window | None]] = [(now, end, None)]
-    if windows:
-        found = [(o, c, w) for w in windows for o, c in occurrences(w, now, end)]
-        intervals = sorted(found, key=lambda item: (item[0], item[1]))
-    for opens, closes, window in intervals:
+    # In opening order the first occurrence with an unfrozen moment is the earliest
+    # one: a freeze pushes every occurrence's moment the same way.
+    for opens, closes, window in _intervals(windows, now, end):
         moment = max(opens, now)
         pushed: Freeze | None = None
         for _ in range(len(spans) + 1):  # each freeze can push the moment once
