@@ -128,10 +128,11 @@ def small_lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab
 def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 120.0) -> str:
     """What ``proc`` printed up to the line containing ``text`` (bounded wait).
 
-    Reads the pipe's descriptor itself: select() on it says nothing about lines
-    a buffered reader already holds, so a line read along with an earlier one
-    would be seen only when the process printed again (seconds later).
+    Reads the pipe's file descriptor directly: a buffered ``readline`` after
+    ``select`` leaves lines in Python's buffer where ``select`` cannot see them,
+    so a line already printed would be noticed only when the next one came.
     """
+    import os
     import select
     import time
 
@@ -146,9 +147,11 @@ def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 120.0) -
         chunk = os.read(fd, 65536)
         if not chunk:
             break  # the process ended
-        seen += chunk.decode("utf-8", errors="replace")
-        if any(text in line for line in seen.splitlines()):
-            return seen
+        seen += chunk.decode(errors="replace")
+        lines = seen.splitlines(keepends=True)
+        for index, line in enumerate(lines):
+            if text in line and line.endswith("\n"):
+                return "".join(lines[: index + 1])
     raise AssertionError(f"{text!r} not printed in time; printed:\n{seen[-3000:]}")
 
 
