@@ -268,9 +268,10 @@ def _in_threads(run: Callable[[BuildSet], _T], buildsets: list[BuildSet]) -> lis
     """``run`` for each build set in a thread of its own; the caller wakes twice a second.
 
     The caller is the main thread, where Python runs signal handlers. Blocked in
-    a lock wait without a timeout, it runs one only when the wait ends, and a
-    SIGINT landing just before it blocks does not interrupt the wait at all:
-    Ctrl-C would be seen once the whole rollout had ended.
+    a lock wait without a timeout it can miss the moment: a Ctrl-C sent during
+    an install was acted on only once the whole rollout had ended (seen under
+    load in tests/rollout/test_one_decider.py). A wait with a timeout returns to
+    the interpreter, which runs a pending handler then.
     """
     with ThreadPoolExecutor(max_workers=len(buildsets) or 1, thread_name_prefix="set") as sets:
         futures = [sets.submit(run, bs) for bs in buildsets]
