@@ -22,6 +22,9 @@ LOG_DIR = "/var/log/reconciler"
 #: daemon(8) pidfiles of the detached jobs (one build and one install at a time).
 BUILD_PIDFILE = "/var/run/reconciler-build.pid"
 INSTALL_PIDFILE = "/var/run/reconciler-install.pid"
+#: lockf(1) lock of the reconciler acting on the host (any clone, any machine); its
+#: content names the holder (pid, machine, command, config repo, since when).
+HOST_LOCK = "/var/run/reconciler.lock"
 
 #: Per build: the inputs written before make starts, the exit status when it ends.
 BUILD_META = ".reconciler"

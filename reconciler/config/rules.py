@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.config import kernels as kconf
-from reconciler.config import textrules
+from reconciler.config import textrules, timespec
 from reconciler.config.knownhosts import KNOWN_HOSTS, PinIndex, host_strings
 from reconciler.config.model import STOCK_KERNCONFS, Host
 from reconciler.config.yamldoc import Document, Where
@@ -85,7 +85,9 @@ def control_characters(doc: Document) -> Iterator[Problem]:
             for index, item in enumerate(value):
                 yield from walk(item, (*where, index))
         elif isinstance(value, str):
-            shell = len(where) >= 2 and where[-2] == "health_checks"
+            shell = (len(where) >= 2 and where[-2] == "health_checks") or (
+                len(where) >= 3 and where[-3] == "health_checks" and where[-1] == "command"
+            )
             if (_CONTROL if shell else _CONTROL_OR_NEWLINE).search(value):
                 dotted = ".".join(str(p) for p in where)
                 yield doc.problem(
@@ -334,8 +336,12 @@ def check(repo: RepoFiles) -> list[Problem]:
     if repo.fleet is not None:
         problems.extend(_ports_tree_rule(repo.fleet))
         problems.extend(_source_url_rule(repo.fleet))
+        problems.extend(timespec.freeze_rules(repo.fleet))
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
+        if bs.doc is not None:
+            problems.extend(timespec.window_rules(bs.doc))
+            problems.extend(timespec.health_rules(bs.doc))
     problems.extend(_kernel_rules(repo))
     problems.extend(textrules.kernel_includes(repo.kernels))
     if repo.known_hosts is not None:

@@ -16,7 +16,7 @@ from reconciler.facts.host import HostFacts
 from reconciler.plan import Step, Target, target_for, verify_problems, wanted_files
 from reconciler.plan.install import Running
 from reconciler.rollout import jobs, scripts
-from reconciler.rollout.health import run_health_checks, soak
+from reconciler.rollout.health import Rounds, soak
 from reconciler.rollout.host import HostRun, StepResult
 from reconciler.rollout.reboot import boottime, reboot_and_wait
 from reconciler.statusstore import utc_now
@@ -318,17 +318,18 @@ def confirm(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     # Progress, not outcomes: no ledger commit. A restart finds the host on
     # its one-shot activation (or its phase says rebooting) and confirms again.
     w.say("verified; running health checks")
-    checks = w.run.buildset.rollout.health_checks
-    failures = run_health_checks(conn, checks)
+    rounds = Rounds(w.run.buildset.rollout.health_checks, w.run.ctx.clock)  # each at its interval
+    failures = rounds.run(conn)
     seconds = w.run.buildset.rollout.soak if target.needs_test else 0
     if not failures and seconds > 0:
         w.say(f"healthy; soaking for {seconds}s")
 
         def one_round() -> list[str]:
             again = w.conn()
-            return verify_problems(w.observe(), target) + run_health_checks(again, checks)
+            return verify_problems(w.observe(), target) + rounds.run(again)
 
-        failures = soak(one_round, seconds=float(seconds), clock=w.run.ctx.clock)
+        clock = w.run.ctx.clock
+        failures = soak(one_round, seconds=float(seconds), clock=clock, every=rounds.every)
     if failures:
         return _roll_back(w, conn, target, "health check failed: " + "; ".join(failures))
     if not target.in_place:

@@ -38,6 +38,8 @@ COMMANDS = {
     "sysrc": "sbin/sysrc",
     "daemon": "sbin/daemon",
     "pgrep": "bin/pgrep",
+    "lockf": "bin/lockf",
+    "fetch": "bin/fetch",
     "showmount": "bin/showmount",
     "df": "bin/df",
     "zfs": "sbin/zfs",

@@ -81,9 +81,9 @@ def test_health_checks_may_span_lines_but_not_carry_other_control_characters(
     repo: Path,
 ) -> None:
     edit(repo / DB, "    - service sshd status", "    - |\n      service sshd status\n      true")
-    assert load_config(repo).buildset("db").rollout.health_checks == (
-        "service sshd status\ntrue\n",
-    )
+    assert [c.command for c in load_config(repo).buildset("db").rollout.health_checks] == [
+        "service sshd status\ntrue\n"
+    ]
     edit(repo / DB, "      true", '    - "true\\x1b[2J"')
     assert problems(repo) == [
         f"{DB}:16:7: rollout.health_checks.1: 'true\\x1b[2J' contains a control character"

@@ -26,6 +26,8 @@ _MODULES = {
     "sysrc": "sysrc",
     "daemon": "daemon",
     "pgrep": "pgrep",
+    "lockf": "lockf",
+    "fetch": "fetch",
     "showmount": "mount",
     "df": "df",
     "zfs": "zfs",
