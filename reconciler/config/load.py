@@ -240,6 +240,8 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
         drift=data.get("drift", default.drift),
         keep_builds=data.get("keep_builds", default.keep_builds),
         allow_downgrade=data.get("allow_downgrade", default.allow_downgrade),
+        confirm_timeout=data.get("confirm_timeout", default.confirm_timeout),
+        smoke_checks=tuple(data.get("smoke_checks", ())),
     )
 
 

@@ -63,6 +63,11 @@ class RolloutPolicy:
     keep_builds: int = 3
     #: install a revision whose __FreeBSD_version is older than a host's userland
     allow_downgrade: bool = False
+    #: boot-environment hosts: seconds the new BE's watchdog waits for the reconciler's
+    #: confirmation before it re-activates the previous BE and reboots (confirm or revert)
+    confirm_timeout: int = 300
+    #: commands run inside the new BE (jail -c path=MNT) before its reboot; each must exit 0
+    smoke_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

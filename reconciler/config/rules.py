@@ -85,7 +85,7 @@ def control_characters(doc: Document) -> Iterator[Problem]:
             for index, item in enumerate(value):
                 yield from walk(item, (*where, index))
         elif isinstance(value, str):
-            shell = len(where) >= 2 and where[-2] == "health_checks"
+            shell = len(where) >= 2 and where[-2] in ("health_checks", "smoke_checks")
             if (_CONTROL if shell else _CONTROL_OR_NEWLINE).search(value):
                 dotted = ".".join(str(p) for p in where)
                 yield doc.problem(
