@@ -169,6 +169,17 @@ def _buildset_rules(
                 f"hosts.{name}.kernconf: no kernel config {kernconf!r}",
                 f"add the file kernels/{kernconf} or use a stock config ({stock})",
             )
+    rollout = _mapping(data.get("rollout"))
+    if rollout.get("install") == "in-place":
+        for key in ("confirm_timeout", "smoke_checks"):
+            if key in rollout:
+                yield doc.problem(
+                    ("rollout", key),
+                    f"rollout.{key}: install: in-place has no new boot environment to "
+                    "smoke-test before the reboot, nor a previous one for a watchdog to go back to",
+                    f"remove rollout.{key}, or use install: boot-environment",
+                    key=True,
+                )
     owned: tuple[str, ...] = OWNED_VARS
     if data.get("ports") is not None:
         owned += PORTS_VARS
