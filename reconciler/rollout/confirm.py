@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from reconciler.errors import TransportError
 from reconciler.plan import Target
+from reconciler.plan.install import Running
 from reconciler.rollout import watchdog
 from reconciler.rollout.host import HostRun
 
@@ -62,6 +63,11 @@ def confirm_boot(w: HostRun, target: Target) -> Decision:
     return Decision(False, f"confirming failed: {(out.stderr or out.stdout).strip() or who}")
 
 
+def stand_down(w: HostRun) -> None:
+    """The reconciler rolls the host back itself: its watchdog must not race it."""
+    w.conn().run(watchdog.confirm_command("rolled-back"), timeout=60)
+
+
 def finish(w: HostRun) -> None:
     """Take the watchdog and its knobs out of the running (now permanent) BE."""
     w.conn().run(watchdog.finish_command(), timeout=60)
@@ -72,3 +78,19 @@ def revert_note(w: HostRun, target: Target) -> dict[str, str] | None:
     out = w.conn().run(watchdog.read_note_command(), timeout=60)
     note = watchdog.parse_note(out.stdout) if out.ok else {}
     return note if note.get("be") == target.be else None
+
+
+def fallback_message(w: HostRun, target: Target, running: Running) -> str:
+    """Why the host came back on another BE: its watchdog (a note says so), or a failed boot."""
+    note = revert_note(w, target)
+    if note is not None:
+        return (
+            f"reverted by the host itself: {target.be} booted but was not confirmed within "
+            f"{note.get('timeout', '?')}s (its network or sshd broken?); its watchdog "
+            f"re-activated {running.booted_be} and rebooted"
+        )
+    return (
+        f"came back on boot environment {running.booted_be}, not {target.be}: the new "
+        f"kernel did not boot (running {running.ident} {running.hash12}); the one-shot "
+        "activation let it fall back"
+    )

@@ -300,20 +300,7 @@ def record_fallback(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     target = _target(w)
     if target.in_place:
         return _fail(w, step.kind, step.reason)
-    running = Running.of(facts)
-    note = confirming.revert_note(w, target)
-    if note is not None:
-        message = (
-            f"reverted by the host itself: {target.be} booted but was not confirmed within "
-            f"{note.get('timeout', '?')}s (its network or sshd broken?); its watchdog "
-            f"re-activated {running.booted_be} and rebooted"
-        )
-    else:
-        message = (
-            f"came back on boot environment {running.booted_be}, not {target.be}: the new "
-            f"kernel did not boot (running {running.ident} {running.hash12}); the one-shot "
-            "activation let it fall back"
-        )
+    message = confirming.fallback_message(w, target, Running.of(facts))
     return _fail(w, step.kind, message, outcome=HostOutcome.ROLLED_BACK)
 
 
@@ -406,6 +393,7 @@ def _roll_back(w: HostRun, conn: Connection, target: Target, why: str) -> StepRe
         phase=Phase.REBOOTING,
         body=why,
     )
+    confirming.stand_down(w)  # the watchdog of this boot must not revert it a second time
     conn.run(scripts.cancel_oneshot_command(), timeout=120)  # or the one-shot wins the boot
     out = conn.run(["bectl", "activate", previous], timeout=120)
     if not out.ok:

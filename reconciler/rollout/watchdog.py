@@ -129,12 +129,14 @@ def arm_command(be: str, previous: str, timeout: int) -> list[str]:
     )
 
 
-def confirm_command() -> list[str]:
-    """Decide this boot as confirmed; prints ``confirmed``, or who decided it first."""
+def confirm_command(word: str = "confirmed") -> list[str]:
+    """Decide this boot (``confirmed``, or ``rolled-back`` when the reconciler takes the
+    host back itself); prints ``word``, or what whoever decided first wrote."""
     return sh(
-        'd=$1; if mkdir "$d" 2>/dev/null; then echo confirmed > "$d/by"; echo confirmed; '
+        'd=$1; if mkdir "$d" 2>/dev/null; then echo "$2" > "$d/by"; echo "$2"; '
         'else cat "$d/by" 2>/dev/null || echo unknown; fi',
         remote.WATCHDOG_DECIDED,
+        word,
     )
 
 
