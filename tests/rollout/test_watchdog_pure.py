@@ -42,7 +42,7 @@ def test_knobs_refuse_a_name_that_is_not_a_plain_word() -> None:
         'reconciler_confirm_previous="default"\nreconciler_confirm_be="rc-0123456789ab"\n'
     )
     for bad in ('x"; reboot; "', "a b", "$(id)", ""):
-        with pytest.raises(ValueError, match="cannot go into an rc.conf.d file"):
+        with pytest.raises(ValueError, match=r"cannot go into an rc\.conf\.d file"):
             watchdog.knobs("rc-0123456789ab", bad, 30)
 
 
