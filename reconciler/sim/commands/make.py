@@ -22,6 +22,12 @@ share/mk/src.sys.obj.mk (docs/freebsd-commands.md cites them):
   ``id -u``, CHECK_GIDS ``find / -prune -group``): ``ERROR: Required X user
   is missing, see /usr/src/UPDATING.``; DB_FROM_SRC without DESTDIR is
   ``ERROR: Please set DESTDIR!``;
+- buildworld leaves ``bin/freebsd-version/freebsd-version`` in the object tree
+  (bin/freebsd-version/Makefile: freebsd-version.sh.in with newvers.sh's
+  REVISION-BRANCH as USERLAND_VERSION; simulated for ``-u`` only);
+- installworld into a DESTDIR carries the world's faults: ``sshd-config-broken``
+  (an invalid /etc/ssh/sshd_config) and ``net-broken-after-boot`` (a world
+  whose network never comes up: the boot starts no sshd);
 - failures end like make's: ``*** Error code 1``, ``Stop.``, exit 2.
 """
 
