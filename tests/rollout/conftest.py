@@ -126,24 +126,32 @@ def small_lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab
 
 
 def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 120.0) -> str:
-    """What ``proc`` printed up to the line containing ``text`` (bounded wait)."""
+    """What ``proc`` printed up to (at least) the line containing ``text`` (bounded wait).
+
+    Reads the pipe's file descriptor itself: select(2) says nothing about lines
+    already pulled into a buffered reader, so a line that came in one chunk with
+    the lines before it would wait there for the next output (seconds later).
+    """
     import select
     import time
 
     assert proc.stdout is not None
-    seen: list[str] = []
+    fd = proc.stdout.fileno()
+    data = b""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        ready, _, _ = select.select([fd], [], [], 0.5)
         if not ready:
             continue
-        line = proc.stdout.readline()
-        if not line:
+        chunk = os.read(fd, 65536)
+        if not chunk:
             break  # the process ended
-        seen.append(line)
-        if text in line:
-            return "".join(seen)
-    raise AssertionError(f"{text!r} not printed in time; printed:\n{''.join(seen)[-3000:]}")
+        data += chunk
+        seen = data.decode("utf-8", errors="replace")
+        if text in seen:
+            return seen
+    seen = data.decode("utf-8", errors="replace")
+    raise AssertionError(f"{text!r} not printed in time; printed:\n{seen[-3000:]}")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 120.0, step: float = 0.2) -> None:

@@ -22,7 +22,7 @@ from reconciler.config.load import load_config
 from reconciler.remote import be_name
 from tests.rollout.conftest import Lab, wait_for
 
-TIMEOUT = 8  # confirm_timeout in these tests: seconds
+TIMEOUT = 5  # confirm_timeout of the revert test (the schema's minimum): seconds
 LAB = "buildsets/lab/buildset.yaml"
 
 
