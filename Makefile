@@ -13,4 +13,4 @@ lint: setup
 	.venv/bin/lint-imports --no-cache
 
 test: lint
-	.venv/bin/pytest -q -n 2 --dist loadfile
+	.venv/bin/pytest -q -n 2 --dist loadfile --durations=25

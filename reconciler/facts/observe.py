@@ -47,14 +47,19 @@ log = logging.getLogger(__name__)
 
 FACTS_TIMEOUT = 120.0
 
+# The probes run in this order, in one script. Whether a job runs is asked
+# first: a job that ends while the script runs has then changed kern.bootfile,
+# the marker, the BEs and written its exit file before any of them is read, so
+# "not running" is never paired with a bootfile read before installkernel moved
+# it (the planner would install the kernel a second time, and kernel.old with it).
 COMMON = (
+    *jobs.PROBES,
     *versions.PROBES,
     *boot.PROBES,
     *marker.PROBES,
     *bootenv.PROBES,
     *etcfiles.PROBES,
     *mounts.PROBES,
-    *jobs.PROBES,
     *boottime.PROBES,
     *installjobs.PROBES,
     *preflight.KNOB_PROBES,

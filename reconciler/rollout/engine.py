@@ -16,7 +16,8 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TypeVar
 
 from reconciler.clock import Clock, SystemClock
 from reconciler.config.buildid import build_id
@@ -36,6 +37,8 @@ from reconciler.statusstore import StatusStore, Update
 from reconciler.transport.pool import ConnectionPool
 from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, RolloutStatus, Stage
 from reconciler.vocabulary import StepKind as Kind
+
+_T = TypeVar("_T")
 
 __all__ = ["Event", "HostResult", "Report", "converge"]
 
@@ -135,13 +138,9 @@ def converge(
             known.update(observe_with(pool, config, [config.src_host]))
         # Build sets are independent from here on: each runs in its own thread,
         # so one set's soak or slow build does not hold the other back.
-        with ThreadPoolExecutor(max_workers=len(going) or 1, thread_name_prefix="set") as sets:
-            outcomes = list(
-                sets.map(
-                    lambda bs: _converge_buildset(ctx, bs, store, known, retry_quarantined),
-                    going,
-                )
-            )
+        outcomes = _in_threads(
+            lambda bs: _converge_buildset(ctx, bs, store, known, retry_quarantined), going
+        )
         for set_results, line, stopped in outcomes:
             results += set_results
             summary.append(line)
@@ -224,9 +223,7 @@ def halt_preflight(run: SetRun, plan: BuildSetPlan) -> tuple[list[HostResult], s
     """
     bs, b, gen = run.buildset, run.build_id, run.ctx.generation
     count = len(plan.problems)
-    why = f"preflight found {count} problem{'s' if count != 1 else ''}: " + "; ".join(
-        plan.problems
-    )
+    why = f"preflight found {count} problem{'s' if count != 1 else ''}: " + "; ".join(plan.problems)
     for problem in plan.problems:
         run.ctx.say(EventKind.WARNING, f"preflight: {problem}", bs)
     progress = run.progress
@@ -259,6 +256,21 @@ def halt_preflight(run: SetRun, plan: BuildSetPlan) -> tuple[list[HostResult], s
         for h in bs.hosts
     ]
     return results, f"{bs.name}: halted before its first stage: {why}"
+
+
+def _in_threads(run: Callable[[BuildSet], _T], buildsets: list[BuildSet]) -> list[_T]:
+    """``run`` for each build set in a thread of its own; the caller wakes twice a second.
+
+    The caller is the main thread, where Python runs signal handlers. Blocked in
+    a lock wait without a timeout, it runs one only when the wait ends, and a
+    SIGINT landing just before it blocks does not interrupt the wait at all:
+    Ctrl-C would be seen once the whole rollout had ended.
+    """
+    with ThreadPoolExecutor(max_workers=len(buildsets) or 1, thread_name_prefix="set") as sets:
+        futures = [sets.submit(run, bs) for bs in buildsets]
+        while not all(f.done() for f in futures):
+            wait(futures, timeout=0.5)
+        return [f.result() for f in futures]
 
 
 def _converge_buildset(

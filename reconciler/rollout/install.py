@@ -166,9 +166,16 @@ def install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
 
 
 def await_install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    """Re-attach to an install job a stopped or killed reconciler left running."""
     target = _target(w)
     conn = w.conn()
-    return _follow(w, step.kind, conn, _job(target, step.kind, facts), target)
+    job = _job(target, step.kind, facts)
+    result = _follow(w, step.kind, conn, job, target)
+    if result.outcome is None and not (target.in_place and job.name.startswith("install-world")):
+        # The step the plan stated is in the ledger like every other (an in-place
+        # world's end is recorded by _follow, with its phase).
+        w.record(f"re-attached: {job.name} ended", LedgerOutcome.STARTED, step.kind)
+    return result
 
 
 def _follow(

@@ -107,7 +107,7 @@ def exports(ctx: Context, server: Host, facts: HostFacts) -> list[str]:
         reload = conn.run(["service", "mountd", "reload"], timeout=120)
         if not reload.ok:
             conn.run(["service", "nfsd", "start"], timeout=120)
-        done.append(f"{server.name}: /etc/exports updated, mountd reloaded")
+        done.append("/etc/exports updated, mountd reloaded")
     return done
 
 

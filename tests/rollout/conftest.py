@@ -126,18 +126,19 @@ def small_lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab
 
 
 def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 120.0) -> str:
-    """What ``proc`` printed up to (at least) the line containing ``text`` (bounded wait).
+    """What ``proc`` printed up to the line containing ``text`` (bounded wait).
 
-    Reads the pipe's file descriptor itself: select(2) says nothing about lines
-    already pulled into a buffered reader, so a line that came in one chunk with
-    the lines before it would wait there for the next output (seconds later).
+    Reads the pipe's file descriptor directly: a buffered ``readline`` after
+    ``select`` leaves lines in Python's buffer where ``select`` cannot see them,
+    so a line already printed would be noticed only when the next one came.
     """
+    import os
     import select
     import time
 
     assert proc.stdout is not None
     fd = proc.stdout.fileno()
-    data = b""
+    seen = ""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([fd], [], [], 0.5)
@@ -146,11 +147,11 @@ def read_until(proc: subprocess.Popen[str], text: str, timeout: float = 120.0) -
         chunk = os.read(fd, 65536)
         if not chunk:
             break  # the process ended
-        data += chunk
-        seen = data.decode("utf-8", errors="replace")
-        if text in seen:
-            return seen
-    seen = data.decode("utf-8", errors="replace")
+        seen += chunk.decode(errors="replace")
+        lines = seen.splitlines(keepends=True)
+        for index, line in enumerate(lines):
+            if text in line and line.endswith("\n"):
+                return "".join(lines[: index + 1])
     raise AssertionError(f"{text!r} not printed in time; printed:\n{seen[-3000:]}")
 
 
