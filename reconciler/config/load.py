@@ -244,6 +244,8 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
         keep_builds=data.get("keep_builds", default.keep_builds),
         allow_downgrade=data.get("allow_downgrade", default.allow_downgrade),
         windows=tuple(_window(w) for w in data.get("windows", ())),
+        confirm_timeout=data.get("confirm_timeout", default.confirm_timeout),
+        smoke_checks=tuple(data.get("smoke_checks", ())),
     )
 
 

@@ -102,6 +102,11 @@ class RolloutPolicy:
     allow_downgrade: bool = False
     #: when installs that reboot and reboots may start; empty: any time
     windows: tuple[Window, ...] = ()
+    #: boot-environment hosts: seconds the new BE's watchdog waits for the reconciler's
+    #: confirmation before it re-activates the previous BE and reboots (confirm or revert)
+    confirm_timeout: int = 300
+    #: commands run inside the new BE (jail -c path=MNT) before its reboot; each must exit 0
+    smoke_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

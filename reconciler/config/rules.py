@@ -85,7 +85,7 @@ def control_characters(doc: Document) -> Iterator[Problem]:
             for index, item in enumerate(value):
                 yield from walk(item, (*where, index))
         elif isinstance(value, str):
-            shell = (len(where) >= 2 and where[-2] == "health_checks") or (
+            shell = (len(where) >= 2 and where[-2] in ("health_checks", "smoke_checks")) or (
                 len(where) >= 3 and where[-3] == "health_checks" and where[-1] == "command"
             )
             if (_CONTROL if shell else _CONTROL_OR_NEWLINE).search(value):
@@ -171,6 +171,17 @@ def _buildset_rules(
                 f"hosts.{name}.kernconf: no kernel config {kernconf!r}",
                 f"add the file kernels/{kernconf} or use a stock config ({stock})",
             )
+    rollout = _mapping(data.get("rollout"))
+    if rollout.get("install") == "in-place":
+        for key in ("confirm_timeout", "smoke_checks"):
+            if key in rollout:
+                yield doc.problem(
+                    ("rollout", key),
+                    f"rollout.{key}: install: in-place has no new boot environment to "
+                    "smoke-test before the reboot, nor a previous one for a watchdog to go back to",
+                    f"remove rollout.{key}, or use install: boot-environment",
+                    key=True,
+                )
     owned: tuple[str, ...] = OWNED_VARS
     if data.get("ports") is not None:
         owned += PORTS_VARS

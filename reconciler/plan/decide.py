@@ -281,6 +281,8 @@ def target_for(config: Config, bs: BuildSet, host: Host, progress: SetProgress) 
         kernconf=host.kernconf,
         in_place=bs.rollout.install == "in-place",
         needs_test=host.stage == "test" and not progress.tested_build(build) and not confirmed,
+        confirm_timeout=bs.rollout.confirm_timeout,
+        smoke_checks=len(bs.rollout.smoke_checks),
     )
 
 

@@ -70,6 +70,10 @@ class Context:
     def conn(self, host: Host) -> Connection:
         return self.pool.get(host.name)
 
+    def fresh_conn(self, host: Host) -> Connection:
+        """A new SSH connection to ``host``, not the pooled one (the caller closes it)."""
+        return self.pool.fresh(host.name)
+
     def observe(self, host: Host) -> HostFacts:
         """The host's facts, read now (raises TransportError)."""
         return observe_host(self.conn(host), self.config, host)

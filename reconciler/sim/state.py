@@ -42,6 +42,8 @@ FAULT_KINDS = (
     "etcupdate-conflict",
     "slow",
     "disk-full",
+    "net-broken-after-boot",
+    "sshd-config-broken",
 )
 
 

@@ -31,6 +31,8 @@ _MODULES = {
     "showmount": "mount",
     "df": "df",
     "zfs": "zfs",
+    "jail": "jail",
+    "rcorder": "rcorder",
 }
 
 
