@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -13,6 +14,15 @@ class Clock(Protocol):
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         """Sleep; return True early if ``stop`` was set."""
         ...
+
+
+def wall_now() -> datetime:
+    """The wall-clock time (aware, UTC): what maintenance windows are judged by.
+
+    Kept apart from :class:`Clock` (monotonic, for waits): the rollout gets it
+    as a callable, so tests say what time it is without sleeping.
+    """
+    return datetime.now(UTC)
 
 
 class SystemClock:

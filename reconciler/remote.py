@@ -22,6 +22,23 @@ LOG_DIR = "/var/log/reconciler"
 #: daemon(8) pidfiles of the detached jobs (one build and one install at a time).
 BUILD_PIDFILE = "/var/run/reconciler-build.pid"
 INSTALL_PIDFILE = "/var/run/reconciler-install.pid"
+#: lockf(1) lock of the reconciler acting on the host (any clone, any machine); its
+#: content names the holder (pid, machine, command, config repo, since when).
+HOST_LOCK = "/var/run/reconciler.lock"
+
+#: Confirm or revert (docs/remote-contract.md): the rc.d watchdog put into a new boot
+#: environment before its first boot, and its rc.conf.d knobs (rc.subr load_rc_config
+#: reads /etc/rc.conf.d/NAME).
+WATCHDOG = "reconciler_confirm"
+WATCHDOG_SCRIPT = f"/usr/local/etc/rc.d/{WATCHDOG}"
+WATCHDOG_CONF = f"/etc/rc.conf.d/{WATCHDOG}"
+WATCHDOG_PIDFILE = f"/var/run/{WATCHDOG}.pid"
+#: Made (mkdir: one winner) by whoever decides a boot first, the reconciler confirming
+#: or the watchdog reverting; its file ``by`` says which. /var/run is emptied at boot.
+WATCHDOG_DECIDED = f"/var/run/{WATCHDOG}.decided"
+#: Left by the watchdog in the boot environment it reverts to: which BE it gave up on.
+WATCHDOG_REVERTED = f"{DB_DIR}/reverted"
+WATCHDOG_LOG = f"{LOG_DIR}/confirm.log"
 
 #: Per build: the inputs written before make starts, the exit status when it ends.
 BUILD_META = ".reconciler"

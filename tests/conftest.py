@@ -74,3 +74,30 @@ def example_fleet_in(base: Path) -> Iterator[SimFleet]:
 @pytest.fixture(scope="session")
 def example_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimFleet]:
     yield from example_fleet_in(tmp_path_factory.mktemp("example-fleet"))
+
+
+#: Files that run for minutes (whole rollouts on a simulated fleet), scheduled
+#: first: `make test` hands whole files to two workers (--dist loadfile) in
+#: collection order, so a long file collected last keeps one worker busy alone
+#: at the end while the other idles.
+LONG_FIRST = (
+    "tests/rollout/test_rollout_sim.py",
+    "tests/rollout/test_rollout_recovery.py",
+    "tests/rollout/test_one_decider.py",
+    "tests/rollout/",
+    "tests/scale/",
+    "tests/daemon/",
+    "tests/observe/",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(root).as_posix()
+        return next(
+            (i for i, prefix in enumerate(LONG_FIRST) if path.startswith(prefix)), len(LONG_FIRST)
+        )
+
+    items.sort(key=rank)  # stable: within a file, the order stays as written

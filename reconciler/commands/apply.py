@@ -185,6 +185,16 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return INTERRUPTED
+    if not report.converged and waits_only(report):
+        for result in report.results:
+            if result.gated:
+                print(f"reconciler: {result.host} waits: {result.message}", file=sys.stderr)
+        print(
+            "reconciler: nothing failed; what could run now ran. Run `reconciler apply` again "
+            "then (the daemon looks again at every poll)",
+            file=sys.stderr,
+        )
+        return TEMPFAIL
     if not report.converged:
         raise RolloutFailed("not every host converged; `reconciler history` says why")
     return 0
@@ -192,6 +202,17 @@ def run(args: argparse.Namespace) -> int:
 
 #: The shell's exit status for "ended by SIGINT".
 INTERRUPTED = 130
+#: sysexits(3) EX_TEMPFAIL, "try again later": hosts wait for a maintenance window, a
+#: freeze or another reconciler working on them; nothing failed.
+TEMPFAIL = 75
+
+
+def waits_only(report: Report) -> bool:
+    """Every host is on the desired state or waits for a gate that opens by itself."""
+    return any(r.gated for r in report.results) and all(
+        r.gated or r.outcome in GOOD_HOST_OUTCOMES or r.outcome == HostOutcome.DRIFT
+        for r in report.results
+    )
 
 
 @contextlib.contextmanager

@@ -14,10 +14,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from reconciler.config import portsfiles, rules, schema
+from reconciler.config import portsfiles, rules, schema, timespec
 from reconciler.config.model import (
     BuildSet,
     Config,
+    Freeze,
+    HealthCheck,
     Host,
     KernelConfig,
     Packages,
@@ -28,6 +30,7 @@ from reconciler.config.model import (
     RepoSigning,
     RolloutPolicy,
     Source,
+    Window,
 )
 from reconciler.config.repofiles import Entry, Reader, reader_for
 from reconciler.config.repofiles import resolve_commit as resolve_commit
@@ -244,10 +247,44 @@ def _rollout(data: dict[str, Any]) -> RolloutPolicy:
         max_failures=data.get("max_failures", default.max_failures),
         soak=data.get("soak", default.soak),
         reboot_timeout=data.get("reboot_timeout", default.reboot_timeout),
-        health_checks=tuple(data.get("health_checks", ())),
+        health_checks=tuple(_health_check(c) for c in data.get("health_checks", ())),
         drift=data.get("drift", default.drift),
         keep_builds=data.get("keep_builds", default.keep_builds),
         allow_downgrade=data.get("allow_downgrade", default.allow_downgrade),
+        windows=tuple(_window(w) for w in data.get("windows", ())),
+        confirm_timeout=data.get("confirm_timeout", default.confirm_timeout),
+        smoke_checks=tuple(data.get("smoke_checks", ())),
+    )
+
+
+def _health_check(spec: str | dict[str, Any]) -> HealthCheck:
+    if isinstance(spec, str):
+        return HealthCheck(command=spec)
+    default = HealthCheck()
+    return HealthCheck(
+        command=spec.get("command", ""),
+        url=(spec.get("http") or {}).get("url", ""),
+        interval=spec.get("interval", default.interval),
+        timeout=spec.get("timeout", default.timeout),
+        retries=spec.get("retries", default.retries),
+    )
+
+
+def _window(spec: dict[str, Any]) -> Window:
+    seconds = timespec.duration_seconds(spec["duration"])
+    assert seconds is not None  # the rules checked it
+    return Window(
+        start=spec["start"],
+        duration=seconds,
+        timezone=spec["timezone"],
+        days=tuple(timespec.day(d) or d for d in spec.get("days", ())),
+        rrule=spec.get("rrule"),
+    )
+
+
+def _freeze(spec: dict[str, Any]) -> Freeze:
+    return Freeze(
+        start=spec["from"], until=spec["until"], timezone=spec["timezone"], reason=spec["reason"]
     )
 
 
@@ -324,6 +361,7 @@ def load_config(repo: str | Path, rev: str | None = None) -> Config:
         reboot_groups={
             name: int(spec["max_down"]) for name, spec in (fleet.get("reboot_groups") or {}).items()
         },
+        freezes=tuple(_freeze(f) for f in fleet.get("freeze", ())),
         commit=commit,
         origin=str(repo),
     )

@@ -101,6 +101,43 @@ class Packages:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """One health check: a shell command on the host, or an HTTP probe fetched from the host."""
+
+    command: str = ""  # sh -c COMMAND must exit 0
+    url: str = ""  # or: fetch(1) on the host must get a 2xx answer from this URL
+    #: seconds between runs during the soak; 0: the soak's own schedule (start, middle, end)
+    interval: int = 0
+    timeout: int = 120
+    #: failed runs tried again at once before the check counts as failed
+    retries: int = 0
+
+    def __str__(self) -> str:
+        return self.command or f"GET {self.url}"
+
+
+@dataclass(frozen=True)
+class Window:
+    """A recurring maintenance window (reconciler.config.timespec spells its YAML)."""
+
+    start: str  # "HH:MM", local wall-clock time in ``timezone``
+    duration: int  # seconds of elapsed time
+    timezone: str  # IANA name
+    days: tuple[str, ...] = ()  # RFC 5545 weekdays (MO..SU); empty when ``rrule`` is given
+    rrule: str | None = None  # an RFC 5545 RRULE instead of ``days``
+
+
+@dataclass(frozen=True)
+class Freeze:
+    """A fleet-wide period in which no disruptive step starts."""
+
+    start: str  # "YYYY-MM-DD HH:MM" local (fleet.yaml's ``from``)
+    until: str
+    timezone: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class RolloutPolicy:
     install: InstallMethod = "boot-environment"
     #: wave sizes of the production stage, the last repeated: numbers or "N%"
@@ -109,11 +146,18 @@ class RolloutPolicy:
     max_failures: int | str = 0
     soak: int = 600
     reboot_timeout: int = 900
-    health_checks: tuple[str, ...] = ()
+    health_checks: tuple[HealthCheck, ...] = ()
     drift: DriftPolicy = "heal"
     keep_builds: int = 3
     #: install a revision whose __FreeBSD_version is older than a host's userland
     allow_downgrade: bool = False
+    #: when installs that reboot and reboots may start; empty: any time
+    windows: tuple[Window, ...] = ()
+    #: boot-environment hosts: seconds the new BE's watchdog waits for the reconciler's
+    #: confirmation before it re-activates the previous BE and reboots (confirm or revert)
+    confirm_timeout: int = 300
+    #: commands run inside the new BE (jail -c path=MNT) before its reboot; each must exit 0
+    smoke_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +234,8 @@ class Config:
     policy: ReconcilerPolicy = field(default_factory=ReconcilerPolicy)
     #: reboot group -> how many of its hosts may be down at once (unlisted groups: 1)
     reboot_groups: Mapping[str, int] = field(default_factory=dict)
+    #: fleet.yaml ``freeze``: no disruptive step starts in these periods
+    freezes: tuple[Freeze, ...] = ()
     commit: str | None = None  # config repo commit this was loaded from (None: a plain directory)
     origin: str = ""  # how the repo was named when loaded (path or URL), for managed headers
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.config import kernels as kconf
-from reconciler.config import portsfiles, textrules
+from reconciler.config import portsfiles, textrules, timespec
 from reconciler.config.knownhosts import KNOWN_HOSTS, PinIndex, host_strings
 from reconciler.config.model import STOCK_KERNCONFS, Host
 from reconciler.config.yamldoc import Document, Where
@@ -86,7 +86,9 @@ def control_characters(doc: Document) -> Iterator[Problem]:
             for index, item in enumerate(value):
                 yield from walk(item, (*where, index))
         elif isinstance(value, str):
-            shell = len(where) >= 2 and where[-2] == "health_checks"
+            shell = (len(where) >= 2 and where[-2] in ("health_checks", "smoke_checks")) or (
+                len(where) >= 3 and where[-3] == "health_checks" and where[-1] == "command"
+            )
             if (_CONTROL if shell else _CONTROL_OR_NEWLINE).search(value):
                 dotted = ".".join(str(p) for p in where)
                 yield doc.problem(
@@ -170,6 +172,17 @@ def _buildset_rules(
                 f"hosts.{name}.kernconf: no kernel config {kernconf!r}",
                 f"add the file kernels/{kernconf} or use a stock config ({stock})",
             )
+    rollout = _mapping(data.get("rollout"))
+    if rollout.get("install") == "in-place":
+        for key in ("confirm_timeout", "smoke_checks"):
+            if key in rollout:
+                yield doc.problem(
+                    ("rollout", key),
+                    f"rollout.{key}: install: in-place has no new boot environment to "
+                    "smoke-test before the reboot, nor a previous one for a watchdog to go back to",
+                    f"remove rollout.{key}, or use install: boot-environment",
+                    key=True,
+                )
     owned: tuple[str, ...] = OWNED_VARS
     if data.get("ports") is not None:
         owned += PORTS_VARS
@@ -327,10 +340,13 @@ def check(repo: RepoFiles) -> list[Problem]:
         problems.extend(_ports_tree_rule(repo.fleet))
         problems.extend(_source_url_rule(repo.fleet))
         problems.extend(portsfiles.fleet_ports_rules(repo.fleet))
+        problems.extend(timespec.freeze_rules(repo.fleet))
     for bs in repo.buildsets:
         problems.extend(_buildset_rules(bs, fleet_hosts, repo))
         if bs.doc is not None:
             problems.extend(portsfiles.buildset_rules(bs.name, bs.doc, bs.ports, repo.fleet))
+            problems.extend(timespec.window_rules(bs.doc))
+            problems.extend(timespec.health_rules(bs.doc))
     problems.extend(_kernel_rules(repo))
     problems.extend(textrules.kernel_includes(repo.kernels))
     if repo.known_hosts is not None:

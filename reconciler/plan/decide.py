@@ -28,8 +28,10 @@ one ``report-drift`` step per generation and then a note.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
+from datetime import UTC, datetime
 
 from reconciler.config import render
 from reconciler.config.buildid import build_id
@@ -37,7 +39,7 @@ from reconciler.config.model import STOCK_KERNCONFS, BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
 from reconciler.plan import packages as pkgplan
-from reconciler.plan import waves
+from reconciler.plan import waves, windows
 from reconciler.plan.files import config_differences, config_diffs, unified_diff
 from reconciler.plan.install import Target, confirm_step, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
@@ -282,6 +284,8 @@ def target_for(config: Config, bs: BuildSet, host: Host, progress: SetProgress) 
         kernconf=host.kernconf,
         in_place=bs.rollout.install == "in-place",
         needs_test=host.stage == "test" and not progress.tested_build(unit) and not confirmed,
+        confirm_timeout=bs.rollout.confirm_timeout,
+        smoke_checks=len(bs.rollout.smoke_checks),
         pkgset=pkgplan.package_set(config, bs),
         packages=pkgplan.wanted(bs, host),
     )
@@ -295,12 +299,16 @@ def host_install_plan(
     progress: SetProgress,
     *,
     source_planned: bool = False,
+    now: datetime | None = None,
 ) -> HostPlan:
     """One test or production host's plan: config files, then the install chain.
 
     An install needs /usr/src and /usr/obj mounted: when they are not (a reboot
     whose boot-time mount failed, say) the chain starts with ``mount-nfs``,
     unless ``source_planned`` (the same plan's source stage mounts them first).
+    ``now`` (aware; default: the system's time) judges the maintenance windows
+    and freezes: a chain that has not started waits for them from its first
+    install or reboot on (reconciler.plan.windows).
     """
 
     held = progress.quarantined.get(pkgplan.unit_id(config, bs))
@@ -344,7 +352,25 @@ def host_install_plan(
         config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
         return config_steps + chain, notes
 
-    return _host_plan(host.name, facts, steps)
+    plan = _host_plan(host.name, facts, steps)
+    return _window_wait(config, bs, plan, progress.phase(host.name, build_id(config, bs)), now)
+
+
+def _window_wait(
+    config: Config, bs: BuildSet, plan: HostPlan, phase: Phase, now: datetime | None
+) -> HostPlan:
+    """``plan`` with its wait for the window or freeze, if it starts a disruption while closed.
+
+    A chain already under way (an install job started, a reboot asked for) is
+    not held: a window that closes mid-install lets the host finish.
+    """
+    at = next((i for i, s in enumerate(plan.steps) if s.kind in windows.GATED), None)
+    if at is None or phase in windows.UNDER_WAY or not (bs.rollout.windows or config.freezes):
+        return plan
+    state = windows.gate(bs.rollout.windows, config.freezes, now or datetime.now(UTC))
+    if state.open:
+        return plan
+    return dataclasses.replace(plan, waiting=state.why, waits_at=at)
 
 
 def _with_packages(
@@ -466,11 +492,22 @@ def _gates(
     install_stages: list[StagePlan],
     progress: SetProgress,
     build: str,
+    now: datetime,
 ) -> list[str]:
     """The waits the rollout observes between the steps, in words (each is enforced there)."""
     _, production = install_stages
     busy = [h.host for st in install_stages for h in st.hosts if h.reachable and h.steps]
     found = []
+    waiting = [h for st in install_stages for h in st.hosts if h.waiting is not None]
+    if waiting:
+        found.append(
+            f"{waiting[0].waiting}: installs that reboot and reboots wait "
+            f"({', '.join(h.host for h in waiting)}); source and build go on now"
+        )
+    elif busy and (bs.rollout.windows or config.freezes):
+        state = windows.gate(bs.rollout.windows, config.freezes, now)
+        if state.open and state.closes is not None:
+            found.append(windows.describe_open(state, now))
     if build in progress.quarantined:
         found.append(
             f"build {short(build)} is quarantined: it failed its test stage "
@@ -501,13 +538,15 @@ def plan_buildset(
     facts: Mapping[str, HostFacts],
     progress: SetProgress = NOTHING,
     hosts: AbstractSet[str] | None = None,
+    now: datetime | None = None,
 ) -> BuildSetPlan:
     """The set's plan; with ``hosts``, only their steps and what they need (``--host``).
 
     What they need: the build host's exports (it serves them /usr/obj) and the
-    build, when one of them installs it.
+    build, when one of them installs it. ``now``: as host_install_plan's.
     """
     build = build_id(config, bs)
+    now = now or datetime.now(UTC)
 
     def chosen(host: Host) -> bool:
         return hosts is None or host.name in hosts
@@ -524,7 +563,9 @@ def plan_buildset(
         StagePlan(
             stage,
             tuple(
-                host_install_plan(config, bs, h, facts.get(h.name), progress, source_planned=True)
+                host_install_plan(
+                    config, bs, h, facts.get(h.name), progress, source_planned=True, now=now
+                )
                 for h in bs.hosts
                 if h.stage == stage and chosen(h)
             ),
@@ -555,7 +596,7 @@ def plan_buildset(
         install_method=bs.rollout.install,
         stages=stages,
         warnings=tuple(warnings) + tuple(f.text for f in findings if f.level == "warning"),
-        gates=tuple(_gates(config, bs, install_stages, progress, unit)),
+        gates=tuple(_gates(config, bs, install_stages, progress, unit, now)),
         problems=tuple(f.text for f in problems),
         problem_keys=tuple(f.key for f in problems),
         pkgset=pkgplan.package_set(config, bs),
@@ -586,6 +627,7 @@ def make_plan(
     *,
     buildsets: AbstractSet[str] | None = None,
     hosts: AbstractSet[str] | None = None,
+    now: datetime | None = None,
 ) -> Plan:
     """The plan for every build set of ``config`` given the hosts' ``facts`` and progress.
 
@@ -605,7 +647,7 @@ def make_plan(
         revision=config.source.revision,
         shared=StagePlan(Stage.SOURCE, (shared_plan(config, facts.get(config.src_host)),)),
         buildsets=tuple(
-            plan_buildset(config, bs, facts, found.get(bs.name, NOTHING), hosts)
+            plan_buildset(config, bs, facts, found.get(bs.name, NOTHING), hosts, now)
             for bs in selected
         ),
     )

@@ -51,6 +51,11 @@ def _host_lines(hp: HostPlan) -> list[str]:
         lines += _diff_lines(step, " " * (len(hp.host) + 9))
     for note in hp.notes:
         lines.append(f"    {' ' * (len(hp.host) + 1)} note: {note}")
+    if hp.waiting is not None and hp.waits_at is not None:
+        lines.append(
+            f"    {' ' * (len(hp.host) + 1)} waits: {hp.steps[hp.waits_at].kind} and after: "
+            f"{hp.waiting}"
+        )
     return lines
 
 

@@ -39,6 +39,10 @@ class Target:
     in_place: bool
     #: the test stage has not passed with this build: confirm (and soak) even if it runs it
     needs_test: bool
+    #: boot-environment hosts: seconds the new BE's watchdog waits for the confirmation
+    confirm_timeout: int = 300
+    #: how many smoke checks of its own the build set runs in the new BE
+    smoke_checks: int = 0
     #: the set's package set id (None: it lists no packages) and the origins this host runs
     pkgset: str | None = None
     packages: tuple[str, ...] = ()
@@ -149,12 +153,20 @@ def _detail(target: Target, **extra: Any) -> dict[str, Any]:
     return {**found, **extra}
 
 
+#: The smoke test's own checks, run in the new BE before any reboot (rollout/smoke.py).
+SMOKE_BUILT_IN = ("sshd -t", "freebsd-version -u", "sh -n /etc/rc.conf")
+
+
 def _confirm(target: Target, reason: str) -> Step:
     what = "verify, run the health checks"
+    if not target.in_place:
+        what += ", confirm over a new SSH connection (its watchdog stands down)"
     if target.needs_test:
         what += ", soak"
     if not target.in_place:
-        what += f", make {target.be} permanent"
+        what += f", make {target.be} permanent and remove its watchdog"
+    else:
+        what += " (in place: no confirm-or-revert watchdog, it cannot undo an in-place world)"
     return Step(StepKind.CONFIRM, f"{reason}: {what}", _detail(target))
 
 
@@ -163,8 +175,26 @@ def confirm_step(target: Target, reason: str) -> Step:
     return _confirm(target, reason)
 
 
-def _reboot(target: Target, reason: str) -> Step:
-    return Step(StepKind.REBOOT, reason, _detail(target))
+def _reboot(target: Target, reason: str, previous: str | None = None) -> Step:
+    if target.in_place:
+        return Step(StepKind.REBOOT, reason, _detail(target))
+    back = previous or "the booted boot environment"
+    armed = (
+        f"; a watchdog in {target.be} brings back {back} unless confirmed within "
+        f"{target.confirm_timeout}s"
+    )
+    detail = _detail(target, confirm_timeout=target.confirm_timeout)
+    if previous:
+        detail["revert_to"] = previous
+    return Step(StepKind.REBOOT, reason + armed, detail)
+
+
+def _smoke(target: Target) -> str:
+    checks = ", ".join(SMOKE_BUILT_IN)
+    if target.smoke_checks:
+        plural = "s" if target.smoke_checks != 1 else ""
+        checks += f" and {target.smoke_checks} smoke_check{plural} of the set"
+    return f"smoke-test it in a jail ({checks})"
 
 
 def _why_install(run: Running, target: Target) -> str:
@@ -203,7 +233,7 @@ def _boot_environment(
 ) -> list[Step]:
     be = target.be
     after_install = [
-        _reboot(target, f"boot {be} once (bectl activate -t), then reboot"),
+        _reboot(target, f"boot {be} once (bectl activate -t), then reboot", run.booted_be),
         _confirm(target, "then"),
     ]
     if run.runs(target) and run.booted_be == be:
@@ -232,7 +262,11 @@ def _boot_environment(
         # installed and confirmed it (same name, same creation time): boot it
         # again instead of installing into it again. A revert costs a reboot.
         return [
-            _reboot(target, f"instant revert: {be} is intact (confirmed earlier); boot it again"),
+            _reboot(
+                target,
+                f"instant revert: {be} is intact (confirmed earlier); boot it again",
+                run.booted_be,
+            ),
             _confirm(target, "then"),
         ]
     if phase == Phase.REBOOTING:
@@ -240,14 +274,20 @@ def _boot_environment(
             # The one-shot activation is still pending: the reboot never happened
             # (the reconciler died between recording it and asking for it).
             return [
-                _reboot(target, f"{be} is activated for the next boot; reboot not done yet"),
+                _reboot(
+                    target,
+                    f"{be} is activated for the next boot; reboot not done yet",
+                    run.booted_be,
+                ),
                 _confirm(target, "then"),
             ]
         return [
             Step(
                 StepKind.RECORD_FALLBACK,
                 f"came back on {run.booted_be or 'another boot environment'}, not {be}: "
-                "the new system did not boot and the one-shot activation fell back",
+                "the new system did not boot and the one-shot activation fell back, or it "
+                f"booted and its watchdog reverted it (not confirmed within "
+                f"{target.confirm_timeout}s)",
                 _detail(target, booted=run.booted_be or ""),
             )
         ]
@@ -270,10 +310,17 @@ def _boot_environment(
             f"(world unchanged); {be} cloned from the running one, packages upgraded in it"
         )
         return [Step(StepKind.INSTALL, why, _detail(target, mode="packages")), *after_install]
-    why = _why_install(run, target) + f"; install into {be}"
+    why = _why_install(run, target) + f"; install into {be}, {_smoke(target)}"
     if target.pkgset is not None:
-        why += f" with package set {short(target.pkgset)}"
-    return [Step(StepKind.INSTALL, why, _detail(target)), *after_install]
+        why += f", with package set {short(target.pkgset)}"
+    return [
+        Step(
+            StepKind.INSTALL,
+            why,
+            _detail(target, smoke_checks=len(SMOKE_BUILT_IN) + target.smoke_checks),
+        ),
+        *after_install,
+    ]
 
 
 def _in_place(

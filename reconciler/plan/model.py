@@ -30,6 +30,10 @@ class HostPlan:
     notes: tuple[str, ...] = ()
     #: why its steps are held back by a gate (a quarantined build); None: not held
     held: str | None = None
+    #: why steps[waits_at:] wait for a time (a maintenance window, a freeze) and until
+    #: when; the steps before run now. None: nothing waits.
+    waiting: str | None = None
+    waits_at: int | None = None
 
     @property
     def in_sync(self) -> bool:
@@ -47,6 +51,8 @@ class HostPlan:
             "steps": [s.to_json() for s in self.steps],
             "notes": list(self.notes),
             "held": self.held,
+            "waiting": self.waiting,
+            "waits_at": self.waits_at,
         }
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from reconciler.clock import Clock
+from reconciler.clock import Clock, wall_now
 from reconciler.config.model import BuildSet, Config, Host
 from reconciler.facts.host import HostFacts
 from reconciler.facts.observe import observe_host
@@ -40,8 +41,11 @@ class Context:
 
     def selected(self, host: Host) -> bool:
         return self.hosts is None or host.name in self.hosts
+
     #: Whether a build set may start its next step (a replica that lost the set's lease: no).
     may_continue: Callable[[str], bool] = field(default=lambda buildset: True)
+    #: The wall clock maintenance windows and freezes are judged by (tests set it).
+    wall: Callable[[], datetime] = field(default=wall_now)
 
     @property
     def generation(self) -> str:
@@ -65,6 +69,10 @@ class Context:
 
     def conn(self, host: Host) -> Connection:
         return self.pool.get(host.name)
+
+    def fresh_conn(self, host: Host) -> Connection:
+        """A new SSH connection to ``host``, not the pooled one (the caller closes it)."""
+        return self.pool.fresh(host.name)
 
     def observe(self, host: Host) -> HostFacts:
         """The host's facts, read now (raises TransportError)."""

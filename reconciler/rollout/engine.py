@@ -17,9 +17,10 @@ import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import datetime
 from typing import TypeVar
 
-from reconciler.clock import Clock, SystemClock
+from reconciler.clock import Clock, SystemClock, wall_now
 from reconciler.config.buildid import build_id
 from reconciler.config.model import BuildSet, Config
 from reconciler.facts.connect import fleet_pool, fleet_resolver
@@ -59,6 +60,7 @@ def converge(
     hosts: Sequence[str] | None = None,
     pool: ConnectionPool | None = None,
     may_continue: Callable[[str], bool] | None = None,
+    wall: Callable[[], datetime] | None = None,
 ) -> Report:
     """Bring every host of the selected build sets to ``config``; record every outcome.
 
@@ -77,7 +79,8 @@ def converge(
     whose lease on the set lapsed: False, the set stops at its next step
     boundary without a ledger record: the set is no longer its to write); the
     src host's shared steps belong to whoever may continue the src host's set,
-    the other sets wait for them.
+    the other sets wait for them. ``wall``: the wall clock maintenance windows
+    and freezes are judged by (default: the system's, reconciler.clock.wall_now).
     """
     only = frozenset(hosts) if hosts else None
     selected = [
@@ -104,6 +107,7 @@ def converge(
             poll,
             only,
             may_continue=may_continue or (lambda buildset: True),
+            wall=wall or wall_now,
         )
         names = list(
             dict.fromkeys([config.src_host] + [h.name for bs in selected for h in bs.hosts])
@@ -182,7 +186,9 @@ def _halted_everywhere(selected: Sequence[BuildSet], failed: HostResult) -> Repo
 def _waiting_everywhere(selected: Sequence[BuildSet], waiting: HostResult) -> Report:
     """Another replica carries out the src host's steps: nothing starts here yet."""
     results = [
-        HostResult(h.name, bs.name, h.stage, HostOutcome.WAITING, waiting.message)
+        HostResult(
+            h.name, bs.name, h.stage, HostOutcome.WAITING, waiting.message, gated=waiting.gated
+        )
         for bs in selected
         for h in bs.hosts
         if h.name != waiting.host
@@ -217,7 +223,7 @@ def _preflight(
         packages=package_set(ctx.config, bs),
     )
     run = SetRun(ctx, bs, b, writer)
-    plan = plan_buildset(ctx.config, bs, _set_facts(ctx, bs, known), run.progress)
+    plan = plan_buildset(ctx.config, bs, _set_facts(ctx, bs, known), run.progress, now=ctx.wall())
     return halt_preflight(run, plan) if actionable(plan) and plan.problems else None
 
 
@@ -269,9 +275,10 @@ def _in_threads(run: Callable[[BuildSet], _T], buildsets: list[BuildSet]) -> lis
     """``run`` for each build set in a thread of its own; the caller wakes twice a second.
 
     The caller is the main thread, where Python runs signal handlers. Blocked in
-    a lock wait without a timeout, it runs one only when the wait ends, and a
-    SIGINT landing just before it blocks does not interrupt the wait at all:
-    Ctrl-C would be seen once the whole rollout had ended.
+    a lock wait without a timeout it can miss the moment: a Ctrl-C sent during
+    an install was acted on only once the whole rollout had ended (seen under
+    load in tests/rollout/test_one_decider.py). A wait with a timeout returns to
+    the interpreter, which runs a pending handler then.
     """
     with ThreadPoolExecutor(max_workers=len(buildsets) or 1, thread_name_prefix="set") as sets:
         futures = [sets.submit(run, bs) for bs in buildsets]
@@ -298,7 +305,7 @@ def _converge_buildset(
     for name, hf in facts.items():
         if not hf.reachable:
             ctx.say(EventKind.WARNING, f"{name} unreachable: {hf.error}", bs)
-    plan = plan_buildset(ctx.config, bs, facts, run.progress, ctx.hosts)
+    plan = plan_buildset(ctx.config, bs, facts, run.progress, ctx.hosts, now=ctx.wall())
     if actionable(plan) and plan.problems:
         # Found only now: after the shared source stage fetched the pinned revision.
         held, line = halt_preflight(run, plan)
@@ -370,6 +377,11 @@ def _converge_buildset(
             current.pop(name, None)
         if done.halted is not None:
             return results, f"{bs.name}: halted at the {stage.name} stage", False
+        if done.waiting is not None:
+            # A gate that opens by itself (a window, a freeze): nothing failed, nothing is
+            # recorded; the next run (the daemon's next poll) plans again.
+            ctx.say(EventKind.INFO, f"waiting: {done.waiting}", bs)
+            return results, f"{bs.name}: waiting in the {stage.name} stage: {done.waiting}", False
         if done.stopped and not ctx.may_continue(bs.name):
             # The lease lapsed: another reconciler may own the set's records by now.
             ctx.say(EventKind.WARNING, f"lease lost: stopped in the {stage.name} stage", bs)

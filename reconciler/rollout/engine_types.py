@@ -28,6 +28,9 @@ class HostResult:
     message: str
     #: more for a person, when the outcome is a failure (a build's log path and last lines)
     detail: str = ""
+    #: WAITING for a gate that opens by itself (a maintenance window, a freeze, another
+    #: reconciler working on the host): nothing failed, try again later
+    gated: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from reconciler.config.model import Host
 from reconciler.errors import TransportError
 from reconciler.facts.host import HostFacts
 from reconciler.plan import HostPlan
+from reconciler.rollout import hostlock
 from reconciler.rollout.context import SetRun
 from reconciler.rollout.engine_types import HostResult
 from reconciler.statusstore import Update
@@ -27,6 +28,9 @@ from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, Phase, 
 
 #: Enough for the longest chain (in place: kernel, reboot, world, reboot, confirm) twice over.
 MAX_STEPS = 16
+#: Loop turns that carry out no step: taking the host lock (first, and after each reboot
+#: dropped it) and planning again under it.
+LOCK_TURNS = 4
 #: Steps that take a host down or change what it runs: they need its reboot group's slot.
 DISRUPTIVE = frozenset(
     {
@@ -67,6 +71,8 @@ class HostRun:
     _slot: threading.Semaphore | None = None
     #: whether it holds client tickets on its NFS servers (rollout.nfsgate)
     _nfs_client: bool = False
+    #: the lock on the host itself (rollout.hostlock), from its first step to the loop's end
+    _lock: hostlock.HostLock | None = None
 
     # -- helpers the step executors share ---------------------------------
 
@@ -124,9 +130,11 @@ class HostRun:
         )
         self.say(subject)
 
-    def result(self, outcome: HostOutcome, message: str, detail: str = "") -> HostResult:
+    def result(
+        self, outcome: HostOutcome, message: str, detail: str = "", *, gated: bool = False
+    ) -> HostResult:
         return HostResult(
-            self.host.name, self.run.buildset.name, self.stage, outcome, message, detail
+            self.host.name, self.run.buildset.name, self.stage, outcome, message, detail, gated
         )
 
     # -- the loop -------------------------------------------------------------
@@ -139,6 +147,9 @@ class HostRun:
         try:
             return self._converge(planner, facts)
         finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
             if self._slot is not None:
                 self._slot.release()
                 self._slot = None
@@ -150,7 +161,7 @@ class HostRun:
         from reconciler.rollout.steps import carry_out  # the executors import this module
 
         ctx = self.run.ctx
-        for _ in range(MAX_STEPS):
+        for _ in range(MAX_STEPS + LOCK_TURNS):
             try:
                 current = facts if facts is not None else self.observe()
             except TransportError as exc:
@@ -160,8 +171,27 @@ class HostRun:
             step = plan.first
             if step is None:
                 return self._settled(plan)
+            if plan.waits_at == 0 and plan.waiting is not None:
+                # The plan says this step waits for a window or a freeze: no sleeping
+                # until it opens; the next run (the daemon's next poll) plans again.
+                self.say(f"{step.kind} waits: {plan.waiting}", EventKind.INFO)
+                return self.result(HostOutcome.WAITING, plan.waiting, gated=True)
             if step.kind != StepKind.UNREACHABLE and self.run.stopping:
                 return self.result(HostOutcome.WAITING, f"stopped before {step.kind}")
+            if step.kind != StepKind.UNREACHABLE and not (self._lock and self._lock.held):
+                try:
+                    busy = self._take_lock(current)
+                except TransportError as exc:
+                    return self._lost(exc)
+                except hostlock.LockError as exc:
+                    return self.result(HostOutcome.FAILURE, f"{self.host.name}: {exc}")
+                if busy is not None:
+                    message = f"another reconciler ({busy}) is working on {self.host.name}"
+                    self.say(f"waiting: {message}", EventKind.INFO)
+                    return self.result(HostOutcome.WAITING, message, gated=True)
+                assert self._lock is not None
+                if self._lock.others_since:
+                    continue  # another reconciler held it meanwhile: observe and plan again
             if step.kind in DISRUPTIVE and not (self._take_slot() and self._take_nfs()):
                 return self.result(HostOutcome.WAITING, f"stopped waiting to {step.kind}")
             ctx.say(
@@ -181,6 +211,13 @@ class HostRun:
         message = f"gave up after {MAX_STEPS} steps without converging"
         self.record(message, LedgerOutcome.FAILURE, StepKind.CONFIRM, phase=Phase.FAILED)
         return self.result(HostOutcome.FAILURE, message)
+
+    def _take_lock(self, facts: HostFacts) -> str | None:
+        """Take the host's own lock; None when held now, else who holds it (in words)."""
+        if self._lock is None:
+            who = hostlock.identity(hostlock.default_command(), self.run.ctx.config.origin)
+            self._lock = hostlock.HostLock(self.conn(), who)
+        return self._lock.acquire(hostlock.age_of(facts.observed_at))
 
     def _take_nfs(self) -> bool:
         """Client tickets on the NFS servers this host installs from (once per loop)."""

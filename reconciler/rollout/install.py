@@ -15,8 +15,9 @@ from reconciler.errors import CommandTimeout
 from reconciler.facts.host import HostFacts
 from reconciler.plan import Step, Target, target_for, verify_problems, wanted_files
 from reconciler.plan.install import Running
-from reconciler.rollout import jobs, packages, scripts
-from reconciler.rollout.health import run_health_checks, soak
+from reconciler.rollout import confirm as confirming
+from reconciler.rollout import jobs, packages, scripts, smoke
+from reconciler.rollout.health import Rounds, soak
 from reconciler.rollout.host import HostRun, StepResult
 from reconciler.rollout.reboot import boottime, reboot_and_wait
 from reconciler.statusstore import utc_now
@@ -146,6 +147,7 @@ def install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
                 _marker(w),
                 files["/etc/make.conf"],
                 files["/etc/src.conf"],
+                w.run.buildset.rollout.smoke_checks,
             )
         what = f"installing {_describe(w)} into boot environment {target.be}"
         if target.pkgset is not None:
@@ -223,7 +225,13 @@ def _follow(
     )
     conflicts = [text.strip() for text in tail if text.strip().startswith("C ")]
     subject = f"{job.name} failed ({why})"
-    if conflicts:
+    failed_checks = smoke.failures(tail)
+    if failed_checks:
+        subject = (
+            f"smoke test in {target.be} failed: {'; '.join(failed_checks)}; "
+            f"{target.be} destroyed, no reboot"
+        )
+    elif conflicts:
         subject = f"{job.name} failed: etcupdate conflicts in {', '.join(c[2:] for c in conflicts)}"
     return _fail(w, kind, subject, body="Last lines of " + job.log + ":\n" + "\n".join(tail))
 
@@ -240,6 +248,11 @@ def reboot(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
         phase = Phase.REBOOTING_KERNEL if not running.kernel_is(target) else Phase.REBOOTING_WORLD
     else:
         phase = Phase.REBOOTING
+        # Confirm or revert: the new BE boots with a watchdog that brings the
+        # previous one back unless we confirm it (reconciler/rollout/watchdog.py).
+        problem = confirming.arm(w, target, running.booted_be)
+        if problem is not None:
+            return _fail(w, step.kind, problem)
         if running.next_boot_be != target.be:
             out = conn.run(["bectl", "activate", "-t", target.be], timeout=120)
             if not out.ok:
@@ -302,15 +315,8 @@ def record_fallback(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     target = _target(w)
     if target.in_place:
         return _fail(w, step.kind, step.reason)
-    running = Running.of(facts)
-    return _fail(
-        w,
-        step.kind,
-        f"came back on boot environment {running.booted_be}, not {target.be}: the new kernel "
-        f"did not boot (running {running.ident} {running.hash12}); the one-shot "
-        "activation let it fall back",
-        outcome=HostOutcome.ROLLED_BACK,
-    )
+    message = confirming.fallback_message(w, target, Running.of(facts))
+    return _fail(w, step.kind, message, outcome=HostOutcome.ROLLED_BACK)
 
 
 # -- confirm ------------------------------------------------------------------
@@ -326,17 +332,30 @@ def confirm(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     # Progress, not outcomes: no ledger commit. A restart finds the host on
     # its one-shot activation (or its phase says rebooting) and confirms again.
     w.say("verified; running health checks")
-    checks = w.run.buildset.rollout.health_checks
-    failures = run_health_checks(conn, checks)
+    rounds = Rounds(w.run.buildset.rollout.health_checks, w.run.ctx.clock)  # each at its interval
+    failures = rounds.run(conn)
+    if not failures and not target.in_place:
+        # Verified and healthy: confirm the boot over a new SSH connection, so
+        # its watchdog stands down before the soak (which may outlast it).
+        decision = confirming.confirm_boot(w, target)
+        if not decision.confirmed:
+            return _fail(
+                w,
+                StepKind.CONFIRM,
+                f"not confirmed: {decision.message}; its watchdog reverts it to its previous "
+                "boot environment by itself",
+                outcome=HostOutcome.ROLLED_BACK,
+            )
     seconds = w.run.buildset.rollout.soak if target.needs_test else 0
     if not failures and seconds > 0:
         w.say(f"healthy; soaking for {seconds}s")
 
         def one_round() -> list[str]:
             again = w.conn()
-            return verify_problems(w.observe(), target) + run_health_checks(again, checks)
+            return verify_problems(w.observe(), target) + rounds.run(again)
 
-        failures = soak(one_round, seconds=float(seconds), clock=w.run.ctx.clock)
+        clock = w.run.ctx.clock
+        failures = soak(one_round, seconds=float(seconds), clock=clock, every=rounds.every)
     if failures:
         return _roll_back(w, conn, target, "health check failed: " + "; ".join(failures))
     if not target.in_place:
@@ -348,14 +367,16 @@ def confirm(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
             return _roll_back(
                 w, conn, target, f"bectl activate {target.be} failed: {out.stderr.strip()}"
             )
+        confirming.finish(w)
     installed = dict(w.run.progress.host(w.host.name).installed_bes)
     if not target.in_place:
         # what an instant revert checks later: the BE as this host confirmed it
         created = Running.of(w.observe()).created.get(target.be)
         if created is not None:
             installed[target.be] = created
+    confirmed = "" if target.in_place else "; confirmed over a new SSH connection"
     w.record(
-        f"installed {_describe(w)} and healthy",
+        f"installed {_describe(w)} and healthy{confirmed}",
         LedgerOutcome.SUCCESS,
         StepKind.CONFIRM,
         phase=Phase.DONE,
@@ -388,6 +409,7 @@ def _roll_back(w: HostRun, conn: Connection, target: Target, why: str) -> StepRe
         phase=Phase.REBOOTING,
         body=why,
     )
+    confirming.stand_down(w)  # the watchdog of this boot must not revert it a second time
     conn.run(scripts.cancel_oneshot_command(), timeout=120)  # or the one-shot wins the boot
     out = conn.run(["bectl", "activate", previous], timeout=120)
     if not out.ok:

@@ -228,6 +228,7 @@ def be_install_command(
         pkg_marker=pkg_marker,
         install=target.packages,
         drop=drop,
+        smoke_checks=bs.rollout.smoke_checks,
     )
 
 

@@ -341,6 +341,23 @@ echo ">>> reconciler: $be cloned from the running boot environment"
 """
 
 
+# The world script takes $1..$7 and then its smoke checks as "$@" (scripts._BE_INSTALL):
+# the package arguments are kept aside first, fixed in number (the origins as one
+# word each list: validated origins have no space or glob character), and put back after.
+_STASH = """
+pk_be=$1; pk_obj=$2; pk_repo=$3; pk_conf=$4; pk_confpath=$5; pk_marker=$6
+pk_markerpath=$7; pk_install=$8; pk_drop=$9
+shift 9
+"""
+_RESTORE = """
+set -f
+n=0; for o in $pk_install; do n=$((n+1)); done
+set -- "$pk_be" "$pk_obj" "$pk_repo" "$pk_conf" "$pk_confpath" "$pk_marker" \\
+  "$pk_markerpath" "$n" $pk_install $pk_drop
+set +f
+"""
+
+
 def be_install_with_packages_command(
     *,
     build_id: str,
@@ -355,12 +372,22 @@ def be_install_with_packages_command(
     pkg_marker: str,
     install: tuple[str, ...],
     drop: tuple[str, ...],
+    smoke_checks: tuple[str, ...] = (),
 ) -> list[str]:
-    """World, kernel and the set's packages into the new BE ``be``: one job, one unit."""
-    body = be_world_script() + "shift 7\n" + _INTO_NEW_BE + _PACKAGES + _TAIL
+    """World, kernel (smoke-tested) and the set's packages into the new BE ``be``: one job."""
+    body = _STASH + be_world_script() + _RESTORE + _INTO_NEW_BE + _PACKAGES + _TAIL
     return detached(
         install_job(build_id, part),
         body,
+        be,
+        remote.OBJ,
+        remote.pkg_repo(pkgset_id),
+        conf,
+        remote.PKG_REPO_CONF,
+        pkg_marker,
+        remote.PKG_MARKER,
+        " ".join(install),
+        " ".join(drop),
         be,
         remote.objdir(build_id),
         kernconf,
@@ -368,9 +395,7 @@ def be_install_with_packages_command(
         remote.MARKER,
         make_conf,
         src_conf,
-        be,
-        remote.OBJ,
-        *_package_args(pkgset_id, conf, pkg_marker, install, drop),
+        *smoke_checks,
     )
 
 

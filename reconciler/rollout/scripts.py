@@ -16,6 +16,7 @@ from reconciler import remote
 from reconciler.remote import be_name as be_name
 from reconciler.remote import objdir as objdir
 from reconciler.remote import short
+from reconciler.rollout import smoke
 from reconciler.transport.command import sh
 
 
@@ -131,9 +132,11 @@ printf '%s' "$makeconf" > "$mnt/etc/make.conf"
 printf '%s' "$srcconf" > "$mnt/etc/src.conf"
 mkdir -p "$mnt${markerpath%/*}"
 printf '%s' "$marker" > "$mnt$markerpath"
+shift 7
+%SMOKE%
 bectl umount "$be"
 echo ">>> reconciler: installed into $be"
-""".replace("%CONFS%", _CONFS)
+""".replace("%CONFS%", _CONFS).replace("%SMOKE%", smoke.SCRIPT)
 
 
 def be_world_script() -> str:
@@ -142,9 +145,15 @@ def be_world_script() -> str:
 
 
 def be_install_command(
-    build_id: str, kernconf: str, marker: str, make_conf: str, src_conf: str
+    build_id: str,
+    kernconf: str,
+    marker: str,
+    make_conf: str,
+    src_conf: str,
+    smoke_checks: tuple[str, ...] = (),
 ) -> list[str]:
-    """Install into a new BE, with the host's make.conf/src.conf written into it."""
+    """Install into a new BE, with the host's make.conf/src.conf written into it, and
+    smoke-test it (reconciler/rollout/smoke.py) before it is unmounted."""
     return detached(
         install_job(build_id),
         _BE_INSTALL,
@@ -155,6 +164,7 @@ def be_install_command(
         remote.MARKER,
         make_conf,
         src_conf,
+        *smoke_checks,
     )
 
 

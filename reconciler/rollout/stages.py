@@ -48,6 +48,9 @@ class StageOutcome:
     stopped: bool = False
     #: hosts this stage changed, whose earlier facts are stale now
     touched: frozenset[str] = frozenset()
+    #: why the set goes no further now although nothing failed (a closed maintenance
+    #: window, a freeze, another reconciler on a host); None: not waiting
+    waiting: str | None = None
 
 
 class RolloutStage(Protocol):
@@ -128,6 +131,10 @@ class SourceStage:
             result = _converge(run, host, self.name, planner, facts)
             touched.add(host.name)
             results.append(result)
+            if result.gated:
+                return StageOutcome(
+                    tuple(results), touched=frozenset(touched), waiting=result.message
+                )
             if result.outcome == HostOutcome.WAITING:
                 return StageOutcome(stopped=True, touched=frozenset(touched))
             if not settled(result.outcome):
@@ -156,6 +163,10 @@ class BuildStage:
             return build_host_plan(config, bs, hf, run.progress, needed)
 
         result = _converge(run, bs.build, self.name, planner, facts)
+        if result.gated:  # another reconciler builds there: wait, record nothing
+            return StageOutcome(
+                (result,), touched=frozenset({bs.build_host}), waiting=result.message
+            )
         if result.outcome == HostOutcome.WAITING:
             return StageOutcome(stopped=True, touched=frozenset({bs.build_host}))
         if not settled(result.outcome):
@@ -174,7 +185,7 @@ def _install_planner(run: SetRun, host: Host) -> Callable[[HostFacts], HostPlan]
     config, bs = run.ctx.config, run.buildset
 
     def planner(hf: HostFacts) -> HostPlan:
-        return host_install_plan(config, bs, host, hf, run.progress)
+        return host_install_plan(config, bs, host, hf, run.progress, now=run.ctx.wall())
 
     return planner
 
@@ -192,6 +203,10 @@ class TestStage:
             if run.stopping:
                 return StageOutcome(tuple(results), stopped=True)
         failed = [r for r in results if _failed(r)]
+        gated = [r for r in results if r.gated]
+        if gated and not failed:
+            # Not passed yet, not failed: production waits, and nothing is recorded.
+            return StageOutcome(tuple(results), waiting=gated[0].message)
         if failed:
             why = "; ".join(f"{r.host}: {r.message}" for r in failed)
             why = halt(run, self.name, f"test stage failed, production untouched ({why})")
@@ -289,7 +304,8 @@ class ProductionStage:
                 )
             if run.stopping and rest:
                 return StageOutcome(tuple(results), stopped=True)
-        return StageOutcome(tuple(results))
+        gated = [r for r in results if r.gated]
+        return StageOutcome(tuple(results), waiting=gated[0].message if gated else None)
 
 
 #: The stages, in order. Later issues add theirs here (packages after build).

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from reconciler.errors import SimError
-from reconciler.sim import hostkeys, kernconf, kernel, loader, portstree, state, upstream
+from reconciler.sim import hostkeys, kernconf, kernel, loader, portstree, rcsubr, state, upstream
 from reconciler.sim.cmdscript import command_script as _command_script
 from reconciler.sim.layout import BE_DIRS, NS_FLEET, FleetLayout
 from reconciler.sim.spec import HostSpec, Timings
@@ -39,6 +39,8 @@ COMMANDS = {
     "sysrc": "sbin/sysrc",
     "daemon": "sbin/daemon",
     "pgrep": "bin/pgrep",
+    "lockf": "bin/lockf",
+    "fetch": "bin/fetch",
     "showmount": "bin/showmount",
     "df": "bin/df",
     "zfs": "sbin/zfs",
@@ -46,6 +48,8 @@ COMMANDS = {
     "pkg": "sbin/pkg",
     # ports-mgmt/poudriere, as a build host's admin installs it
     "poudriere": "local/bin/poudriere",
+    "jail": "sbin/jail",
+    "rcorder": "sbin/rcorder",
 }
 
 START_SCRIPT = r"""#!/bin/sh
@@ -80,8 +84,14 @@ echo 1 > /run/sshd.pid
 if grep -qs '[[:space:]]nfs[[:space:]]' /etc/fstab; then
     /usr/sbin/mount -a -t nfs || echo "sim: mounting nfs file systems failed" >&2
 fi
+%RC%
+if [ -e /usr/share/freebsd-sim/network-broken ]; then
+    # The net-broken-after-boot fault: this world came up without a network.
+    echo "sim: $host booted $be; its network is broken: no sshd" >&2
+    exec sleep 2147483647
+fi
 exec /usr/sbin/sshd -D -e -f "$h/sshd_config"
-"""
+""".replace("%RC%", rcsubr.START_RC)
 
 
 FREEBSD_CONF = """#
@@ -174,6 +184,13 @@ def _first_be(layout: FleetLayout, spec: HostSpec, commits: list[str], built: st
         f'hostname="{spec.name}"\nsshd_enable="YES"\nzfs_enable="{"NO" if spec.ufs else "YES"}"\n',
         encoding="utf-8",
     )
+    # rc(8)'s library, and the world's sshd_config and host key (smoke tests run sshd -t).
+    (etc / "rc.subr").write_text(rcsubr.RC_SUBR, encoding="utf-8")
+    (etc / "ssh").mkdir(exist_ok=True)
+    (etc / "ssh" / "sshd_config").write_text(rcsubr.SSHD_CONFIG, encoding="utf-8")
+    key = etc / "ssh" / "ssh_host_ed25519_key"
+    key.write_bytes(hostkeys.private_key_openssh(spec.name))
+    key.chmod(0o600)
     (etc / "fstab").write_text(
         "# Device\tMountpoint\tFStype\tOptions\tDump\tPass#\n"
         + ("/dev/ada0p2\t/\t\tufs\trw\t1\t1\n" if spec.ufs else "")

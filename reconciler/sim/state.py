@@ -44,6 +44,8 @@ FAULT_KINDS = (
     "disk-full",
     "port-build-fails",  # value: the origin (or package name) whose build fails
     "pkg-install-fails",  # value: the package (name or origin) whose extraction fails
+    "net-broken-after-boot",
+    "sshd-config-broken",
 )
 
 

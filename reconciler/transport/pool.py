@@ -129,6 +129,31 @@ class ConnectionPool:
                     self._held[name] = held
             return held.conn
 
+    def fresh(self, name: str) -> Connection:
+        """A new connection to the host (key exchange and login now), not kept by the pool.
+
+        For proof that a new login works end to end (confirm-or-revert after a
+        reboot), which a connection the pool keeps cannot give. The caller closes it.
+        """
+        key = self._client_key()
+        with self._lock:
+            resolve = self._resolve
+        target, pins = resolve(name)
+        conn = Connection(
+            target,
+            pins=pins,
+            key=key,
+            user=target.user,
+            connect_timeout=self._connect_timeout,
+            command_timeout=self._command_timeout,
+            retries=self._retries,
+            backoff=self._backoff,
+        )
+        conn.open()
+        with self._lock:
+            self._retired_connects += 1
+        return conn
+
     def _stale(self, conn: Connection) -> bool:
         return self._max_idle is not None and self._clock() - conn.last_used > self._max_idle
 

@@ -364,6 +364,52 @@ class Connection:
                 wait = min(wait, left)
             select.select([channel], [], [], wait)
 
+    def hold(
+        self, argv: Sequence[str], *, ready: str, timeout: float = 60.0
+    ) -> tuple[Session | None, Result]:
+        """Start ``argv`` and leave it running once it prints a line starting with ``ready``.
+
+        Returns ``(session, Result(0, output so far, ""))`` while it runs (it holds
+        something on the host, a lock say, until :meth:`Session.end` closes its
+        stdin, or until this connection dies), or ``(None, result)`` when it ended
+        first. Bounded by ``timeout`` for the ``ready`` line.
+        """
+        line = quote(argv)
+        transport = self._transport()
+        self.last_used = time.monotonic()
+        deadline = time.monotonic() + timeout
+        out = bytearray()
+        try:
+            channel = transport.open_session(timeout=self._connect_timeout)
+            channel.exec_command(line)
+            while True:
+                while channel.recv_ready():
+                    out += channel.recv(_CHUNK)
+                lines = bytes(out).split(b"\n")[:-1]
+                if any(line.startswith(ready.encode()) for line in lines):
+                    return Session(self, channel, line), Result(0, out.decode(errors="replace"), "")
+                if channel.eof_received or channel.closed:
+                    break
+                if time.monotonic() >= deadline:
+                    channel.close()
+                    raise CommandTimeout(self.host.name, f"no {ready!r} in time: {line[:80]!r}")
+                select.select([channel], [], [], 0.5)
+            rest, err = self._drain(channel, deadline, line)
+            status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+            channel.close()
+        except (CommandTimeout, HostUnreachable):
+            raise
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self.close()
+            raise HostUnreachable(
+                self.host.name, f"connection lost during {line[:80]!r}: {exc}"
+            ) from exc
+        if status == -1:
+            self.close()
+            raise HostUnreachable(self.host.name, f"connection lost during {line[:80]!r}")
+        text = (bytes(out) + rest).decode("utf-8", errors="replace")
+        return None, Result(status, text, err.decode("utf-8", errors="replace"))
+
     def write_file(self, path: str, text: str, mode: int = 0o644) -> None:
         """Replace ``path`` atomically: a temp file in the same directory, then mv."""
         script = (
@@ -394,6 +440,38 @@ class Connection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Session:
+    """A command left running on a host by :meth:`Connection.hold`."""
+
+    def __init__(self, conn: Connection, channel: paramiko.Channel, line: str) -> None:
+        self._conn = conn
+        self._channel = channel
+        self.line = line
+
+    @property
+    def alive(self) -> bool:
+        """Still running, as far as this side knows (a dropped connection ends it)."""
+        channel = self._channel
+        return not channel.closed and not channel.exit_status_ready() and self._conn.connected
+
+    def end(self, timeout: float = 10.0) -> int | None:
+        """Close its stdin and wait (bounded) until it exits; its exit status, None if unknown.
+
+        Waiting matters: what it held on the host is free only once it exited.
+        """
+        channel = self._channel
+        try:
+            if not channel.closed:
+                channel.shutdown_write()
+                if channel.status_event.wait(timeout):
+                    return channel.recv_exit_status()
+            return None
+        except (OSError, EOFError, paramiko.SSHException):
+            return None
+        finally:
+            channel.close()
 
 
 def load_key(key_path: str | Path) -> paramiko.PKey:

@@ -58,7 +58,7 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     ),
     "duplicate-yaml-key": (
         append(LAB, "jobs: 4\n"),
-        f"{LAB}:22:1:",
+        f"{LAB}:25:1:",
         "duplicate key 'jobs' (first defined on line 4)",
     ),
     "missing-field": (

@@ -51,8 +51,12 @@ UNCHANGED: dict[str, Callable[[Path], object]] = {
     "port-and-user": _other_port,
     "health-check": lambda r: edit(r / LAB, "- service sshd status", "- service nginx status"),
     "batch": lambda r: edit(r / LAB, "batch: 2", "batch: 1"),
-    "soak-and-install": lambda r: edit(
-        r / LAB, "install: boot-environment\n", "install: in-place\n  drift: report\n"
+    "soak-and-install": lambda r: (
+        edit(r / LAB, "install: boot-environment\n", "install: in-place\n  drift: report\n"),
+        # in place has no new BE to smoke-test or revert: validate refuses these there
+        edit(r / LAB, "  confirm_timeout: 120", "  # confirm_timeout: 120"),
+        edit(r / LAB, "  smoke_checks:", "  # smoke_checks:"),
+        edit(r / LAB, "    - test -x /usr/sbin/sshd", "  #  - test -x /usr/sbin/sshd"),
     ),
     "stage": lambda r: edit(
         r / LAB, "kernconf: WEB}\n  web2", "kernconf: WEB, stage: test}\n  web2"

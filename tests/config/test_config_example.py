@@ -42,7 +42,7 @@ def test_example_repo_shape() -> None:
     ]
     assert lab.kernconfs == ("BUILDER", "GENERIC", "WEB")
     assert lab.rollout.install == "boot-environment" and lab.rollout.batch == (2,)
-    assert lab.rollout.health_checks == ("service sshd status",)
+    assert [str(c) for c in lab.rollout.health_checks] == ["service sshd status"]
     assert lab.rollout.drift == "heal" and lab.rollout.keep_builds == 3
     assert db.rollout.install == "in-place" and db.build_host == "db1"
     assert [h.name for h in db.test_hosts] == ["db1"]

@@ -82,43 +82,43 @@ def _unpin_ports(repo: Path) -> None:
 CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
     "origin-without-slash": (
         replace(LAB, "    - www/nginx", "    - nginx"),
-        f"{LAB}:24:7:",
+        f"{LAB}:27:7:",
         "packages.origins.0: 'nginx' is not a valid port origin: it has no '/' between category"
         " and port",
     ),
     "origin-two-slashes": (
         replace(LAB, "    - www/nginx", "    - www/nginx/extra"),
-        f"{LAB}:24:7:",
+        f"{LAB}:27:7:",
         "it has more than one '/'",
     ),
     "origin-shell-metacharacter": (
         replace(LAB, "    - www/nginx", "    - 'www/nginx; id'"),
-        f"{LAB}:24:7:",
+        f"{LAB}:27:7:",
         "'www/nginx; id' is not a valid port origin: it contains the shell metacharacter(s) ;",
     ),
     "origin-command-substitution": (
         replace(LAB, "    - security/sudo", "    - 'security/$(id)'"),
-        f"{LAB}:25:7:",
+        f"{LAB}:28:7:",
         "it contains the shell metacharacter(s) $ ( )",
     ),
     "origin-newline": (
         replace(LAB, "    - security/sudo", '    - "security/sudo\\n"'),
-        f"{LAB}:25:7:",
+        f"{LAB}:28:7:",
         "packages.origins.1: 'security/sudo\\n' contains a control character",
     ),
     "origin-empty-flavor": (
         replace(LAB, "devel/py-six@py311", "devel/py-six@"),
-        f"{LAB}:26:7:",
+        f"{LAB}:29:7:",
         "nothing follows '@'",
     ),
     "origin-upper-case-category": (
         replace(LAB, "    - www/nginx", "    - WWW/nginx"),
-        f"{LAB}:24:7:",
+        f"{LAB}:27:7:",
         "its category has upper-case letters",
     ),
     "origin-listed-twice": (
         replace(LAB, "    - security/sudo", "    - www/nginx"),
-        f"{LAB}:25:7:",
+        f"{LAB}:28:7:",
         "packages.origins[1]: 'www/nginx' is listed twice (first as item 0)",
     ),
     "origins-empty": (
@@ -127,53 +127,53 @@ CASES: dict[str, tuple[Callable[[Path], object], str, str]] = {
             "  origins:\n    - www/nginx\n    - security/sudo\n    - devel/py-six@py311\n",
             "  origins: []\n",
         ),
-        f"{LAB}:23:12:",
+        f"{LAB}:26:12:",
         "packages.origins: must not be empty",
     ),
     "extras-for-unknown-host": (
         replace(LAB, "    builder: [sysutils/tmux]", "    buildr: [sysutils/tmux]"),
-        f"{LAB}:28:5:",
+        f"{LAB}:31:5:",
         "packages.hosts.buildr: no host 'buildr' in build set 'lab' (hint: did you mean"
         " 'builder'?)",
     ),
     "extras-for-host-of-other-set": (
         replace(LAB, "    builder: [sysutils/tmux]", "    db1: [sysutils/tmux]"),
-        f"{LAB}:28:5:",
+        f"{LAB}:31:5:",
         "packages.hosts.db1: no host 'db1' in build set 'lab'",
     ),
     "extras-repeat-set-origin": (
         replace(LAB, "    builder: [sysutils/tmux]", "    builder: [www/nginx]"),
-        f"{LAB}:28:15:",
+        f"{LAB}:31:15:",
         "packages.hosts.builder[0]: 'www/nginx' is already in packages.origins",
     ),
     "extras-listed-twice": (
         replace(LAB, "[sysutils/tmux]", "[sysutils/tmux, sysutils/tmux]"),
-        f"{LAB}:28:30:",
+        f"{LAB}:31:30:",
         "packages.hosts.builder[1]: 'sysutils/tmux' is listed twice",
     ),
     "packages-unknown-key": (
         replace(LAB, "  hosts:\n    builder", "  cache: yes\n  hosts:\n    builder"),
-        f"{LAB}:27:3:",
+        f"{LAB}:30:3:",
         "packages: unknown key 'cache'",
     ),
     "packages-bad-method": (
         append(LAB, "  method: pkgng\n"),
-        f"{LAB}:29:11:",
+        f"{LAB}:32:11:",
         "packages.method: 'pkgng' is not one of poudriere, make",
     ),
     "packages-signing-without-pubkey": (
         append(LAB, "  signing: {key: /usr/local/etc/ssl/keys/pkg.key}\n"),
-        f"{LAB}:29:12:",
+        f"{LAB}:32:12:",
         "packages.signing: missing required key 'pubkey'",
     ),
     "packages-signing-relative-key": (
         append(LAB, "  signing: {key: pkg.key, pubkey: /usr/local/etc/ssl/pkg.pub}\n"),
-        f"{LAB}:29:",
+        f"{LAB}:32:",
         "packages.signing.key: 'pkg.key' is not a valid absolute path: it is not absolute",
     ),
     "packages-without-pinned-ports": (
         both(_unpin_ports, _drop_db_packages),
-        f"{LAB}:22:1:",
+        f"{LAB}:25:1:",
         "build set 'lab' lists packages, but fleet.yaml pins no ports tree (hint: add url,"
         " branch and revision under ports: in fleet.yaml",
     ),

@@ -73,9 +73,9 @@ def test_health_checks_may_span_lines_but_not_carry_other_control_characters(
     repo: Path,
 ) -> None:
     edit(repo / DB, "    - service sshd status", "    - |\n      service sshd status\n      true")
-    assert load_config(repo).buildset("db").rollout.health_checks == (
-        "service sshd status\ntrue\n",
-    )
+    assert [c.command for c in load_config(repo).buildset("db").rollout.health_checks] == [
+        "service sshd status\ntrue\n"
+    ]
     edit(repo / DB, "      true", '    - "true\\x1b[2J"')
     assert problems(repo) == [
         f"{DB}:16:7: rollout.health_checks.1: 'true\\x1b[2J' contains a control character"
@@ -164,3 +164,25 @@ def test_ports_tree_cannot_overlap_src_or_obj(repo: Path, tree: str) -> None:
     edit(repo / "fleet.yaml", "tree: /usr/ports", f"tree: {tree}")
     (found,) = problems(repo)
     assert found.startswith(f"fleet.yaml:9:9: ports.tree: {tree} overlaps /usr/")
+
+
+def test_confirm_timeout_and_smoke_checks_are_read_and_refused_in_place(repo: Path) -> None:
+    lab = load_config(repo).buildset("lab").rollout
+    assert (lab.confirm_timeout, lab.smoke_checks) == (120, ("test -x /usr/sbin/sshd",))
+    assert load_config(repo).buildset("db").rollout.confirm_timeout == 300  # the default
+    edit(repo / LAB, "  confirm_timeout: 120", "  confirm_timeout: 2")
+    assert problems(repo) == [
+        f"{LAB}:20:20: rollout.confirm_timeout: must be at least 5 (hint: Boot-environment hosts:"
+        " seconds the watchdog installed into the new boot environment waits, from its boot on,"
+        " for the reconciler to confirm it over a new SSH connection; unconfirmed, the host"
+        " re-activates its previous boot environment and reboots by itself (default 300). Must"
+        " cover the boot's detection, verification and the health checks.)"
+    ]
+    edit(repo / LAB, "  confirm_timeout: 2", "  confirm_timeout: 60")
+    edit(repo / DB, "  soak: 5", "  soak: 5\n  confirm_timeout: 60\n  smoke_checks: ['true']")
+    assert problems(repo) == [
+        f"{DB}:{line}:3: rollout.{key}: install: in-place has no new boot environment to"
+        " smoke-test before the reboot, nor a previous one for a watchdog to go back to (hint:"
+        f" remove rollout.{key}, or use install: boot-environment)"
+        for key, line in (("confirm_timeout", 12), ("smoke_checks", 13))
+    ]

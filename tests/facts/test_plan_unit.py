@@ -69,8 +69,21 @@ def test_fresh_fleet_plans_the_full_pipeline() -> None:
     step = lab.stage("production").hosts[0].steps[-3]
     assert step.reason == (
         f"running kernel built from 1a2b3c4d5e6f, desired {config.source.short}; "
-        f"install into rc-{lab.build[:12]}"
+        f"install into rc-{lab.build[:12]}, smoke-test it in a jail "
+        "(sshd -t, freebsd-version -u, sh -n /etc/rc.conf and 1 smoke_check of the set)"
     )
+    # confirm or revert, in the plan: the reboot arms the watchdog, the confirm disarms it
+    be = f"rc-{lab.build[:12]}"
+    reboot, confirm = lab.stage("production").hosts[0].steps[-2:]
+    assert reboot.reason == (
+        f"boot {be} once (bectl activate -t), then reboot; a watchdog in {be} brings back "
+        "default unless confirmed within 120s"
+    ), reboot.reason
+    assert reboot.detail["revert_to"] == "default" and reboot.detail["confirm_timeout"] == 120
+    assert "confirm over a new SSH connection" in confirm.reason
+    assert confirm.reason.endswith(f"make {be} permanent and remove its watchdog")
+    db2 = plan.buildset("db").stage("production").hosts[0].steps[-1]
+    assert "cannot undo an in-place world" in db2.reason, db2.reason
     build = lab.stage("build").hosts[0].steps[-1]
     assert build.reason == f"build {build_id(config, 'lab')[:12]} not in /usr/obj"
     jsonschema.validate(plan.to_json(), SCHEMA)
@@ -227,7 +240,8 @@ def test_wrong_kernel_ident_installs() -> None:
     be = f"rc-{build_id(config, 'lab')[:12]}"
     assert (step.kind, step.reason) == (
         "install",
-        f"running kernel GENERIC, desired WEB; install into {be}",
+        f"running kernel GENERIC, desired WEB; install into {be}, smoke-test it in a jail "
+        "(sshd -t, freebsd-version -u, sh -n /etc/rc.conf and 1 smoke_check of the set)",
     )
 
 

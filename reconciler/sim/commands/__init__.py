@@ -26,12 +26,16 @@ _MODULES = {
     "sysrc": "sysrc",
     "daemon": "daemon",
     "pgrep": "pgrep",
+    "lockf": "lockf",
+    "fetch": "fetch",
     "showmount": "mount",
     "df": "df",
     "zfs": "zfs",
     "pkg": "pkg7",  # /usr/sbin/pkg, the bootstrapper
     "pkg8": "pkg",  # /usr/local/sbin/pkg and pkg-static, from the ports-mgmt/pkg package
     "poudriere": "poudriere",
+    "jail": "jail",
+    "rcorder": "rcorder",
 }
 
 

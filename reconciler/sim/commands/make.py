@@ -22,6 +22,12 @@ share/mk/src.sys.obj.mk (docs/freebsd-commands.md cites them):
   ``id -u``, CHECK_GIDS ``find / -prune -group``): ``ERROR: Required X user
   is missing, see /usr/src/UPDATING.``; DB_FROM_SRC without DESTDIR is
   ``ERROR: Please set DESTDIR!``;
+- buildworld leaves ``bin/freebsd-version/freebsd-version`` in the object tree
+  (bin/freebsd-version/Makefile: freebsd-version.sh.in with newvers.sh's
+  REVISION-BRANCH as USERLAND_VERSION; simulated for ``-u`` only);
+- installworld into a DESTDIR carries the world's faults: ``sshd-config-broken``
+  (an invalid /etc/ssh/sshd_config) and ``net-broken-after-boot`` (a world
+  whose network never comes up: the boot starts no sshd);
 - failures end like make's: ``*** Error code 1``, ``Stop.``, exit 2.
 """
 
@@ -163,6 +169,18 @@ class Make:
         (self.objtop / "world").write_text(
             kernel.render(info, "FreeBSD world build"), encoding="utf-8"
         )
+        # bin/freebsd-version/Makefile: the script built from freebsd-version.sh.in
+        # with newvers.sh's REVISION-BRANCH as USERLAND_VERSION (userland part only).
+        built = self.objtop / "bin/freebsd-version/freebsd-version"
+        built.parent.mkdir(parents=True, exist_ok=True)
+        built.write_text(
+            "#!/bin/sh\n# freebsd-version as built (simulated: -u only)\n"
+            f'USERLAND_VERSION="{info["version"]}"\n'
+            'case "${1:--u}" in -u) echo "$USERLAND_VERSION" ;; '
+            '*) echo "usage: freebsd-version [-u]" >&2; exit 1 ;; esac\n',
+            encoding="utf-8",
+        )
+        built.chmod(0o755)
         # buildworld_epilogue
         print(f"\n{RULE}\n>>> World build completed on {kernel.now()}")
         print(
@@ -315,7 +333,21 @@ class Make:
         if world.get("loader_built"):  # stand/ installs /boot/loader.efi, never the ESP's copy
             efi = loader.image(world["loader_built"], world.get("loader_builder", "root@localhost"))
             self.dest("/" + loader.WORLD_LOADER).write_bytes(efi)
+        if self.destdir:
+            self.broken_world()
         self.banner(f"Installing everything completed on {kernel.now()}")
+
+    def broken_world(self) -> None:
+        """The faults of a world installed into a DESTDIR (a new boot environment)."""
+        if self.host.fault("sshd-config-broken") is not None:
+            config = self.dest("/etc/ssh/sshd_config")
+            text = config.read_text(encoding="utf-8") if config.is_file() else ""
+            config.parent.mkdir(parents=True, exist_ok=True)
+            config.write_text(text + "PermitRootLogin maybe-not\n", encoding="utf-8")
+        if self.host.fault("net-broken-after-boot") is not None:
+            flag = self.dest("/usr/share/freebsd-sim/network-broken")
+            flag.parent.mkdir(parents=True, exist_ok=True)
+            flag.write_text("the net-broken-after-boot fault: no sshd on boot\n", encoding="utf-8")
 
     def delete_old(self, libs: bool) -> None:
         self.host.count("delete-old-libs" if libs else "delete-old")
