@@ -113,17 +113,7 @@ class ConnectionPool:
                 held = None
             if held is None:
                 target, pins = resolve(name)
-                conn = Connection(
-                    target,
-                    pins=pins,
-                    key=key,
-                    user=target.user,
-                    connect_timeout=self._connect_timeout,
-                    command_timeout=self._command_timeout,
-                    retries=self._retries,
-                    backoff=self._backoff,
-                )
-                conn.open()
+                conn = self._open(target, pins, key)
                 held = _Held(conn, _identity(target, pins), epoch)
                 with self._lock:
                     self._held[name] = held
@@ -139,6 +129,14 @@ class ConnectionPool:
         with self._lock:
             resolve = self._resolve
         target, pins = resolve(name)
+        conn = self._open(target, pins, key)
+        with self._lock:
+            self._retired_connects += 1
+        return conn
+
+    def _open(
+        self, target: Target, pins: Sequence[paramiko.PKey], key: paramiko.PKey
+    ) -> Connection:
         conn = Connection(
             target,
             pins=pins,
@@ -150,8 +148,6 @@ class ConnectionPool:
             backoff=self._backoff,
         )
         conn.open()
-        with self._lock:
-            self._retired_connects += 1
         return conn
 
     def _stale(self, conn: Connection) -> bool:

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import logging
 import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -301,18 +302,26 @@ class Connection:
         self.last_used = time.monotonic()
         bound = timeout if timeout is not None else self._command_timeout
         deadline = None if bound is None else time.monotonic() + bound
-        try:
+        with self._lost_is_unreachable(line):
             channel = transport.open_session(timeout=self._connect_timeout)
             channel.exec_command(line)
             if stdin is not None:
                 data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
                 channel.sendall(data)
             channel.shutdown_write()
-            out, err = self._drain(channel, deadline, line)
-            status = channel.recv_exit_status() if channel.exit_status_ready() else -1
-            # Done with the session: a connection kept for hours must not collect them.
-            channel.close()
+            status, out, err = self._ended(channel, deadline, line)
             self.last_used = time.monotonic()
+        return Result(
+            status,
+            out.decode("utf-8", errors="replace"),
+            err.decode("utf-8", errors="replace"),
+        )
+
+    @contextlib.contextmanager
+    def _lost_is_unreachable(self, line: str) -> Iterator[None]:
+        """An OS or SSH error during ``line``: the connection is gone (closed here)."""
+        try:
+            yield
         except (CommandTimeout, HostUnreachable):
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:
@@ -320,15 +329,20 @@ class Connection:
             raise HostUnreachable(
                 self.host.name, f"connection lost during {line[:80]!r}: {exc}"
             ) from exc
+
+    def _ended(
+        self, channel: paramiko.Channel, deadline: float | None, line: str
+    ) -> tuple[int, bytes, bytes]:
+        """The rest of a command's output, then its exit status; the session closed."""
+        out, err = self._drain(channel, deadline, line)
+        status = channel.recv_exit_status() if channel.exit_status_ready() else -1
+        # Done with the session: a connection kept for hours must not collect them.
+        channel.close()
         if status == -1:
             # No exit status: the session died with the host (shutdown, drop).
             self.close()
             raise HostUnreachable(self.host.name, f"connection lost during {line[:80]!r}")
-        return Result(
-            status,
-            out.decode("utf-8", errors="replace"),
-            err.decode("utf-8", errors="replace"),
-        )
+        return status, out, err
 
     def _drain(
         self, channel: paramiko.Channel, deadline: float | None, line: str
@@ -379,7 +393,7 @@ class Connection:
         self.last_used = time.monotonic()
         deadline = time.monotonic() + timeout
         out = bytearray()
-        try:
+        with self._lost_is_unreachable(line):
             channel = transport.open_session(timeout=self._connect_timeout)
             channel.exec_command(line)
             while True:
@@ -394,19 +408,7 @@ class Connection:
                     channel.close()
                     raise CommandTimeout(self.host.name, f"no {ready!r} in time: {line[:80]!r}")
                 select.select([channel], [], [], 0.5)
-            rest, err = self._drain(channel, deadline, line)
-            status = channel.recv_exit_status() if channel.exit_status_ready() else -1
-            channel.close()
-        except (CommandTimeout, HostUnreachable):
-            raise
-        except (OSError, EOFError, paramiko.SSHException) as exc:
-            self.close()
-            raise HostUnreachable(
-                self.host.name, f"connection lost during {line[:80]!r}: {exc}"
-            ) from exc
-        if status == -1:
-            self.close()
-            raise HostUnreachable(self.host.name, f"connection lost during {line[:80]!r}")
+            status, rest, err = self._ended(channel, deadline, line)
         text = (bytes(out) + rest).decode("utf-8", errors="replace")
         return None, Result(status, text, err.decode("utf-8", errors="replace"))
 
