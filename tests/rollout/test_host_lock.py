@@ -31,8 +31,13 @@ def _free_port() -> int:
 
 def _serve(base: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
+    # git-daemon itself, not `git daemon`: git would fork it as a child, and
+    # killing git at the end would leave the daemon running.
+    exec_path = subprocess.run(
+        ["git", "--exec-path"], capture_output=True, text=True, check=True
+    ).stdout.strip()
     daemon = subprocess.Popen(
-        ["git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr",
+        [f"{exec_path}/git-daemon", "--export-all", "--enable=receive-pack", "--reuseaddr",
          f"--base-path={base}", "--listen=127.0.0.1", f"--port={port}", str(base)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
