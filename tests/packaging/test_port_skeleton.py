@@ -60,6 +60,10 @@ def test_makefile_agrees_with_pyproject(tmp_path: Path) -> None:
     assert set(_var(tmp_path, "USE_PYTHON").split()) == {"autoplist", "pep517"}
 
 
+#: PyPI names the ports tree spells otherwise (devel/py-dateutil, PORTNAME=dateutil).
+_PORT_NAMES = {"python-dateutil": "dateutil"}
+
+
 def _normal(name: str) -> str:
     """PEP 503: case and runs of -_. do not tell packages apart."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -70,7 +74,8 @@ def test_run_depends_are_the_pyproject_dependencies(tmp_path: Path) -> None:
     for requirement in PYPROJECT["project"]["dependencies"]:
         parsed = re.fullmatch(r"([A-Za-z0-9._-]+)>=([\d.]+)", requirement)
         assert parsed is not None, f"{requirement}: not NAME>=VERSION, which the port mirrors"
-        wanted[_normal(parsed.group(1))] = parsed.group(2)
+        name = _normal(parsed.group(1))
+        wanted[_PORT_NAMES.get(name, name)] = parsed.group(2)
     python, other = {}, []
     for entry in _var(tmp_path, "RUN_DEPENDS").split():
         # The ports tree spells some names its own way (py-Jinja2, py-prometheus-client).

@@ -53,8 +53,8 @@ def test_a_probe_that_fails_during_the_soak_rolls_the_host_back(
     lab = small_lab
     lab.edit(
         LAB,
-        r"^  soak: 1\n  reboot_timeout: (\d+)\n  health_checks:\n",
-        "  soak: 8\n  reboot_timeout: \\1\n  health_checks:\n"
+        r"^  soak: 1\n((?:  \w+: .*\n)*?)  health_checks:\n",
+        "  soak: 8\n\\1  health_checks:\n"
         f"    - {{http: {{url: '{service}'}}, interval: 1, timeout: 3}}\n",
         "An HTTP probe on the test host, every second",
     )
