@@ -37,6 +37,7 @@ class Repo:
     enabled: bool
     priority: int
     signature_type: str
+    pubkey: str = ""  # the key file of signature_type "pubkey" (pkg.conf(5) PUBKEY)
 
     @property
     def local(self) -> str | None:
@@ -103,6 +104,7 @@ def load(conf_root: Path) -> list[Repo]:
                 enabled=_truthy(keys.get("enabled", "yes")),
                 priority=priority,
                 signature_type=keys.get("signature_type", "none").lower(),
+                pubkey=keys.get("pubkey", ""),
             )
         )
     return sorted(repos, key=lambda r: (-r.priority, r.name))
