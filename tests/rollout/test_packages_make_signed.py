@@ -119,3 +119,50 @@ def test_make_method_signed_repository_installs_and_a_wrong_key_is_refused(
         e.host == "builder" and e.subject.startswith("builder: installing")
         for e in lab.entries()[before:]
     )
+
+
+def _poudriere_signed(repo: Path) -> None:
+    shutil.rmtree(repo / "buildsets" / "db")
+    add_packages(repo, db=False)
+    with (repo / LAB).open("a", encoding="utf-8") as handle:
+        handle.write(f"  signing: {{key: {KEY}, pubkey: {PUBKEY}}}\n")
+
+
+@pytest.fixture
+def poudriere_lab(sim_fleet_factory: Callable[..., SimFleet], tmp_path: Path) -> Lab:
+    return _lab(sim_fleet_factory, tmp_path, drop=("web1", "web2"), before=_poudriere_signed)
+
+
+def test_poudriere_signs_with_its_key_and_a_missing_key_builds_nothing(
+    poudriere_lab: Lab, tmp_path: Path
+) -> None:
+    lab, fleet = poudriere_lab, poudriere_lab.fleet
+    keys = tmp_path / "keys"
+    pkgsign.new_key(keys / "pkg.key", keys / "pkg.pub")
+    for host in ("builder", "tester"):
+        put(fleet, host, PUBKEY, (keys / "pkg.pub").read_text())
+    conf = "/usr/obj/poudriere/etc/poudriere.conf"
+
+    # No key on the build host yet: poudriere stops before building (common.sh), no host touched.
+    missing = lab.apply()
+    assert missing.returncode != 0
+    assert "PKG_REPO_SIGNING_KEY defined but the file is missing." in missing.stdout, (
+        missing.stdout[-3000:]
+    )
+    assert f"PKG_REPO_SIGNING_KEY={KEY}" in (fleet.read_file("builder", conf) or "")
+    assert fleet.count("builder", "poudriere-bulk") == 0
+    assert not any(e.subject.startswith("tester: installing") for e in lab.entries())
+
+    # With the key: the committed repository is signed and both hosts install from it.
+    put(fleet, "builder", KEY, (keys / "pkg.key").read_text())
+    signed = lab.apply()
+    assert signed.returncode == 0, signed.stdout[-4000:] + signed.stderr[-2000:]
+    _, pkgset = ids(lab)
+    repo = fleet.ssh("builder", f"readlink /usr/obj/packages/{pkgset}/repo").stdout.strip()
+    with tarfile.open(fleet.host_path("builder", f"{repo}/packagesite.pkg")) as tar:
+        assert tar.getnames()[0] == "signature", tar.getnames()
+    log = fleet.read_file("builder", f"/var/log/reconciler/packages-{pkgset}.log") or ""
+    assert f"Signing repository with key: {KEY}" in log
+    for host in ("tester", "builder"):
+        assert lab.booted_be(host) == be_of(lab)
+        assert packages(lab, host)["www/nginx"] == "1.26.2,3"
