@@ -6,6 +6,8 @@ have in practice (``Name: { key: value, ... }``, values quoted or bare,
 ``/usr/local/etc/pkg/repos/`` (libpkg/pkg_config.c); later files override
 keys of a repository named earlier, so ``FreeBSD: { enabled: no }`` in
 the second directory turns off the stock ``/etc/pkg/FreeBSD.conf``.
+``signature_type: "pubkey"`` with ``pubkey: PATH`` makes pkg check the
+catalogue's signature with that key (pkgsign.py).
 
 The three ways pkg(8) meets a root (src/main.c, libpkg/pkg_config.c):
 
