@@ -142,7 +142,10 @@ class Ports:
             repository.mkdir(exist_ok=True)
             target = repository / built.name
             target.unlink(missing_ok=True)
-            os.link(built, target)  # ${LN} -f, else ${CP} -af
+            try:
+                os.link(built, target)  # ${LN} -f, else ${CP} -af (another file system)
+            except OSError:
+                shutil.copy2(built, target)
             if info.origin == PKG_ORIGIN:
                 latest = self.packages / "Latest"
                 latest.mkdir(exist_ok=True)
