@@ -90,6 +90,10 @@ TRAILERS = (
 )
 _PREFIX = "reconciler-"
 _NETWORK_TIMEOUT = 120.0
+#: How far back ``record(once=...)`` looks before writing (newest entries first).
+_ONCE_WINDOW = 200
+#: What :meth:`Ledger._parse_log` reads: sha, date, subject, body, trailers.
+_LOG_FORMAT = "%H%x00%aI%x00%s%x00%b%x00%(trailers:only,unfold)%x00"
 
 
 @dataclass(frozen=True)
@@ -294,8 +298,7 @@ class Ledger:
         tip = self.head()
         if tip is None or (limit is not None and limit <= 0):
             return []
-        fmt = "%H%x00%aI%x00%s%x00%b%x00%(trailers:only,unfold)%x00"
-        args = ["log", f"--format={fmt}"]
+        args = ["log", f"--format={_LOG_FORMAT}"]
         wanted = {k: v for k, v in (("host", host), ("buildset", buildset)) if v is not None}
         if wanted:
             # git narrows by substring; the exact match is checked below.
@@ -332,8 +335,15 @@ class Ledger:
 
     # --- writing -------------------------------------------------------------------
 
-    def record(self, record: Record) -> str:
+    def record(self, record: Record, *, once: Callable[[Entry], bool] | None = None) -> str:
         """Commit ``record`` on the branch (and push it when ``remote`` is set); its sha.
+
+        With ``once``, the record is written only if no entry on the branch
+        matches it: the sha of the matching entry is returned instead. The
+        question is asked again each time a push loses the race, of the commits
+        the winners pushed, so that writers recording the same fact at once
+        leave exactly one record of it (the daemon's replicas all see a new
+        config commit; one ``validated`` record says it was accepted).
 
         Raises LedgerConflict when other writers won the race ``attempts`` times in a row.
         """
@@ -350,11 +360,16 @@ class Ledger:
             # Start from the remote's tip: a writer that only pushes its own
             # local tip would win every race against one that must replay first.
             self._refresh()
+        if once is not None:
+            # The recent past is enough here: the race itself is settled in _publish.
+            done = next((e.commit for e in self.entries(limit=_ONCE_WINDOW) if once(e)), None)
+            if done is not None:
+                return done
         env = identity_env(self._now())
         mine = self._commit_cas(lambda parent: self._commit(parent, changes, message, env))
         if self.remote is None:
             return mine
-        return self._publish(mine)
+        return self._publish(mine, once)
 
     def sync(self) -> str | None:
         """Fetch the remote branch and put the local one on top of it; the new tip.
@@ -461,8 +476,9 @@ class Ledger:
 
     # --- remote --------------------------------------------------------------------
 
-    def _publish(self, mine: str) -> str:
+    def _publish(self, mine: str, once: Callable[[Entry], bool] | None = None) -> str:
         assert self.remote is not None
+        done: str | None = None  # another writer's entry that made ``mine`` redundant
         for attempt in range(self.attempts):
             try:
                 if attempt:
@@ -471,10 +487,15 @@ class Ledger:
                     # The backoff grows (with jitter) so that writers pushing in step
                     # fall out of step; a push costs more than a local update-ref.
                     self._backoff(attempt - 1, base=0.05, cap=2.0)
-                    mine = self._integrate(self._fetch(), mine) or mine
+                    remote_tip = self._fetch()
+                    if once is not None and done is None:
+                        found = self._pushed_by_others(remote_tip, mine, once)
+                        if found is not None and self._withdraw(mine):
+                            done = found
+                    mine = self._integrate(remote_tip, None if done else mine) or mine
                 tip = self._tip()
                 if tip is None or self._push(tip):
-                    return mine
+                    return done or mine
                 self._conflict()
                 log.debug("ledger: %s moved on %s; replaying on its tip", self.branch, self.remote)
             except _Retry as exc:
@@ -506,6 +527,32 @@ class Ledger:
                 return False  # the remote's own compare-and-swap failed: same thing
             raise LedgerError(f"{self.remote} refused the ledger push: {summary.strip()}")
         raise LedgerError(f"cannot push {self.branch} to {self.remote}: {out.message()}")
+
+    def _pushed_by_others(
+        self, remote_tip: str | None, mine: str, once: Callable[[Entry], bool]
+    ) -> str | None:
+        """The first commit the remote has and ``mine`` lacks that ``once`` matches."""
+        if remote_tip is None:
+            return None
+        out = self._git("log", f"--format={_LOG_FORMAT}", remote_tip, f"^{mine}", "--")
+        return next((e.commit for e in self._parse_log(out) if once(e)), None)
+
+    def _withdraw(self, mine: str) -> bool:
+        """Take the unpushed ``mine`` off the local branch again; False if it is not the tip.
+
+        (Not the tip: another thread of ours has committed on it since. Then
+        ``mine`` stays and is pushed with theirs, a repeated fact rather than a lost one.)
+        """
+        if self._tip() != mine:
+            return False
+        parent = self._git_result("rev-parse", "--verify", "--quiet", f"{mine}^1")
+        if parent.returncode != 0:  # the branch's first commit: no branch without it
+            if self._git_result("update-ref", "-d", self.ref, mine).returncode != 0:
+                raise _Retry("withdraw")
+        elif not self._update_ref(parent.text.strip(), mine):
+            raise _Retry("withdraw")
+        self._last_set = None
+        return True
 
     def _tracking_ref(self) -> str:
         """Where fetched tips go: the usual remote-tracking ref for a named remote."""

@@ -44,7 +44,7 @@ from reconciler.daemon.logs import EventLog
 from reconciler.daemon.mirror import Mirror
 from reconciler.daemon.observer import LoopObserver, NoObserver
 from reconciler.daemon.records import short as _short
-from reconciler.daemon.replicaloop import ReplicaLoop, only_its_set, recorded_already
+from reconciler.daemon.replicaloop import ReplicaLoop, once_per_commit, only_its_set
 from reconciler.daemon.replicas import LeaseKeeper, SetShare
 from reconciler.daemon.state import DaemonState, judge, load_state, save_state
 from reconciler.daemon.trust import verify_commit
@@ -544,9 +544,12 @@ class Daemon(ReplicaLoop):
     def _record(self, record: Record) -> None:
         try:
             ledger = self._ledger_for(None)
-            if self.keeper is not None and recorded_already(ledger, record):
-                return  # another replica wrote it: one validated (or rejected) per commit
-            ledger.record(record)
+            once = once_per_commit(record) if self.keeper is not None else None
+            if once is not None and isinstance(ledger, Ledger):
+                # Every replica sees the commit: one validated (or rejected) record of it.
+                ledger.record(record, once=once)
+            else:
+                ledger.record(record)
             self.observer.recorded()
         except UserError as exc:
             self.log.error(
