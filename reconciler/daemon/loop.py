@@ -103,6 +103,8 @@ class Daemon(ReplicaLoop):
         self._pending: tuple[str, Config] | None = None
         self._recheck_rejected = True  # once per start: the signers file may have changed
         self._ledgers: dict[str, Recorder] = {}
+        #: (generation, what waited) of the last "incomplete" warning.
+        self._last_incomplete: tuple[str, str] | None = None
         self._unknown_branch_logged = False
         self._last_tip: str | None = None
         #: Status page, metrics, notifications (reconciler.daemon.observability); no-op by default.
@@ -487,6 +489,8 @@ class Daemon(ReplicaLoop):
             say("rollout.summary", line, generation=job.generation)
         verdict = judge(report.converged, report.interrupted, (r.outcome for r in report.results))
         failed = [r for r in report.results if r.outcome in FAILED_HOST_OUTCOMES]
+        if verdict != "incomplete":
+            self._last_incomplete = None  # the next wait is news again
         if verdict == "failed":
             reason = "; ".join(f"{r.host}: {r.outcome}: {r.message}" for r in failed)
             self.log.error(
@@ -513,7 +517,13 @@ class Daemon(ReplicaLoop):
                 for r in report.results
                 if r.outcome not in (HostOutcome.SUCCESS, HostOutcome.SKIPPED)
             )
-            self.log.warning(
+            # Said once per reason: a rollout held by a window or a soak is
+            # "incomplete" at every poll for hours, and a warning a minute of the
+            # same words would bury the one that changed.
+            said = (job.generation, waiting)
+            warn = self.log.warning if said != self._last_incomplete else self.log.debug
+            self._last_incomplete = said
+            warn(
                 "generation.incomplete",
                 f"not every host is on {_short(job.generation)} yet ({waiting}); "
                 "looking again at the next poll",
