@@ -33,7 +33,15 @@ nullfs-mounted read-only at the same path into the BE (beinstall.sh mounts
 /usr/src and /usr/obj the same way), with devfs on its /dev. pkg(8) itself
 must exist on the running system (``pkg -c`` runs the host's binary); a host
 without it is bootstrapped from the set's repository first (``pkg add
-REPO/Latest/pkg.pkg``, pkg(7)). In place: the same steps on the live root.
+REPO/Latest/pkg.pkg``, pkg(7)), with ``REPOS_DIR`` pointing pkg(7) at a copy
+of the set's reconciler.conf alone: pkg(7) checks the bootstrap package's
+signature by the settings of the last enabled repository it reads, and on a
+host with only the stock FreeBSD.conf that is ``fingerprints``, which wants
+a ``pkg.pkg.sig`` signed by FreeBSD's own keys (usr.sbin/pkg/pkg.c
+bootstrap_pkg_local, config.c config_init); with the set's settings it is
+none, or ``pubkey`` and the ``pkg.pkg.pubkeysig`` the build signed (poudriere
+include/pkg.sh sign_pkg; the make method signs it the same way). In place:
+the same steps on the live root.
 
 Callers create LOG_DIR and DB_DIR first (``scripts.prepare_dirs``), as for
 the world jobs; the package build's own directory comes with the files
@@ -138,6 +146,12 @@ done
 rm -rf "$work"
 echo ">>> reconciler: pkg repo $repo${key:+ (signed with $key)}"
 pkg repo "$repo" ${key:+"$key"}
+if [ -n "$key" ] && [ -e "$repo/Latest/pkg.pkg" ]; then
+  echo ">>> reconciler: signing $repo/Latest/pkg.pkg for pkg(7)'s bootstrap"
+  sum=$(openssl dgst -sha256 -r "$repo/Latest/pkg.pkg" | cut -d' ' -f1)
+  printf '%s' "$sum" | openssl dgst -sha256 -sign "$key" -binary \
+    -out "$repo/Latest/pkg.pkg.pubkeysig"
+fi
 echo ">>> reconciler: package set repository $repo"
 """
 
@@ -166,7 +180,10 @@ for a do i=$((i+1)); if [ "$i" -le "$n" ]; then set -- "$@" "$a"; fi; done
 shift "$total"
 if ! pkg -N >/dev/null 2>&1; then
   echo ">>> reconciler: bootstrapping pkg from $repo"
-  pkg add "$repo/Latest/pkg.pkg"
+  boot=$(mktemp -d /tmp/reconciler-pkg7.XXXXXX)
+  printf '%s' "$conf" > "$boot/reconciler.conf"
+  REPOS_DIR="$boot" pkg add "$repo/Latest/pkg.pkg" || { rm -rf "$boot"; exit 1; }
+  rm -rf "$boot"
 fi
 mkdir -p "$root${confpath%/*}"
 printf '%s' "$conf" > "$root$confpath"

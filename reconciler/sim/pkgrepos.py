@@ -52,7 +52,8 @@ def _value(raw: str) -> str:
     return raw[1:-1] if raw.startswith('"') and raw.endswith('"') else raw
 
 
-def _truthy(value: str) -> bool:
+def truthy(value: str) -> bool:
+    """A UCL boolean as pkg reads it (yes, true, on)."""
     return value.lower() in ("yes", "true", "on", "1")
 
 
@@ -103,7 +104,7 @@ def load(conf_root: Path) -> list[Repo]:
             Repo(
                 name=name,
                 url=keys.get("url", ""),
-                enabled=_truthy(keys.get("enabled", "yes")),
+                enabled=truthy(keys.get("enabled", "yes")),
                 priority=priority,
                 signature_type=keys.get("signature_type", "none").lower(),
                 pubkey=keys.get("pubkey", ""),

@@ -85,6 +85,25 @@ def verify(pubkey: str, key_file: Path, signature: bytes | None, catalogue: byte
         )
 
 
+def sign_file(key_path: Path, data: bytes) -> bytes:
+    """poudriere's sign_pkg pubkey: the raw RSA signature of ``data``'s SHA-256 hex string."""
+    done = _openssl("dgst", "-sha256", "-sign", str(key_path), stdin=_hex(data))
+    if done.returncode != 0 or not done.stdout:
+        raise SignError(f"can't load key from {key_path}")
+    return done.stdout
+
+
+def verifies(key_file: Path, signature: bytes, data: bytes) -> bool:
+    """Whether ``signature`` (sign_file's) is the key's over ``data``: verify_pubsignature."""
+    if not key_file.is_file():
+        return False
+    with tempfile.NamedTemporaryFile(prefix="pkgsig.") as sig:
+        sig.write(signature)
+        sig.flush()
+        args = ("dgst", "-sha256", "-verify", str(key_file), "-signature", sig.name)
+        return _openssl(*args, stdin=_hex(data)).returncode == 0
+
+
 def new_key(private: Path, public: Path) -> None:
     """A 2048-bit RSA key pair in PEM: ``openssl genrsa``, then ``openssl rsa -pubout``."""
     private.parent.mkdir(parents=True, exist_ok=True)

@@ -213,6 +213,10 @@ def run_bulk(p: Poudriere, origins: list[str], ctx: dict[str, Any]) -> int:
         p.msg(f"Signing repository with key: {signing_key}")
     try:
         pkgfile.write_repo(building, key)
+        if key is not None:  # build_repo: sign the ports-mgmt/pkg package for bootstrap
+            p.msg("Signing pkg bootstrap with method: pubkey")
+            signature = pkgsign.sign_file(key, (latest / "pkg.pkg").read_bytes())
+            (latest / "pkg.pkg.pubkeysig").write_bytes(signature)
     except pkgsign.SignError as exc:
         print(f"pkg: {exc}", file=sys.stderr, flush=True)
         return p.err(1, "Failed to sign pkg repository")

@@ -9,6 +9,19 @@ enabled repository's ``Latest/pkg.pkg`` (newer pkg(7); older ones fetched
 pkg.txz), but only with ASSUME_ALWAYS_YES (or ``-y``) when stdin is not a
 tty: "Please set ASSUME_ALWAYS_YES=yes environment variable to be able to
 bootstrap in non-interactive (stdin not being a tty)".
+
+Before installing the package it bootstraps from, pkg(7) checks its
+signature as the configuration says (``bootstrap_pkg_local`` and
+``bootstrap_pkg`` in usr.sbin/pkg/pkg.c; ``config_init`` in config.c): the
+environment first (SIGNATURE_TYPE, PUBKEY, REPOS_DIR as a comma-separated
+list), then each repository block of each ``*.conf`` in REPOS_DIR
+(``/etc/pkg``, then ``${LOCALBASE}/etc/pkg/repos``), where every *enabled*
+block replaces the settings of the ones before it, unset keys included.
+``fingerprints`` wants ``FILE.sig``, ``pubkey`` wants ``FILE.pubkeysig`` (an
+RSA signature of the file's SHA-256 hex string, as poudriere's sign_pkg
+makes it), and either missing is "Signature for pkg not available.". So with
+the stock FreeBSD.conf (fingerprints) a package file of one's own does not
+bootstrap unless another enabled repository's settings come after it.
 """
 
 from __future__ import annotations
@@ -17,7 +30,7 @@ import os
 import sys
 from pathlib import Path
 
-from reconciler.sim import pkgrepos
+from reconciler.sim import pkgrepos, pkgsign
 from reconciler.sim.commands.host import Host
 
 _NON_INTERACTIVE = (
@@ -30,7 +43,60 @@ _NON_INTERACTIVE = (
 def _install(host: Host, package: Path) -> int:
     from reconciler.sim.commands import pkg as pkg8  # late: pkg(8) is the bigger module
 
+    if not _signature_ok(package):
+        return 1
     return pkg8.run(host, "pkg", ["add", str(package)])
+
+
+def _bootstrap_settings() -> tuple[str | None, str | None]:
+    """SIGNATURE_TYPE and PUBKEY as pkg(7)'s config_init leaves them."""
+    env_type, env_key = os.environ.get("SIGNATURE_TYPE"), os.environ.get("PUBKEY")
+    localbase = os.environ.get("LOCALBASE", "/usr/local")
+    dirs = os.environ.get("REPOS_DIR")
+    search = dirs.split(",") if dirs else ["/etc/pkg", f"{localbase}/etc/pkg/repos"]
+    kind: str | None = None
+    key: str | None = None
+    for directory in search:
+        folder = Path(directory)
+        if not folder.is_dir():
+            break  # load_repositories fails on a missing directory: config_init stops there
+        for conf in sorted(folder.glob("*.conf")):
+            text = conf.read_text(encoding="utf-8", errors="replace")
+            for keys in pkgrepos.parse(text).values():
+                if "enabled" in keys and not pkgrepos.truthy(keys["enabled"]):
+                    continue
+                kind, key = keys.get("signature_type"), keys.get("pubkey")
+    return (env_type if env_type is not None else kind), (env_key if env_key is not None else key)
+
+
+def _signature_ok(package: Path) -> bool:
+    """pkg(7)'s check of the package it bootstraps from; False after saying why."""
+    kind, key = _bootstrap_settings()
+    if kind is None or kind.upper() == "NONE":
+        return True
+    if kind.upper() == "FINGERPRINTS":
+        if not Path(f"{package}.sig").is_file():
+            print("Signature for pkg not available.", file=sys.stderr)
+            return False
+        # Fingerprint signatures (FreeBSD's own keys) are not simulated.
+        print("pkg: simulated pkg(7) cannot check fingerprint signatures", file=sys.stderr)
+        return False
+    if kind.upper() == "PUBKEY":
+        signature = Path(f"{package}.pubkeysig")
+        if not signature.is_file():
+            print("Signature for pkg not available.", file=sys.stderr)
+            return False
+        if not key:
+            print("pkg: No CONFIG_PUBKEY defined", file=sys.stderr)
+            return False
+        print(f"Verifying signature with public key {key}... ", end="", flush=True)
+        if not pkgsign.verifies(Path(key), signature.read_bytes(), package.read_bytes()):
+            print("Signature is not valid", file=sys.stderr)
+            return False
+        print("done")
+        return True
+    print(f"pkg: Signature type {kind} is not supported for bootstrapping.", file=sys.stderr)
+    return False
 
 
 def run(host: Host, prog: str, argv: list[str]) -> int:
