@@ -23,7 +23,8 @@ cycle is a drift check that finds nothing to do. Then, side by side:
 5. optionally the same batched probe script (the exact ``sh -c`` line the
    reconciler sends a production host) run on every host by pyinfra
    (``pyinfra INVENTORY exec``) and by Ansible (``ansible -m raw``), each a
-   fresh run per cycle, as a cron-driven ``pyinfra``/``ansible`` check would be.
+   fresh run per cycle, as a cron-driven ``pyinfra``/``ansible`` check would be;
+   then the same with ``true`` for the script, beside row 4.
 
 Printed per N: wall seconds per cycle, the reconciler process's CPU (user +
 system, its git children included) per host per cycle, SSH logins counted by
@@ -250,6 +251,10 @@ def bench(n: int, cycles: int, tools: dict[str, str]) -> dict[str, dict[str, flo
                 cycle()  # warm-up (imports, caches)
                 rows[tool] = measure(f"{tool}, same probe script", n, cycles, fleet, cycle)
                 # The tool's own CPU is in RUSAGE_CHILDREN: counted above as "CPU/host".
+                bare = (pyinfra_cycle if tool == "pyinfra" else ansible_cycle)(
+                    binary, fleet, "true", base
+                )
+                rows[f"{tool}-true"] = measure(f"{tool}, transport only", n, cycles, fleet, bare)
         finally:
             fleet.down()
     p, f, h = rows["persistent"], rows["fresh"], rows["handshake"]
@@ -263,7 +268,10 @@ def bench(n: int, cycles: int, tools: dict[str, str]) -> dict[str, dict[str, flo
         f"counting the host's sshd too: {both / p['cpu_ms_per_host']:5.1f}x (goal >= 10x)"
     )
     for tool in tools:
-        print(f"  {tool} / persistent wall per cycle:  {rows[tool]['wall'] / p['wall']:5.2f}x")
+        print(
+            f"  {tool} / persistent wall per cycle:  {rows[tool]['wall'] / p['wall']:5.2f}x; "
+            f"transport only: {rows[f'{tool}-true']['wall'] / tp['wall']:5.2f}x (goal 1.5x)"
+        )
     return rows
 
 
