@@ -107,15 +107,19 @@ def sshd_cpu(fleet: SimFleet) -> float:
     return total
 
 
-def settle(fleet: SimFleet, timeout: float = 60.0) -> None:
-    """Wait until the logins of the last row have ended and been reaped (sshd CPU stops moving)."""
+def settle(fleet: SimFleet, timeout: float = 60.0, quiet: int = 3) -> None:
+    """Wait until the logins of the last row have ended and been reaped (sshd CPU stops moving).
+
+    ``quiet`` seconds without a change: under a heavy load one still second
+    was once not enough (a login's CPU was counted after the reading, 1 ms a
+    login against about 20 in the other runs).
+    """
     deadline = time.monotonic() + timeout
-    last = sshd_cpu(fleet)
-    while time.monotonic() < deadline:
+    last, still = sshd_cpu(fleet), 0
+    while time.monotonic() < deadline and still < quiet:
         time.sleep(1.0)
         now = sshd_cpu(fleet)
-        if now == last:
-            return
+        still = still + 1 if now == last else 0
         last = now
 
 
