@@ -111,8 +111,7 @@ def settle(fleet: SimFleet, timeout: float = 60.0, quiet: int = 3) -> None:
     """Wait until the logins of the last row have ended and been reaped (sshd CPU stops moving).
 
     ``quiet`` seconds without a change: under a heavy load one still second
-    was once not enough (a login's CPU was counted after the reading, 1 ms a
-    login against about 20 in the other runs).
+    seemed once not to be enough (it read 1 ms a login, about 20 in other runs).
     """
     deadline = time.monotonic() + timeout
     last, still = sshd_cpu(fleet), 0
