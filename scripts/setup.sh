@@ -1,8 +1,9 @@
 #!/bin/sh
 # Set up what `make demo` and `make test` need on a Debian-like machine:
 # OpenSSH's server (the simulated hosts run real sshd), git, util-linux's
-# unshare, procps' pgrep, systemd-analyze, bmake, Chromium and its chromedriver
-# (the status page's tests), and the package in a virtual environment at .venv.
+# unshare, procps' pgrep, systemd-analyze, bmake, openssl (package signing),
+# Chromium and its chromedriver (the status page's tests), and the package in a
+# virtual environment at .venv.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,8 @@ command -v pgrep >/dev/null 2>&1 || need="$need procps"
 [ -x /usr/bin/systemd-analyze ] || need="$need systemd"
 # The FreeBSD port skeleton's test reads its Makefile with BSD make.
 command -v bmake >/dev/null 2>&1 || need="$need bmake"
+# The simulated pkg signs and verifies package repositories with openssl(1).
+[ -x /usr/bin/openssl ] || need="$need openssl"
 # The status page's tests drive Debian's headless Chromium through its chromedriver.
 [ -x /usr/bin/chromium ] || need="$need chromium"
 [ -x /usr/bin/chromedriver ] || need="$need chromium-driver"

@@ -79,7 +79,8 @@ def build_packages(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
     if bs.packages.method == "poudriere":
         command = pkgscripts.poudriere_build_command(w.build, pkgset, config.ports.tree, inputs)
     else:
-        command = pkgscripts.make_build_command(pkgset, config.ports.tree, inputs)
+        key = bs.packages.signing.key if bs.packages.signing is not None else ""
+        command = pkgscripts.make_build_command(pkgset, config.ports.tree, inputs, key)
     w.run.record(
         Update(
             subject=f"{bs.name}: package set {remote.short(pkgset)} build started on "

@@ -14,10 +14,11 @@ Build, on the build host, after the world build of the same build id:
   registered once (``ports -c -m null -M TREE``), then ``bulk -j JAIL -p
   TREE -z SET -f ORIGINS``; the set's ``repo`` link then points at the
   repository poudriere committed.
-- make (HB 24.7's plain way): ``make install package-recursive`` in each
-  port with PACKAGES, __MAKE_CONF and PORT_DBDIR set to the set's files,
-  then ``pkg repo``. It installs the ports and their build dependencies on
-  the build host itself, which is why poudriere is the default.
+- make (HB 24.7's plain way): ``make package-recursive`` in each port with
+  PACKAGES, __MAKE_CONF and PORT_DBDIR set to the set's files, then ``pkg
+  repo`` (signed with the set's key). It installs the ports' dependencies
+  (and pkg) on the build host itself and builds against the build host's
+  running world, which is why poudriere is the default.
 
 Install: ``pkg -c MNT`` into a mounted boot environment, not ``pkg -r
 MNT``. Both keep the database in the BE (/var/db/pkg under the root), but
@@ -118,25 +119,40 @@ def poudriere_build_command(build_id: str, pkgset_id: str, tree: str, inputs: st
     )
 
 
+# PACKAGES and WRKDIRPREFIX on the command line: it beats a make.conf setting
+# (the set's make.conf may carry the host's own) and reaches the dependencies'
+# sub-makes. A fresh WRKDIRPREFIX per set keeps the ports tree clean and no
+# earlier set's cookies stop a port from being packaged into this PACKAGES.
 _MAKE = """
-tree=$1; setdir=$2; inputs=$3
-meta="$setdir/.reconciler"; repo="$setdir/repo"
-mkdir -p "$meta" "$repo/All" "$repo/Latest"
+tree=$1; setdir=$2; inputs=$3; key=$4
+meta="$setdir/.reconciler"; repo="$setdir/repo"; work="$setdir/.reconciler/work"
+mkdir -p "$meta" "$repo"
 { printf '%s' "$inputs"; echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ)"; } > "$meta/inputs"
-export __MAKE_CONF="$meta/make.conf" PORT_DBDIR="$meta/options" PACKAGES="$repo" BATCH=yes
+export __MAKE_CONF="$meta/make.conf" PORT_DBDIR="$meta/options" BATCH=yes
 for spec in ports-mgmt/pkg $(cat "$meta/origins"); do
   case "$spec" in *@*) origin=${spec%@*}; flavor=${spec#*@};; *) origin=$spec; flavor=;; esac
   echo ">>> reconciler: make package-recursive in $tree/$origin${flavor:+ (FLAVOR=$flavor)}"
-  make -C "$tree/$origin" FLAVOR="$flavor" install package-recursive
+  make -C "$tree/$origin" PACKAGES="$repo" WRKDIRPREFIX="$work" FLAVOR="$flavor" \\
+    package-recursive
 done
-for p in "$repo"/All/pkg-[0-9]*.pkg; do ln -sfn "../All/${p##*/}" "$repo/Latest/pkg.pkg"; done
-pkg repo "$repo"
+rm -rf "$work"
+echo ">>> reconciler: pkg repo $repo${key:+ (signed with $key)}"
+pkg repo "$repo" ${key:+"$key"}
+echo ">>> reconciler: package set repository $repo"
 """
 
 
-def make_build_command(pkgset_id: str, tree: str, inputs: str) -> list[str]:
-    """The detached package build the handbook's way (origins come from the set's file)."""
-    return detached(packages_job(pkgset_id), _MAKE, tree, remote.pkg_set_dir(pkgset_id), inputs)
+def make_build_command(pkgset_id: str, tree: str, inputs: str, key: str = "") -> list[str]:
+    """The detached package build the handbook's way, signed with ``key`` when given.
+
+    ``make package-recursive`` in ports-mgmt/pkg and each origin (Mk/bsd.port.mk:
+    the packages land in ``${PACKAGES}/All``, pkg's ``Latest/pkg.pkg`` link
+    with them; dependencies are installed on the build host to build), then
+    ``pkg repo REPO [KEY]`` (pkg-repo(8)) writes the catalogue beside them.
+    """
+    return detached(
+        packages_job(pkgset_id), _MAKE, tree, remote.pkg_set_dir(pkgset_id), inputs, key
+    )
 
 
 # The package steps on one root; $pkg is "pkg" (live) or "pkg -c $mnt" (a BE).

@@ -53,6 +53,14 @@ class Pkg:
             return None
         return self.root / local.lstrip("/") if self.mode == "chroot" else Path(local)
 
+    def pubkey(self, repo: pkgrepos.Repo) -> tuple[str, Path] | None:
+        """(configured path, the file this pkg reads) for a pubkey-signed repository."""
+        if repo.signature_type != "pubkey":
+            return None
+        path = Path(repo.pubkey)
+        inside = self.root / repo.pubkey.lstrip("/") if self.mode == "chroot" else path
+        return repo.pubkey, inside
+
     def confirm(self, question: str) -> bool:
         if self.yes:
             return True
@@ -76,7 +84,7 @@ class Pkg:
             try:
                 if directory is None:
                     raise pkgfile.RepoError(f"{repo.url}/meta.conf: No address record")
-                catalogue = pkgfile.read_catalogue(directory, repo.url)
+                catalogue = pkgfile.read_catalogue(directory, repo.url, self.pubkey(repo))
             except pkgfile.RepoError as exc:
                 err(str(exc))
                 print(f"Unable to update repository {repo.name}", flush=True)

@@ -25,6 +25,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from reconciler.sim import pkgsign
+
 PACKING_FORMAT = "txz"
 META_CONF = (
     "version = 2;\n"
@@ -106,18 +108,25 @@ def read_package(path: Path) -> tuple[dict[str, Any], dict[str, tuple[bytes, int
     return manifest, files
 
 
-def _archive(path: Path, name: str, data: bytes) -> None:
+def _archive(path: Path, name: str, data: bytes, key: Path | None) -> None:
+    """One catalogue archive; signed with ``key``, its ``signature`` member first (pkgsign.py)."""
+    signature = pkgsign.sign(key, data) if key is not None else None
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     with tarfile.open(tmp, "w:xz") as archive:
+        if signature is not None:
+            archive.addfile(*_member(pkgsign.SIGNATURE_MEMBER, signature))
         archive.addfile(*_member(name, data))
     os.replace(tmp, path)
 
 
-def write_repo(repo: Path) -> list[dict[str, Any]]:
-    """``pkg repo REPO``: the catalogue of every ``*.pkg`` below ``repo``.
+def write_repo(repo: Path, key: Path | None = None) -> list[dict[str, Any]]:
+    """``pkg repo REPO [KEY]``: the catalogue of every ``*.pkg`` below ``repo``, signed with KEY.
 
     Latest/ and directories starting with '.' are not traversed (pkg-repo(8)).
+    A key that cannot be read or loaded fails before anything is written.
     """
+    if key is not None:
+        pkgsign.sign(key, b"")  # pkg checks the key before packing (ossl_sign: access)
     entries: list[dict[str, Any]] = []
     for pkg in sorted(repo.rglob("*.pkg")):
         rel = pkg.relative_to(repo)
@@ -135,8 +144,9 @@ def write_repo(repo: Path) -> list[dict[str, Any]]:
         )
         entries.append(entry)
     site = "".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries)
-    _archive(repo / "packagesite.pkg", "packagesite.yaml", site.encode())
-    _archive(repo / "data.pkg", "data", json.dumps({"groups": [], "packages": entries}).encode())
+    _archive(repo / "packagesite.pkg", "packagesite.yaml", site.encode(), key)
+    data = json.dumps({"groups": [], "packages": entries}).encode()
+    _archive(repo / "data.pkg", "data", data, key)
     for name in ("meta", "meta.conf"):
         (repo / name).write_text(META_CONF, encoding="utf-8")
     return entries
@@ -146,8 +156,15 @@ class RepoError(Exception):
     """The repository cannot be read (the message is pkg's)."""
 
 
-def read_catalogue(repo: Path, url: str) -> list[dict[str, Any]]:
-    """The packages a repository offers, from meta.conf and packagesite.pkg."""
+def read_catalogue(
+    repo: Path, url: str, pubkey: tuple[str, Path] | None = None
+) -> list[dict[str, Any]]:
+    """The packages a repository offers, from meta.conf and packagesite.pkg.
+
+    ``pubkey`` (the configured path, the file as this pkg opens it) is given
+    for a repository with ``signature_type: "pubkey"``: the catalogue must be
+    signed by its key (pkgsign.verify).
+    """
     meta = repo / "meta.conf"
     if not meta.is_file():
         raise RepoError(f"{url}/meta.conf: No such file or directory")
@@ -157,7 +174,16 @@ def read_catalogue(repo: Path, url: str) -> list[dict[str, Any]]:
     try:
         with tarfile.open(site, "r:*") as archive:
             handle = archive.extractfile("packagesite.yaml")
-            text = handle.read().decode() if handle is not None else ""
+            raw = handle.read() if handle is not None else b""
+            signed = pkgsign.SIGNATURE_MEMBER in archive.getnames()
+            sig = archive.extractfile(pkgsign.SIGNATURE_MEMBER) if signed else None
+            signature = sig.read() if sig is not None else None
     except (OSError, KeyError, tarfile.TarError) as exc:
         raise RepoError(f"{url}/packagesite.pkg: No such file or directory") from exc
+    if pubkey is not None:
+        try:
+            pkgsign.verify(pubkey[0], pubkey[1], signature, raw)
+        except pkgsign.SignError as exc:
+            raise RepoError(str(exc)) from exc
+    text = raw.decode()
     return [json.loads(line) for line in text.splitlines() if line.strip()]

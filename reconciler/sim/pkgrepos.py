@@ -6,6 +6,8 @@ have in practice (``Name: { key: value, ... }``, values quoted or bare,
 ``/usr/local/etc/pkg/repos/`` (libpkg/pkg_config.c); later files override
 keys of a repository named earlier, so ``FreeBSD: { enabled: no }`` in
 the second directory turns off the stock ``/etc/pkg/FreeBSD.conf``.
+``signature_type: "pubkey"`` with ``pubkey: PATH`` makes pkg check the
+catalogue's signature with that key (pkgsign.py).
 
 The three ways pkg(8) meets a root (src/main.c, libpkg/pkg_config.c):
 
@@ -37,6 +39,7 @@ class Repo:
     enabled: bool
     priority: int
     signature_type: str
+    pubkey: str = ""  # the key file of signature_type "pubkey" (pkg.conf(5) PUBKEY)
 
     @property
     def local(self) -> str | None:
@@ -103,6 +106,7 @@ def load(conf_root: Path) -> list[Repo]:
                 enabled=_truthy(keys.get("enabled", "yes")),
                 priority=priority,
                 signature_type=keys.get("signature_type", "none").lower(),
+                pubkey=keys.get("pubkey", ""),
             )
         )
     return sorted(repos, key=lambda r: (-r.priority, r.name))

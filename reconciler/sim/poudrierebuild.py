@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from reconciler.sim import kernel, pkgfile, portstree
+from reconciler.sim import kernel, pkgfile, pkgsign, portstree
 from reconciler.sim.poudrierebulk import (
     Poudriere,
     _content,
@@ -103,6 +104,10 @@ def run_bulk(p: Poudriere, origins: list[str], ctx: dict[str, Any]) -> int:
         p.msg(f"Copying /var/db/ports from: {optdir}")
     make_conf = _make_conf(p, ctx["jail"], ctx["tree"], ctx["setname"])
     building = _stash(p, packages)
+    signing_key = p.conf.get("PKG_REPO_SIGNING_KEY", "")
+    key = Path(signing_key.removeprefix("rsa:")) if signing_key else None
+    if key is not None and not key.is_file():  # common.sh prepare_ports
+        return p.err(1, "PKG_REPO_SIGNING_KEY defined but the file is missing.")
     p.msg("Gathering ports metadata")
     infos: dict[str, portstree.PortInfo] = {}
     order: list[str] = []
@@ -204,7 +209,13 @@ def run_bulk(p: Poudriere, origins: list[str], ctx: dict[str, Any]) -> int:
     pkg = infos[order[0]]
     (latest / "pkg.pkg").unlink(missing_ok=True)
     (latest / "pkg.pkg").symlink_to(f"../All/{pkg.pkgname}.pkg")
-    pkgfile.write_repo(building)
+    if key is not None:  # include/pkg.sh build_repo: pkg repo /packages /tmp/repo.key
+        p.msg(f"Signing repository with key: {signing_key}")
+    try:
+        pkgfile.write_repo(building, key)
+    except pkgsign.SignError as exc:
+        print(f"pkg: {exc}", file=sys.stderr, flush=True)
+        return p.err(1, "Failed to sign pkg repository")
     failures = stats["failed"] + stats["skipped"]
     if stats["failed"] and p.conf.get("COMMIT_PACKAGES_ON_FAILURE", "yes") == "no":
         p.warn("Not committing, or publishing, packages to repository as failures were encountered")

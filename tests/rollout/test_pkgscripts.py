@@ -22,7 +22,7 @@ def _script(argv: list[str]) -> str:
 def builders(value: str) -> list[list[str]]:
     return [
         pkgscripts.poudriere_build_command(B, P, value, value),
-        pkgscripts.make_build_command(P, value, value),
+        pkgscripts.make_build_command(P, value, value, value),
         pkgscripts.be_packages_command(P, value, value, value, (value, "www/nginx"), (value,)),
         pkgscripts.inplace_packages_command(P, value, value, (value,), (value, value)),
         pkgscripts.prune_package_sets_command([value, P], [value]),

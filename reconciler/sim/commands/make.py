@@ -1,4 +1,4 @@
-"""make(1) in /usr/src: the targets of Makefile.inc1 the reconciler uses.
+"""make(1) in /usr/src: the targets of Makefile.inc1 the reconciler uses (ports: portsmake.py).
 
 Follows Makefile.inc1, Makefile.libcompat, sys/conf/kern.post.mk and
 share/mk/src.sys.obj.mk (docs/freebsd-commands.md cites them):
@@ -406,6 +406,10 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
     targets = [a for a in rest if "=" not in a] or ["all"]
     srctop = directory.resolve()
     if not (srctop / "Makefile.inc1").is_file():
+        from reconciler.sim.commands import portsmake  # late: src builds never need it
+
+        if portsmake.is_port(srctop):
+            return portsmake.run(host, srctop, variables, targets)
         print(
             f"make: don't know how to make {targets[0]}. Stop\n\nmake: stopped in {srctop}",
             file=sys.stderr,

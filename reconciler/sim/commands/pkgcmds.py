@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reconciler.sim import pkgdb, pkgfile, pkgjobs
+from reconciler.sim import pkgdb, pkgfile, pkgjobs, pkgsign
 from reconciler.sim.pkgctx import Pkg
 from reconciler.sim.pkgctx import err as _err
 from reconciler.sim.pkgjobs import FAILED, Job, PkgFailure
@@ -220,7 +220,13 @@ def repo(args: list[str]) -> int:
         )
         return FAILED
     repo = Path(rest[0])
+    # pkg-repo(8): an optional RSA key, "rsa:" prefixed or not (src/repo.c); see pkgsign.py.
+    key = Path(rest[1].removeprefix("rsa:")) if len(rest) > 1 else None
     print(f"Creating repository in {repo}:  done", flush=True)
-    pkgfile.write_repo(repo)
+    try:
+        pkgfile.write_repo(repo, key)
+    except pkgsign.SignError as exc:
+        _err(str(exc))
+        return FAILED
     print("Packing files for repository:  done", flush=True)
     return 0
