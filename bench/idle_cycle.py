@@ -23,7 +23,8 @@ cycle is a drift check that finds nothing to do. Then, side by side:
 5. optionally the same batched probe script (the exact ``sh -c`` line the
    reconciler sends a production host) run on every host by pyinfra
    (``pyinfra INVENTORY exec``) and by Ansible (``ansible -m raw``), each a
-   fresh run per cycle, as a cron-driven ``pyinfra``/``ansible`` check would be.
+   fresh run per cycle, as a cron-driven ``pyinfra``/``ansible`` check would be;
+   then the same with ``true`` for the script, beside row 4.
 
 Printed per N: wall seconds per cycle, the reconciler process's CPU (user +
 system, its git children included) per host per cycle, SSH logins counted by
@@ -106,15 +107,18 @@ def sshd_cpu(fleet: SimFleet) -> float:
     return total
 
 
-def settle(fleet: SimFleet, timeout: float = 60.0) -> None:
-    """Wait until the logins of the last row have ended and been reaped (sshd CPU stops moving)."""
+def settle(fleet: SimFleet, timeout: float = 60.0, quiet: int = 3) -> None:
+    """Wait until the logins of the last row have ended and been reaped (sshd CPU stops moving).
+
+    ``quiet`` seconds without a change: under a heavy load one still second
+    seemed once not to be enough (it read 1 ms a login, about 20 in other runs).
+    """
     deadline = time.monotonic() + timeout
-    last = sshd_cpu(fleet)
-    while time.monotonic() < deadline:
+    last, still = sshd_cpu(fleet), 0
+    while time.monotonic() < deadline and still < quiet:
         time.sleep(1.0)
         now = sshd_cpu(fleet)
-        if now == last:
-            return
+        still = still + 1 if now == last else 0
         last = now
 
 
@@ -250,6 +254,10 @@ def bench(n: int, cycles: int, tools: dict[str, str]) -> dict[str, dict[str, flo
                 cycle()  # warm-up (imports, caches)
                 rows[tool] = measure(f"{tool}, same probe script", n, cycles, fleet, cycle)
                 # The tool's own CPU is in RUSAGE_CHILDREN: counted above as "CPU/host".
+                bare = (pyinfra_cycle if tool == "pyinfra" else ansible_cycle)(
+                    binary, fleet, "true", base
+                )
+                rows[f"{tool}-true"] = measure(f"{tool}, transport only", n, cycles, fleet, bare)
         finally:
             fleet.down()
     p, f, h = rows["persistent"], rows["fresh"], rows["handshake"]
@@ -263,7 +271,10 @@ def bench(n: int, cycles: int, tools: dict[str, str]) -> dict[str, dict[str, flo
         f"counting the host's sshd too: {both / p['cpu_ms_per_host']:5.1f}x (goal >= 10x)"
     )
     for tool in tools:
-        print(f"  {tool} / persistent wall per cycle:  {rows[tool]['wall'] / p['wall']:5.2f}x")
+        print(
+            f"  {tool} / persistent wall per cycle:  {rows[tool]['wall'] / p['wall']:5.2f}x; "
+            f"transport only: {rows[f'{tool}-true']['wall'] / tp['wall']:5.2f}x (goal 1.5x)"
+        )
     return rows
 
 

@@ -1,6 +1,6 @@
 """Many hosts: `sim up --hosts 500`, observe/plan/status on it, a 200-host rollout.
 
-    .venv/bin/python bench/scale_bench.py [--hosts 500] [--rollout 200] [--batch 20]
+    .venv/bin/python bench/scale_bench.py [--hosts 500] [--rollout 200 | 0] [--batch 20]
 
 Prints, in one run:
 
@@ -147,7 +147,7 @@ def rollout_repo(repo: Path, count: int, batch: int) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=500)
-    parser.add_argument("--rollout", type=int, default=200)
+    parser.add_argument("--rollout", type=int, default=200, help="0: no rollout")
     parser.add_argument("--batch", type=int, default=20)
     args = parser.parse_args()
     n = args.hosts
@@ -201,6 +201,8 @@ def main() -> int:
             print("\n".join("  " + line for line in text.getvalue().splitlines()[-10:] if line))
 
             count = min(args.rollout, n)
+            if count == 0:  # --rollout 0: the fleet, observe, plan and status only
+                return 0
             rollout_repo(repo, count, args.batch)
             wall, used, _ = run("apply", str(repo), "--yes", *key)
             commits = int(git(repo, "rev-list", "--count", "reconciler/status"))

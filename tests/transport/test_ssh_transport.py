@@ -46,6 +46,32 @@ def test_session_uses_aead_cipher_and_tcp_nodelay(sshd: Sshd) -> None:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
+def _wakeups(thread_id: int | None) -> int:
+    """How often a thread of this process has gone to sleep and woken (the kernel's count)."""
+    status = Path(f"/proc/self/task/{thread_id}/status").read_text()
+    (line,) = [x for x in status.splitlines() if x.startswith("voluntary_ctxt_switches:")]
+    return int(line.split()[1])
+
+
+def test_an_idle_connection_wakes_its_reader_seldom_and_still_closes(sshd: Sshd) -> None:
+    # The daemon holds one connection per host for hours: each wake-up of
+    # paramiko's reader thread is CPU spent on nothing (at 0.1 s, its default,
+    # or the 1 s used while connecting, an idle 60 s poll cost more than its probe).
+    with _connect(sshd) as conn:
+        assert conn.run(["true"]).ok
+        transport = conn._client.get_transport() if conn._client else None
+        assert transport is not None and transport.native_id is not None
+        time.sleep(0.5)  # the reply's packets are handled
+        before = _wakeups(transport.native_id)
+        time.sleep(6.0)
+        woke = _wakeups(transport.native_id) - before
+        assert woke <= 3, f"the idle reader woke {woke} times in 6 s"
+        assert conn.run(["echo", "still"]).stdout == "still\n"  # data wakes it at once
+    # Closing does not wait for the reader, and the reader ends within a wake-up.
+    transport.join(timeout=7.0)
+    assert not transport.is_alive()
+
+
 def test_values_stay_values_over_ssh(sshd: Sshd, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = f"$(touch {marker}); `touch {marker}`"
