@@ -86,7 +86,7 @@ def _config_steps(
         target = pkgplan.package_set(config, bs)
         assert target is not None, "package drift is looked for only in a set with packages"
         reasons.append(packages.words())
-        detail["packages"] = packages.to_json()
+        detail["drift"] = packages.to_json()
         heal.append(pkgplan.drift_step(packages, target))
     reason = "; ".join(reasons)
     if bs.rollout.drift == "report" and not installs:

@@ -22,6 +22,7 @@ promoted like a new world, in a boot environment of its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,20 @@ class PackageDrift:
                 for o, have, offered in self.changed
             ],
         }
+
+
+def drift_words(detail: Mapping[str, Any]) -> str | None:
+    """A heal-packages or report-drift step's ``drift`` detail in words again (None: none)."""
+    found = detail.get("drift")
+    if not isinstance(found, dict):
+        return None
+    changed = tuple(
+        (str(c.get("origin")), str(c.get("installed")), str(c.get("repository")))
+        for c in found.get("changed") or ()
+        if isinstance(c, dict)
+    )
+    drift = PackageDrift(tuple(str(o) for o in found.get("missing") or ()), changed)
+    return drift.words() if drift.specs else None
 
 
 def package_drift(installed: InstalledPackages | None, listed: tuple[str, ...]) -> PackageDrift:

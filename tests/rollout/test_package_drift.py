@@ -7,7 +7,7 @@ report``, the scenarios in order:
 1. the packages roll out; then by hand: www/nginx deleted on builder (lab,
    production, heal), databases/postgresql16-server deleted on db1 (report),
    sysutils/tmux installed on tester (not managed there: never drift);
-2. ``plan`` shows each host's drift, in text, json and markdown;
+2. ``plan`` (json, markdown; text: what apply prints) and ``status`` show each host's drift;
 3. ``apply`` reinstalls nginx on builder in place (same BE, no reboot) and
    records it healed; db1 gets one drift record and keeps its change;
 4. a second ``apply`` records nothing (the drift of this generation is
@@ -24,6 +24,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -70,6 +71,23 @@ def plan(lab: Lab, form: str) -> str:
     return out.stdout
 
 
+def status(lab: Lab) -> dict[str, Any]:
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "reconciler", "status", str(lab.repo)),
+            *("--format", "json", "--ssh-key", str(lab.fleet.client_key)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    body: dict[str, Any] = json.loads(out.stdout)
+    jsonschema.validate(body, json.loads((SCHEMAS / "status-command.schema.json").read_text()))
+    return body
+
+
 def host_steps(document: dict[str, object]) -> dict[str, list[dict[str, object]]]:
     found: dict[str, list[dict[str, object]]] = {}
     sets = document["buildsets"]
@@ -84,7 +102,7 @@ def test_package_drift_is_healed_or_reported_and_a_dropped_block_removes(drift_l
     lab, fleet = drift_lab, drift_lab.fleet
     first = lab.apply()
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-2000:]
-    be = lab.booted_be("builder")
+    be, tester_be = lab.booted_be("builder"), lab.booted_be("tester")
     boots = fleet.count("builder", "boot")
     assert "www/nginx" in packages(lab, "builder")
     assert "databases/postgresql16-server" in packages(lab, "db1")
@@ -112,15 +130,19 @@ def test_package_drift_is_healed_or_reported_and_a_dropped_block_removes(drift_l
         steps["db1"][0]["reason"]
     )
     assert steps.get("tester", []) == []  # tmux is not managed on tester
-    text, markdown = plan(lab, "text"), plan(lab, "markdown")
-    for shown in (text, markdown):
-        assert "1 package drifted: www/nginx missing" in shown
-        assert "1 package drifted: databases/postgresql16-server missing" in shown
+    markdown = plan(lab, "markdown")  # the text plan is the one apply shows, below
+    assert "1 package drifted: www/nginx missing" in markdown
+    assert "1 package drifted: databases/postgresql16-server missing" in markdown
+    rows = {r["host"]: r for r in status(lab)["hosts"]}
+    assert rows["builder"]["packages"] == "1 package drifted: www/nginx missing"
+    assert not rows["builder"]["in_sync"] and rows["tester"]["in_sync"]
 
     # 3. heal on builder (in place: same BE, no reboot), report on db1
     before = len(lab.entries())
     healed = lab.apply()
     assert healed.returncode == 0, healed.stdout[-4000:] + healed.stderr[-2000:]
+    assert "builder: heal-packages: 1 package drifted: www/nginx missing" in healed.stdout
+    assert "db1: report-drift: 1 package drifted: databases/postgresql16-server" in healed.stdout
     assert "www/nginx" in packages(lab, "builder")
     assert lab.booted_be("builder") == be and fleet.count("builder", "boot") == boots
     assert "databases/postgresql16-server" not in packages(lab, "db1")  # reported, left as is
@@ -142,11 +164,13 @@ def test_package_drift_is_healed_or_reported_and_a_dropped_block_removes(drift_l
     (lab.repo / LAB).write_text(text[: text.index("packages:")], encoding="utf-8")
     shutil.rmtree(lab.repo / "buildsets/lab/ports")
     git(lab.repo, "commit", "-q", "-am", "lab: no packages", env=identity_env())
-    shown = plan(lab, "text")
-    assert "buildset.yaml lists no packages: 4 packages to remove" in shown  # builder
-    assert "buildset.yaml lists no packages: 3 packages to remove" in shown  # tester
     removed = lab.apply()
     assert removed.returncode == 0, removed.stdout[-4000:] + removed.stderr[-2000:]
+    shown = removed.stdout  # the plan apply carried out
+    assert "builder: remove-packages: buildset.yaml lists no packages: 4 packages" in shown
+    assert "tester: remove-packages: buildset.yaml lists no packages: 3 packages" in shown
+    assert "tester: confirm:" not in shown  # the world it runs was confirmed: not tested again
+    assert lab.booted_be("tester") == tester_be and lab.booted_be("builder") == be
     managed = {"www/nginx", "security/sudo", "py311-six"}
     assert not (managed | {"sysutils/tmux"}) & set(packages(lab, "builder"))
     assert "ports-mgmt/pkg" in packages(lab, "builder")  # not the reconciler's to remove
