@@ -5,8 +5,8 @@ finished rollout):
 
 1. fetch the tracked branch into the daemon's clone;
 2. a tip never seen before is checked (signature policy, then
-   ``load_config``); a refused one is recorded in the ledger (outcome
-   ``rejected``) once, and nothing changes on hosts;
+   ``load_config``: reconciler.daemon.intake); a refused one is recorded in
+   the ledger (outcome ``rejected``) once, and nothing changes on hosts;
 3. an accepted tip is recorded as ``validated`` and rolled out by
    ``converge`` in a worker thread, while this thread keeps fetching: a newer
    accepted commit sets the rollout's ``stop`` event, the running step
@@ -39,24 +39,23 @@ from pathlib import Path
 
 from reconciler.config.model import Config, ReconcilerPolicy
 from reconciler.daemon import records
+from reconciler.daemon.intake import CommitIntake
 from reconciler.daemon.jobs import Hooks, Job, JobKind, Recorder, run_job
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.mirror import Mirror
 from reconciler.daemon.observer import LoopObserver, NoObserver
 from reconciler.daemon.records import short as _short
-from reconciler.daemon.replicaloop import ReplicaLoop, only_its_set, recorded_already
+from reconciler.daemon.replicaloop import ReplicaLoop, once_per_commit, only_its_set
 from reconciler.daemon.replicas import LeaseKeeper, SetShare
 from reconciler.daemon.state import DaemonState, judge, load_state, save_state
 from reconciler.daemon.trust import verify_commit
-from reconciler.errors import ConfigInvalid, RepoError, UserError
-from reconciler.gitutil import run_git
+from reconciler.errors import UserError
 from reconciler.ledger import Ledger, Record
 from reconciler.rollout.engine_types import Event, HostResult
 from reconciler.settings import Settings
-from reconciler.statusstore import StatusStore
 from reconciler.transport.pool import ConnectionPool
 from reconciler.transport.target import Target
-from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome, RolloutStatus
+from reconciler.vocabulary import FAILED_HOST_OUTCOMES, EventKind, HostOutcome
 
 #: How long SIGTERM waits for the running step to reach its safe point.
 STOP_GRACE = 1800.0
@@ -71,7 +70,7 @@ def _no_config(name: str) -> tuple[Target, tuple[()]]:
     raise UserError(f"{name}: no config loaded yet")  # converge points the pool at one first
 
 
-class Daemon(ReplicaLoop):
+class Daemon(CommitIntake, ReplicaLoop):
     """The loop of ``reconciler run``. Construct, then :meth:`run` (blocks)."""
 
     def __init__(
@@ -103,6 +102,8 @@ class Daemon(ReplicaLoop):
         self._pending: tuple[str, Config] | None = None
         self._recheck_rejected = True  # once per start: the signers file may have changed
         self._ledgers: dict[str, Recorder] = {}
+        #: (generation, what waited) of the last "incomplete" warning.
+        self._last_incomplete: tuple[str, str] | None = None
         self._unknown_branch_logged = False
         self._last_tip: str | None = None
         #: Status page, metrics, notifications (reconciler.daemon.observability); no-op by default.
@@ -237,105 +238,6 @@ class Daemon(ReplicaLoop):
             self._unknown_branch_logged = True
         self._last_tip = tip
         return tip
-
-    def _consider(self, tip: str, jobs: list[Job]) -> None:
-        """Check a tip that is new to the loop; queue it for rollout when it may be applied."""
-        if tip == self.state.generation:
-            self._pending = None  # the branch went back to what is being applied
-            return
-        if self._pending and self._pending[0] == tip:
-            return
-        recheck = tip == self.state.rejected
-        if recheck and not self._recheck_rejected:
-            return
-        self._recheck_rejected = False
-        if not recheck:
-            self.log.info(
-                "generation.new",
-                f"new commit {_short(tip)} on {self.settings.branch}",
-                generation=tip,
-            )
-        config = self._accept(tip, record=not recheck)
-        if config is None:
-            return
-        failed = self._failed_in_ledger(config)
-        if failed is not None:
-            # A fresh work_dir knows nothing; the ledger does: never retry a failed generation.
-            self.log.error(
-                "generation.failed",
-                f"generation {_short(tip)} failed earlier ({failed}); it is not retried "
-                "until a new commit arrives",
-                generation=tip,
-            )
-            self._save(self.state.accepted(tip).with_status("failed", failed))
-            self._pending = None
-            return
-        self._pending = (tip, config)
-        for job in jobs:
-            if job.stop.is_set():
-                continue
-            self.log.info(
-                "generation.superseded",
-                f"newer commit {_short(tip)}: stopping the rollout of {_short(job.generation)} "
-                "after the running step",
-                generation=job.generation,
-                newer=tip,
-            )
-            job.stop.set()
-
-    def _accept(self, tip: str, *, record: bool) -> Config | None:
-        """Trust and validity of ``tip``; a refusal is recorded (when ``record``) and remembered."""
-        if self.settings.require_signed_commits:
-            verdict = verify_commit(self.mirror.path, tip, allowed_signers=self.allowed_signers)
-            if not verdict.trusted:
-                refusal = records.untrusted(
-                    tip, verdict, self.allowed_signers, title=self._commit_title(tip)
-                )
-                self._refuse(refusal, verdict.reason, record=record)
-                return None
-            self.log.info(
-                "generation.trusted", verdict.reason, generation=tip, signer=verdict.signer
-            )
-        try:
-            config = self.hooks.load_config(self.mirror.path, tip)
-        except ConfigInvalid as exc:
-            problems = [str(p) for p in exc.problems]
-            refusal = records.invalid(tip, exc, title=self._commit_title(tip))
-            self._refuse(refusal, str(exc), record=record, problems=problems)
-            return None
-        except RepoError as exc:
-            refusal = records.unreadable(tip, str(exc), title=self._commit_title(tip))
-            self._refuse(refusal, str(exc), record=record)
-            return None
-        if tip == self.state.rejected:
-            self.log.info(
-                "generation.accepted", f"commit {_short(tip)} is now accepted", generation=tip
-            )
-        # Managed headers on hosts name the repo as the administrator configured it, not our clone.
-        return replace(config, origin=self.settings.repo)
-
-    def _failed_in_ledger(self, config: Config) -> str | None:
-        """Why the ledger says ``config``'s generation failed (a set's rollout.json), or None."""
-        try:
-            store = StatusStore(Ledger(self.mirror.path, config.policy.status_branch, "origin"))
-            for bs in config.buildsets:
-                progress = store.progress(bs.name)
-                if progress.generation == config.commit and progress.status == RolloutStatus.FAILED:
-                    return f"the ledger records the rollout of build set {bs.name} as failed"
-        except UserError as exc:
-            self.log.warning("ledger.read", f"cannot read the ledger's rollout records: {exc}")
-        return None
-
-    def _refuse(
-        self, refusal: Record, reason: str, *, record: bool, problems: list[str] | None = None
-    ) -> None:
-        tip = refusal.generation
-        self.log.error(
-            "generation.rejected", reason, generation=tip, stage=refusal.stage, problems=problems
-        )
-        if record:
-            self._record(refusal)
-        self._save(self.state.refused(tip, reason))
 
     def _next_jobs(self, poll_due: bool, busy: Mapping[tuple[str, ...] | None, Job]) -> list[Job]:
         """The jobs to start now: at most one, or, as a replica, one per held set that is due."""
@@ -487,6 +389,8 @@ class Daemon(ReplicaLoop):
             say("rollout.summary", line, generation=job.generation)
         verdict = judge(report.converged, report.interrupted, (r.outcome for r in report.results))
         failed = [r for r in report.results if r.outcome in FAILED_HOST_OUTCOMES]
+        if verdict != "incomplete":
+            self._last_incomplete = None  # the next wait is news again
         if verdict == "failed":
             reason = "; ".join(f"{r.host}: {r.outcome}: {r.message}" for r in failed)
             self.log.error(
@@ -513,7 +417,13 @@ class Daemon(ReplicaLoop):
                 for r in report.results
                 if r.outcome not in (HostOutcome.SUCCESS, HostOutcome.SKIPPED)
             )
-            self.log.warning(
+            # Said once per reason: a rollout held by a window or a soak is
+            # "incomplete" at every poll for hours, and a warning a minute of the
+            # same words would bury the one that changed.
+            said = (job.generation, waiting)
+            warn = self.log.warning if said != self._last_incomplete else self.log.debug
+            self._last_incomplete = said
+            warn(
                 "generation.incomplete",
                 f"not every host is on {_short(job.generation)} yet ({waiting}); "
                 "looking again at the next poll",
@@ -544,9 +454,12 @@ class Daemon(ReplicaLoop):
     def _record(self, record: Record) -> None:
         try:
             ledger = self._ledger_for(None)
-            if self.keeper is not None and recorded_already(ledger, record):
-                return  # another replica wrote it: one validated (or rejected) per commit
-            ledger.record(record)
+            once = once_per_commit(record) if self.keeper is not None else None
+            if once is not None and isinstance(ledger, Ledger):
+                # Every replica sees the commit: one validated (or rejected) record of it.
+                ledger.record(record, once=once)
+            else:
+                ledger.record(record)
             self.observer.recorded()
         except UserError as exc:
             self.log.error(
@@ -574,11 +487,6 @@ class Daemon(ReplicaLoop):
     def _observe_ledger(self, recorder: Recorder) -> None:
         if isinstance(recorder, Ledger):
             recorder.on_conflict = lambda: self.observer.ledger_conflict()
-
-    def _commit_title(self, commit: str) -> str:
-        """The config commit's subject, for the ledger's validated/rejected records."""
-        out = run_git(self.mirror.path, ("log", "-1", "--format=%s", commit, "--"))
-        return out.text.strip() if out.returncode == 0 else ""
 
 
 def _describe(results: Iterable[HostResult]) -> str:

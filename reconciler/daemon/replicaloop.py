@@ -15,7 +15,7 @@ reads the same with one reconciler as before. What it adds:
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from reconciler.config.model import Config
 from reconciler.daemon.jobs import Job, Recorder
@@ -25,7 +25,7 @@ from reconciler.daemon.records import short as _short
 from reconciler.daemon.replicas import LeaseKeeper, SetShare, failed_in_ledger
 from reconciler.daemon.state import DaemonState, Status, judge
 from reconciler.errors import UserError
-from reconciler.ledger import Ledger, Record
+from reconciler.ledger import Entry, Ledger, Record
 from reconciler.rollout.engine_types import HostResult, Report, settled
 from reconciler.statusstore import StatusStore
 from reconciler.vocabulary import HostOutcome, LedgerOutcome
@@ -149,16 +149,17 @@ def only_its_set(job: Job, keeper: LeaseKeeper, name: str) -> bool:
 
 
 #: Records the daemon writes once per config commit, whichever replica sees it first.
-_ONCE = (str(LedgerOutcome.VALIDATED), str(LedgerOutcome.REJECTED))
+_ONCE = (LedgerOutcome.VALIDATED, LedgerOutcome.REJECTED)
 
 
-def recorded_already(ledger: Recorder, record: Record) -> bool:
-    """A validated/rejected record for this commit is already in the (fetched) ledger."""
-    if not isinstance(ledger, Ledger) or record.outcome not in _ONCE:
-        return False
-    ledger.sync()
-    recent = ledger.entries(limit=200)
-    return any(
+def once_per_commit(record: Record) -> Callable[[Entry], bool] | None:
+    """For a validated/rejected record: what says another replica has written it already.
+
+    The ledger asks it before writing and again whenever its push loses the
+    race, so replicas that see a new commit at once leave one record of it.
+    """
+    if record.outcome not in _ONCE:
+        return None
+    return lambda e: (
         e.generation == record.generation and e.outcome == record.outcome and e.buildset is None
-        for e in recent
     )

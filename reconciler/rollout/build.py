@@ -57,21 +57,9 @@ def _follow(w: HostRun, step: Step) -> StepResult:
     run, b = w.run, w.build
     bs = run.buildset
     job = scripts.build_job(b)
-
-    def line(text: str) -> None:
-        if text.startswith(">>> "):
-            run.ctx.say(EventKind.BUILD, text[4:], bs, w.host)
-
     conn = w.conn()
     try:
-        result = jobs.wait(
-            conn,
-            job,
-            timeout=BUILD_TIMEOUT,
-            clock=run.ctx.clock,
-            on_line=line,
-            stopped=run.ctx.stop.is_set,
-        )
+        result = w.follow(conn, job, EventKind.BUILD, BUILD_TIMEOUT)
     except (CommandTimeout, TransportError) as exc:
         return _failed(w, step, str(exc), "")
     if result.state == "running":  # asked to stop: the build goes on, detached

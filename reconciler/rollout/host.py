@@ -19,9 +19,11 @@ from reconciler.config.model import Host
 from reconciler.errors import TransportError
 from reconciler.facts.host import HostFacts
 from reconciler.plan import HostPlan
-from reconciler.rollout import hostlock
+from reconciler.rollout import hostlock, jobs
 from reconciler.rollout.context import SetRun
 from reconciler.rollout.engine_types import HostResult
+from reconciler.rollout.jobs import JobState
+from reconciler.rollout.scripts import Job
 from reconciler.statusstore import Update
 from reconciler.transport.ssh import Connection
 from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, Phase, Stage, StepKind
@@ -88,6 +90,22 @@ class HostRun:
 
     def say(self, message: str, kind: EventKind = EventKind.HOST) -> None:
         self.run.ctx.say(kind, message, self.run.buildset, self.host)
+
+    def follow(self, conn: Connection, job: Job, kind: EventKind, timeout: float) -> JobState:
+        """Wait for the detached ``job``, its ``>>>`` lines passed on as ``kind`` events.
+
+        Ends early, the job still running, when the rollout is asked to stop;
+        raises CommandTimeout (and TransportError where the wait cannot ride it out).
+        """
+
+        def line(text: str) -> None:
+            if text.startswith(">>> "):
+                self.run.ctx.say(kind, text[4:], self.run.buildset, self.host)
+
+        ctx = self.run.ctx
+        return jobs.wait(
+            conn, job, timeout=timeout, clock=ctx.clock, on_line=line, stopped=ctx.stop.is_set
+        )
 
     def in_set(self) -> bool:
         return any(h.name == self.host.name for h in self.run.buildset.hosts)

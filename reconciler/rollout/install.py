@@ -189,19 +189,8 @@ def await_install(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
 def _follow(
     w: HostRun, kind: StepKind, conn: Connection, job: scripts.Job, target: Target
 ) -> StepResult:
-    def line(text: str) -> None:
-        if text.startswith(">>> "):
-            w.run.ctx.say(EventKind.INSTALL, text[4:], w.run.buildset, w.host)
-
     try:
-        state = jobs.wait(
-            conn,
-            job,
-            timeout=INSTALL_TIMEOUT,
-            clock=w.run.ctx.clock,
-            on_line=line,
-            stopped=w.run.ctx.stop.is_set,
-        )
+        state = w.follow(conn, job, EventKind.INSTALL, INSTALL_TIMEOUT)
     except CommandTimeout as exc:
         return _fail(w, kind, str(exc))
     if state.state == "running":  # asked to stop: the install goes on, detached

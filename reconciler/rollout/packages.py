@@ -113,21 +113,9 @@ def await_packages(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
 def _follow(w: HostRun, step: Step, pkgset: str) -> StepResult:
     run, bs = w.run, w.run.buildset
     job = pkgscripts.packages_job(pkgset)
-
-    def line(text: str) -> None:
-        if text.startswith(">>> "):
-            run.ctx.say(EventKind.BUILD, text[4:], bs, w.host)
-
     conn = w.conn()
     try:
-        result = jobs.wait(
-            conn,
-            job,
-            timeout=BUILD_TIMEOUT,
-            clock=run.ctx.clock,
-            on_line=line,
-            stopped=run.ctx.stop.is_set,
-        )
+        result = w.follow(conn, job, EventKind.BUILD, BUILD_TIMEOUT)
     except (CommandTimeout, TransportError) as exc:
         return _failed(w, step, pkgset, str(exc), "")
     if result.state == "running":

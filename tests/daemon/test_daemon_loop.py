@@ -253,3 +253,28 @@ def test_judge() -> None:
     assert judge(False, False, [O.SKIPPED, O.SKIPPED]) == "failed"
     assert judge(False, False, [O.UNREACHABLE, O.SKIPPED]) == "incomplete"
     assert judge(False, True, []) == "interrupted"
+
+
+def test_the_same_wait_is_warned_once_not_at_every_poll(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    sha = h.push("lab heal\n")
+    h.converge.behaviour[sha] = "unreachable"
+    caplog.set_level("DEBUG")
+    daemon = h.start()
+    wait_for(lambda: len(h.converge.calls) >= 4, what="retries")
+
+    def incomplete(level: str) -> int:
+        return sum(
+            1
+            for r in caplog.records
+            if r.levelname == level and "not every host is on" in r.getMessage()
+        )
+
+    assert incomplete("WARNING") == 1
+    assert incomplete("DEBUG") >= 2  # still said, for whoever runs with -v
+    h.converge.behaviour[sha] = "ok"
+    wait_for(lambda: daemon.state.status == "converged", what="convergence")
+    h.converge.behaviour[sha] = "unreachable"
+    wait_for(lambda: incomplete("WARNING") == 2, what="a new wait after convergence")
+    assert h.stop() == 0

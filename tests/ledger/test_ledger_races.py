@@ -13,7 +13,7 @@ import pytest
 import reconciler.ledger as ledger_module
 from reconciler.errors import LedgerConflict, LedgerError
 from reconciler.gitutil import scrubbed_env
-from reconciler.ledger import Ledger, Record
+from reconciler.ledger import Entry, Ledger, Record
 
 from .conftest import sh_git
 
@@ -296,3 +296,62 @@ def test_writer_whose_last_tip_went_stale_builds_on_the_new_one(bare: Path) -> N
     ]
     assert sh_git(bare, "rev-parse", "reconciler/status").strip() == last
     assert Ledger(bare).read("status/lab/between.json") == '"between"'
+
+
+def seen(record: Record) -> Callable[[Entry], bool]:
+    return lambda e: e.subject == record.subject
+
+
+def test_a_once_record_that_loses_the_push_race_is_withdrawn(
+    origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = clone(origin, tmp_path / "a")
+    b = clone(origin, tmp_path / "b")
+    Ledger(a, remote="origin").record(rec("a-before"))
+    late = Ledger(b, remote="origin", actor="replica-b")  # its commit differs from a's
+    late.sync()
+    winner = Ledger(a, remote="origin", actor="replica-a")
+    won = winner.record(rec("accepted"), once=seen(rec("accepted")))
+    # b fetched before a pushed: its own look finds nothing, its push is refused.
+    monkeypatch.setattr(late, "_refresh", lambda: None)
+    monkeypatch.setattr(late, "_sync_once", lambda: False)
+    assert late.record(rec("accepted"), once=seen(rec("accepted"))) == won
+    assert sh_git(origin, "log", "--format=%s", "reconciler/status").split() == [
+        "accepted",
+        "a-before",
+    ]
+    assert sh_git(b, "rev-parse", "reconciler/status").strip() == won  # b's copy is the remote's
+    # A record without ``once`` that loses the same race is replayed, not dropped.
+    Ledger(a, remote="origin").record(rec("a-again", path="status/lab/x.json"))
+    assert late.record(rec("accepted")) != won
+    assert sh_git(origin, "log", "--format=%s", "reconciler/status").split()[:3] == [
+        "accepted",
+        "a-again",
+        "accepted",
+    ]
+
+
+def test_once_records_from_many_clones_at_once_land_once(origin: Path, tmp_path: Path) -> None:
+    clones = [clone(origin, tmp_path / f"c{i}") for i in range(4)]
+    Ledger(clones[0], remote="origin").record(rec("first"))
+    shas: list[str] = []
+
+    def writer(repo: Path) -> Callable[[], None]:
+        def job() -> None:
+            ledger = Ledger(repo, remote="origin", actor=repo.name)
+            ledger.sync()
+            shas.append(ledger.record(rec("accepted"), once=seen(rec("accepted"))))
+
+        return job
+
+    run_threads([writer(repo) for repo in clones])
+    subjects = sh_git(origin, "log", "--format=%s", "reconciler/status").split()
+    assert subjects == ["accepted", "first"]
+    assert set(shas) == {sh_git(origin, "rev-parse", "reconciler/status").strip()}
+
+
+def test_a_once_record_already_on_the_branch_is_not_written_again(bare: Path) -> None:
+    ledger = Ledger(bare)
+    first = ledger.record(rec("accepted"), once=seen(rec("accepted")))
+    assert ledger.record(rec("accepted"), once=seen(rec("accepted"))) == first
+    assert sh_git(bare, "log", "--format=%s", "reconciler/status").split() == ["accepted"]

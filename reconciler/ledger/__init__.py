@@ -42,17 +42,14 @@ retry bound), :class:`~reconciler.errors.RepoError` (not a repository).
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
-import os
 import random
 import re
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,134 +62,20 @@ from reconciler.gitutil import (
     commit_changes,
     git,
     identity_env,
-    is_ancestor,
     new_commit,
     require_repo,
     run_git,
 )
+from reconciler.ledger.records import LOG_FORMAT, TRAILERS, Entry, Record, default_actor, parse_log
+from reconciler.ledger.remote import RemoteSync, Retry
+
+__all__ = ["DEFAULT_BRANCH", "TRAILERS", "Entry", "Ledger", "Record", "default_actor"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BRANCH = "reconciler/status"
-
-#: Record attribute -> trailer key, in the order they are written.
-TRAILERS = (
-    ("generation", "Reconciler-Generation"),
-    ("buildset", "Reconciler-Buildset"),
-    ("host", "Reconciler-Host"),
-    ("stage", "Reconciler-Stage"),
-    ("outcome", "Reconciler-Outcome"),
-    ("build", "Reconciler-Build"),
-    ("step", "Reconciler-Step"),
-    ("packages", "Reconciler-Packages"),
-    ("actor", "Reconciler-Actor"),
-    ("command", "Reconciler-Command"),
-)
-_PREFIX = "reconciler-"
-_NETWORK_TIMEOUT = 120.0
-
-
-@dataclass(frozen=True)
-class Record:
-    """One outcome, to become one commit on the status branch."""
-
-    subject: str
-    generation: str  # config repo commit (40 hex) or "worktree"
-    buildset: str | None
-    host: str | None
-    stage: str | None  # source|build|test|production|config|daemon
-    # success|failure|started|rolled-back|halted|rejected|validated|drift|healed|skipped
-    outcome: str
-    build: str | None = None
-    body: str = ""
-    files: Mapping[str, str] = field(default_factory=dict, hash=False)  # tree path -> text
-    step: str | None = None  # the plan step kind this outcome belongs to
-    actor: str | None = None  # <user>@<host> that wrote it (default: the ledger's)
-    command: str | None = None  # apply, run, init, release ... (default: the ledger's)
-    packages: str | None = None  # the package set id the outcome belongs to (issue 11)
-
-    def message(self) -> str:
-        """The commit message: subject, optional body, trailers."""
-        subject = " ".join(self.subject.split())
-        if not subject:
-            raise LedgerError("a ledger record needs a subject")
-        lines = []
-        for attr, key in TRAILERS:
-            value = getattr(self, attr)
-            if value is None:
-                continue
-            value = str(value)
-            if not value or value != value.strip() or "\n" in value:
-                raise LedgerError(f"ledger trailer {key} must be one non-empty line, not {value!r}")
-            lines.append(f"{key}: {value}")
-        parts = [subject]
-        body = self.body.strip("\n")
-        if body.strip():
-            parts.append(body)
-        parts.append("\n".join(lines))
-        return "\n\n".join(parts) + "\n"
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One ledger commit, read back."""
-
-    commit: str
-    time: datetime  # author date: when the outcome was recorded
-    subject: str
-    body: str
-    # Reconciler-* keys without the prefix, lower-case
-    trailers: Mapping[str, str] = field(hash=False)
-
-    @property
-    def outcome(self) -> str | None:
-        return self.trailers.get("outcome")
-
-    @property
-    def host(self) -> str | None:
-        return self.trailers.get("host")
-
-    @property
-    def buildset(self) -> str | None:
-        return self.trailers.get("buildset")
-
-    @property
-    def stage(self) -> str | None:
-        return self.trailers.get("stage")
-
-    @property
-    def generation(self) -> str | None:
-        return self.trailers.get("generation")
-
-    @property
-    def build(self) -> str | None:
-        return self.trailers.get("build")
-
-    @property
-    def step(self) -> str | None:
-        return self.trailers.get("step")
-
-    @property
-    def actor(self) -> str | None:
-        return self.trailers.get("actor")
-
-    @property
-    def packages(self) -> str | None:
-        return self.trailers.get("packages")
-
-    @property
-    def command(self) -> str | None:
-        return self.trailers.get("command")
-
-
-def default_actor() -> str:
-    """``<user>@<host>`` of this process, for the Reconciler-Actor trailer."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid (a container without /etc/passwd entry)
-        user = str(os.getuid())
-    host = socket.gethostname() or "localhost"
-    return "".join(f"{user}@{host}".split()) or "unknown"
+#: How far back ``record(once=...)`` looks before writing (newest entries first).
+_ONCE_WINDOW = 200
 
 
 _BAD_REF = re.compile(r"(^[-/.]|[/.]$|\.\.|//|@\{|[\x00-\x20\x7f~^:?*\[\\]|\.lock(/|$)|/\.)")
@@ -204,7 +87,7 @@ def _check_branch(branch: str) -> None:
         raise LedgerError(f"invalid ledger branch name {branch!r}")
 
 
-class Ledger:
+class Ledger(RemoteSync):
     """The status branch of one repository (optionally mirrored to a remote)."""
 
     def __init__(
@@ -294,8 +177,7 @@ class Ledger:
         tip = self.head()
         if tip is None or (limit is not None and limit <= 0):
             return []
-        fmt = "%H%x00%aI%x00%s%x00%b%x00%(trailers:only,unfold)%x00"
-        args = ["log", f"--format={fmt}"]
+        args = ["log", f"--format={LOG_FORMAT}"]
         wanted = {k: v for k, v in (("host", host), ("buildset", buildset)) if v is not None}
         if wanted:
             # git narrows by substring; the exact match is checked below.
@@ -305,35 +187,24 @@ class Ledger:
             args.append(f"-n{limit}")
         args += [tip, "--"]
         result: list[Entry] = []
-        for entry in self._parse_log(self._git(*args)):
+        for entry in parse_log(self._git(*args)):
             if all(entry.trailers.get(k) == v for k, v in wanted.items()):
                 result.append(entry)
                 if limit is not None and len(result) >= limit:
                     break
         return result
 
-    @staticmethod
-    def _parse_log(out: str) -> Iterator[Entry]:
-        fields = out.split("\0")
-        for i in range(0, len(fields) - 4, 5):
-            commit, date, subject, body, trailer_text = fields[i : i + 5]
-            trailers: dict[str, str] = {}
-            for line in trailer_text.splitlines():
-                key, sep, value = line.partition(":")
-                if sep and key.strip().lower().startswith(_PREFIX):
-                    trailers[key.strip().lower()[len(_PREFIX) :]] = value.strip()
-            yield Entry(
-                commit=commit.strip(),
-                time=datetime.fromisoformat(date),
-                subject=subject,
-                body=_strip_trailer_block(body) if trailer_text.strip() else body.strip("\n"),
-                trailers=trailers,
-            )
-
     # --- writing -------------------------------------------------------------------
 
-    def record(self, record: Record) -> str:
+    def record(self, record: Record, *, once: Callable[[Entry], bool] | None = None) -> str:
         """Commit ``record`` on the branch (and push it when ``remote`` is set); its sha.
+
+        With ``once``, the record is written only if no entry on the branch
+        matches it: the sha of the matching entry is returned instead. The
+        question is asked again each time a push loses the race, of the commits
+        the winners pushed, so that writers recording the same fact at once
+        leave exactly one record of it (the daemon's replicas all see a new
+        config commit; one ``validated`` record says it was accepted).
 
         Raises LedgerConflict when other writers won the race ``attempts`` times in a row.
         """
@@ -350,30 +221,16 @@ class Ledger:
             # Start from the remote's tip: a writer that only pushes its own
             # local tip would win every race against one that must replay first.
             self._refresh()
+        if once is not None:
+            # The recent past is enough here: the race itself is settled in _publish.
+            done = next((e.commit for e in self.entries(limit=_ONCE_WINDOW) if once(e)), None)
+            if done is not None:
+                return done
         env = identity_env(self._now())
         mine = self._commit_cas(lambda parent: self._commit(parent, changes, message, env))
         if self.remote is None:
             return mine
-        return self._publish(mine)
-
-    def sync(self) -> str | None:
-        """Fetch the remote branch and put the local one on top of it; the new tip.
-
-        Local commits the remote lacks are replayed on the remote's tip, to be
-        pushed by the next :meth:`record`. Without a remote this only reads the tip.
-        """
-        if self.remote is not None:
-            for attempt in range(self.attempts):
-                try:
-                    self._integrate(self._fetch(), None)
-                    break
-                except _Retry:
-                    self._backoff(attempt)
-            else:
-                raise LedgerConflict(f"cannot sync {self.branch} with {self.remote}: busy")
-        with self._sync_lock:
-            self._synced = True
-        return self._tip()
+        return self._publish(mine, once)
 
     # --- internals -----------------------------------------------------------------
 
@@ -395,7 +252,7 @@ class Ledger:
         """One fetch-and-integrate, best effort: the push after it is what must succeed."""
         try:
             self._integrate(self._fetch(), None)
-        except _Retry:
+        except Retry:
             pass
         except LedgerError as exc:
             log.warning("ledger: cannot fetch from %s: %s", self.remote, exc)
@@ -459,101 +316,6 @@ class Ledger:
         # Full jitter: racing writers spread out instead of colliding again in step.
         self._sleep(random.uniform(0, min(cap, base * 2**attempt)))
 
-    # --- remote --------------------------------------------------------------------
-
-    def _publish(self, mine: str) -> str:
-        assert self.remote is not None
-        for attempt in range(self.attempts):
-            try:
-                if attempt:
-                    # Back off first, then fetch, replay and push at once: the window
-                    # in which another writer can invalidate our replay stays short.
-                    # The backoff grows (with jitter) so that writers pushing in step
-                    # fall out of step; a push costs more than a local update-ref.
-                    self._backoff(attempt - 1, base=0.05, cap=2.0)
-                    mine = self._integrate(self._fetch(), mine) or mine
-                tip = self._tip()
-                if tip is None or self._push(tip):
-                    return mine
-                self._conflict()
-                log.debug("ledger: %s moved on %s; replaying on its tip", self.branch, self.remote)
-            except _Retry as exc:
-                log.debug("ledger: busy (%s); trying again", exc)
-        raise LedgerConflict(
-            f"{self.branch}: {self.remote} kept moving: lost the push race {self.attempts} times"
-        )
-
-    def _push(self, tip: str) -> bool:
-        """Push ``tip`` as a fast-forward; False when another writer got there first."""
-        assert self.remote is not None
-        out = self._git_result(
-            "push", "--porcelain", "--no-verify", self.remote, f"{tip}:{self.ref}",
-            timeout=_NETWORK_TIMEOUT,
-        )  # fmt: skip
-        for line in out.text.splitlines():
-            flag, _, rest = line.partition("\t")
-            refs, _, summary = rest.partition("\t")
-            if not refs.endswith(f":{self.ref}"):
-                continue
-            if flag in (" ", "+", "*", "=") and out.returncode == 0:
-                return True
-            log.debug("ledger: push %s: %s %s", self.remote, flag, summary)
-            if flag == "!" and "[rejected]" in summary:
-                return False  # non-fast-forward / fetch first: the remote moved
-            if flag == "!" and re.search(
-                r"lock|expected|old value|stale|failed to update ref", summary
-            ):
-                return False  # the remote's own compare-and-swap failed: same thing
-            raise LedgerError(f"{self.remote} refused the ledger push: {summary.strip()}")
-        raise LedgerError(f"cannot push {self.branch} to {self.remote}: {out.message()}")
-
-    def _tracking_ref(self) -> str:
-        """Where fetched tips go: the usual remote-tracking ref for a named remote."""
-        if self._track is None:
-            known = self._git_result("config", "--get", f"remote.{self.remote}.url")
-            if known.returncode == 0 and "/" not in str(self.remote):
-                self._track = f"refs/remotes/{self.remote}/{self.branch}"
-            else:  # a URL: keep its tip out of the user's namespaces
-                self._track = f"refs/reconciler/remote/{self.branch}"
-        return self._track
-
-    def _fetch(self) -> str | None:
-        """Fetch the remote branch; its tip, or None when the remote has no ledger yet."""
-        assert self.remote is not None
-        track = self._tracking_ref()
-        out = self._git_result(
-            "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", self.remote,
-            f"+{self.ref}:{track}", timeout=_NETWORK_TIMEOUT,
-        )  # fmt: skip
-        if out.returncode != 0:
-            if "couldn't find remote ref" in out.stderr:
-                return None
-            if "cannot lock ref" in out.stderr or "File exists" in out.stderr:
-                raise _Retry("fetch")  # another thread of ours is fetching into the same ref
-            raise LedgerError(f"cannot fetch {self.branch} from {self.remote}: {out.message()}")
-        return self._git("rev-parse", "--verify", f"{track}^{{commit}}")
-
-    def _integrate(self, remote_tip: str | None, mine: str | None) -> str | None:
-        """Put the local branch on top of ``remote_tip``; where ``mine`` ended up."""
-        if remote_tip is None:
-            return mine
-        local = self._tip()
-        if local is None or is_ancestor(self.repo, local, remote_tip, error=LedgerError):
-            if local != remote_tip and not self._update_ref(remote_tip, local):
-                raise _Retry("fast-forward")
-            return mine
-        if is_ancestor(self.repo, remote_tip, local, error=LedgerError):
-            return mine  # we are ahead: the push will fast-forward
-        moved: dict[str, str] = {}
-        base = remote_tip
-        only_ours = self._git("rev-list", "--reverse", "--no-merges", local, f"^{remote_tip}", "--")
-        for commit in only_ours.split():
-            base = self._replay(commit, base)
-            moved[commit] = base
-        if not self._update_ref(base, local):
-            raise _Retry("replay")
-        return moved.get(mine, mine) if mine else None
-
     def _replay(self, commit: str, onto: str) -> str:
         """``commit``'s file changes and message as a new commit on ``onto``."""
         meta = self._git("log", "-1", "--format=%an%x00%ae%x00%ad%x00%B", "--date=raw", commit)
@@ -562,13 +324,3 @@ class Ledger:
         env = identity_env(self._now())
         env.update(GIT_AUTHOR_NAME=name, GIT_AUTHOR_EMAIL=email, GIT_AUTHOR_DATE=date)
         return self._commit(onto, changes, message.rstrip() + "\n", env)
-
-
-class _Retry(Exception):
-    """A transient race inside one attempt; the caller backs off and tries again."""
-
-
-def _strip_trailer_block(body: str) -> str:
-    """The body without its last paragraph, which git recognised as the trailers."""
-    paragraphs = re.split(r"\n[ \t]*\n", body.strip("\n"))
-    return "\n\n".join(paragraphs[:-1]).strip("\n")
