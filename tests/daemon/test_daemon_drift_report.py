@@ -42,13 +42,13 @@ def test_drift_report_is_recorded_once_per_generation(site: Site) -> None:
             e.generation or "" for e in site.entries() if e.host == "web1" and e.outcome == "drift"
         ]
 
-    site.wait(lambda: len(drift_records()) == 1, "the drift to be recorded", 40)
+    site.wait(lambda: len(drift_records()) == 1, "the drift to be recorded", 120)
     head = site.entries()[0].commit
     def polls() -> int:  # each poll of a converged generation ends with its summary
         return sum(1 for e in site.events() if e["event"] == "rollout.summary")
 
     before = polls()
-    site.wait(lambda: polls() >= before + 4, "four more polls", 40)
+    site.wait(lambda: polls() >= before + 4, "four more polls", 120)
     # Left as is, recorded once, and the generation stays converged: no record per poll.
     assert "tuned by hand" in site.make_conf("web1")
     assert drift_records() == [first]
@@ -63,7 +63,7 @@ def test_drift_report_is_recorded_once_per_generation(site: Site) -> None:
     readme.write_text(readme.read_text() + "\nnote\n")
     second = site.commit("README only")
     site.push()
-    site.wait(lambda: len(drift_records()) == 2, "the drift of the new generation", 60)
+    site.wait(lambda: len(drift_records()) == 2, "the drift of the new generation", 150)
     story = [(e.subject, e.generation) for e in site.entries()[:8]]
     assert sorted(drift_records()) == sorted([first, second]), (first, second, story)
     time.sleep(5)  # a couple of polls more: still two
