@@ -50,6 +50,8 @@ class StepKind(StrEnum):
     INSTALL_WORLD = "install-world"  # in-place, after it
     AWAIT_INSTALL = "await-install"  # an install job runs, or ended while nobody watched
     INSTALL_PACKAGES = "install-packages"  # in-place: pkg upgrade/install/delete on the live root
+    HEAL_PACKAGES = "heal-packages"  # drift: heal: reinstall managed packages changed by hand
+    REMOVE_PACKAGES = "remove-packages"  # packages: dropped: delete what the reconciler installed
     REBOOT = "reboot"  # (one-shot activation and) shutdown -r, wait for the new boot
     RECORD_FALLBACK = "record-fallback"  # came back on the old system: record it, stop
     CONFIRM = "confirm"  # verify, health checks, soak; make a one-shot activation permanent

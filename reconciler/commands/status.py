@@ -56,7 +56,7 @@ from reconciler.gitutil import run_git
 from reconciler.lease import Lease, skew_margin, visible_leases
 from reconciler.plan import Plan, Step, make_plan
 from reconciler.plan.install import Running
-from reconciler.plan.packages import PackageChange
+from reconciler.plan.packages import PackageChange, drift_words
 from reconciler.statusstore import StatusStore
 from reconciler.vocabulary import RolloutStatus
 
@@ -150,6 +150,9 @@ def rows(
 def _package_words(host: str, steps: tuple[Step, ...]) -> dict[str, str]:
     """host -> what its install does with packages ("3 packages to upgrade"), if it does."""
     for step in steps:
+        drifted = drift_words(step.detail)
+        if drifted is not None:
+            return {host: drifted}
         change = step.detail.get("packages")
         if isinstance(change, dict):
             words = PackageChange(

@@ -116,7 +116,8 @@ def _package_roles(config: Config, host: Host) -> tuple[bool, bool, tuple[str, .
 
 def _package_probes(config: Config, host: Host) -> list[Probe]:
     installs, builds, origins = _package_roles(config, host)
-    found: list[Probe] = list(packages.PROBES) if installs else []
+    # Without packages, the record alone: what the reconciler installed before is removed.
+    found: list[Probe] = list(packages.PROBES if installs else packages.MARKER_PROBES)
     if builds:
         found += pkgsets.PROBES
     if origins is not None and config.ports is not None and config.ports.revision is not None:
@@ -199,7 +200,7 @@ def observe_host(
 def _package_facts(config: Config, host: Host, outputs: dict[str, Output]) -> dict[str, Any]:
     installs, builds, origins = _package_roles(config, host)
     return {
-        "packages": packages.parse(outputs) if installs else None,
+        "packages": packages.parse(outputs) if installs else packages.parse_marker_only(outputs),
         "package_sets": pkgsets.parse(outputs) if builds else None,
         "ports": ports.parse(outputs) if origins is not None else None,
     }

@@ -10,6 +10,16 @@ bootstrap and exits 1 (usr.sbin/pkg/pkg.c): ``pkg_present=False``, nothing
 installed. pkg(8) without a database prints "No packages installed" on
 stderr and exits 0.
 
+What the host's repository offers: ``pkg rquery -U -r reconciler`` (src/rquery.c:
+the same format keys for the catalogue's packages; ``-U`` reads the local copy
+of the catalogue that the last install updated, without fetching: a probe
+changes nothing). A listed package whose installed version differs from the
+offered one was changed by hand (drift, reconciler.plan.packages).
+
+A host of a set that lists no packages is asked for the record alone
+(:data:`MARKER_PROBES`): what the reconciler installed there before the
+set's ``packages:`` block was dropped is what it removes.
+
 Also read: the reconciler's record of what it installed
 (``/var/db/reconciler/packages``: ``pkgset=<id>``, ``packages=a/b c/d@f``,
 ``installed=<when>``; remote.PKG_MARKER) and the repository file it writes
@@ -27,9 +37,11 @@ from reconciler.remote import PKG_MARKER, PKG_REPO_CONF
 PROBES = (
     Probe("pkg-query", ("pkg", "query", "-a", "%o\\t%n\\t%v\\t%a\\t%R")),
     Probe("pkg-flavors", ("pkg", "query", "-a", "%n\\t%At\\t%Av")),
+    Probe("pkg-offered", ("pkg", "rquery", "-U", "-r", "reconciler", "-a", "%o\\t%n\\t%v")),
     Probe("pkg-marker", ("cat", PKG_MARKER)),
     Probe("pkg-repo-conf", ("cat", PKG_REPO_CONF)),
 )
+MARKER_PROBES = tuple(p for p in PROBES if p.name in ("pkg-marker", "pkg-repo-conf"))
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,15 @@ class InstalledPackage:
 
 
 @dataclass(frozen=True)
+class OfferedPackage:
+    """One package of the host's ``reconciler`` repository (its local catalogue)."""
+
+    origin: str
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
 class PackageMarker:
     pkgset: str | None
     packages: tuple[str, ...]
@@ -64,12 +85,19 @@ class InstalledPackages:
     packages: tuple[InstalledPackage, ...] = ()
     marker: PackageMarker | None = None  # None: the reconciler never installed packages here
     repo_conf: str | None = None  # None: no reconciler.conf
+    #: the reconciler repository's packages (empty: not read, or no local catalogue)
+    offered: tuple[OfferedPackage, ...] = ()
+    #: whether pkg query was asked at all (False: the record alone, for a set without packages)
+    queried: bool = True
 
     def find(self, spec: str) -> InstalledPackage | None:
         return next((p for p in self.packages if p.matches(spec)), None)
 
     def has(self, spec: str) -> bool:
         return self.find(spec) is not None
+
+    def offered_version(self, name: str) -> str | None:
+        return next((o.version for o in self.offered if o.name == name), None)
 
 
 def parse_query(text: str, flavors_text: str = "") -> tuple[InstalledPackage, ...]:
@@ -90,6 +118,15 @@ def parse_query(text: str, flavors_text: str = "") -> tuple[InstalledPackage, ..
     return tuple(sorted(found, key=lambda p: p.name))
 
 
+def parse_offered(text: str) -> tuple[OfferedPackage, ...]:
+    found = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and "/" in parts[0]:
+            found.append(OfferedPackage(*parts))
+    return tuple(sorted(found, key=lambda p: p.name))
+
+
 def parse_marker(text: str) -> PackageMarker:
     values: dict[str, str] = {}
     for line in text.splitlines():
@@ -103,9 +140,21 @@ def parse_marker(text: str) -> PackageMarker:
     )
 
 
+def parse_marker_only(outputs: dict[str, Output]) -> InstalledPackages:
+    """:data:`MARKER_PROBES`' answers: the record and reconciler.conf, nothing queried."""
+    marker, conf = outputs["pkg-marker"], outputs["pkg-repo-conf"]
+    return InstalledPackages(
+        pkg_present=False,
+        marker=parse_marker(marker.stdout) if marker.ok else None,
+        repo_conf=conf.stdout if conf.ok else None,
+        queried=False,
+    )
+
+
 def parse(outputs: dict[str, Output]) -> InstalledPackages:
     query, flavors = outputs["pkg-query"], outputs["pkg-flavors"]
     marker, conf = outputs["pkg-marker"], outputs["pkg-repo-conf"]
+    offered = outputs.get("pkg-offered")
     return InstalledPackages(
         pkg_present=query.ok,
         packages=parse_query(query.stdout, flavors.stdout if flavors.ok else "")
@@ -113,4 +162,5 @@ def parse(outputs: dict[str, Output]) -> InstalledPackages:
         else (),
         marker=parse_marker(marker.stdout) if marker.ok else None,
         repo_conf=conf.stdout if conf.ok else None,
+        offered=parse_offered(offered.stdout) if offered is not None and offered.ok else (),
     )

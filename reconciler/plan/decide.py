@@ -22,8 +22,11 @@ left alone there.
 
 Rendered files are compared without their managed header (which names the
 repo): a commit that changes no rendered byte below it changes nothing.
-Under ``rollout.drift: report`` a host that differs only in those files gets
-one ``report-drift`` step per generation and then a note.
+Under ``rollout.drift: report`` a host that differs only in those files, or
+in the managed packages it runs (reconciler.plan.packages.package_drift),
+gets one ``report-drift`` step per generation and then a note; under
+``heal`` they are rewritten (``write-config``) and reinstalled in place
+(``heal-packages``).
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from reconciler.facts.mounts import Mount, parse_exports_text, parse_fstab
 from reconciler.plan import packages as pkgplan
 from reconciler.plan import waves, windows
 from reconciler.plan.files import config_differences, config_diffs, unified_diff
-from reconciler.plan.install import Target, confirm_step, install_steps
+from reconciler.plan.install import Running, Target, confirm_step, install_steps
 from reconciler.plan.model import BuildSetPlan, HostPlan, Plan, StagePlan, Step
 from reconciler.plan.preflight import preflight, work_of
 from reconciler.progress import NOTHING, HostProgress, SetProgress
@@ -56,16 +59,36 @@ def _config_steps(
     facts: HostFacts,
     progress: SetProgress,
     installs: bool,
+    packages: pkgplan.PackageDrift | None = None,
+    files: bool = True,
 ) -> tuple[list[Step], list[str]]:
-    """write-config (or report-drift under drift: report), and notes."""
-    found = config_differences(config, bs, host, facts)
-    if not found:
+    """write-config and heal-packages (or one report-drift under drift: report), and notes.
+
+    ``packages``: the managed packages changed by hand on a host that runs
+    its package set; ``files``: whether make.conf/src.conf are this stage's
+    to compare (not on a build host's install stage).
+    """
+    found = config_differences(config, bs, host, facts) if files else {}
+    drifted = packages is not None and bool(packages.specs)
+    if not found and not drifted:
         return [], []
-    reason = "; ".join(found.values())
-    detail: dict[str, object] = {"files": sorted(found)}
-    diffs = config_diffs(config, bs, host, facts)
-    if diffs:
-        detail["diff"] = diffs
+    reasons = list(found.values())
+    detail: dict[str, object] = {}
+    heal: list[Step] = []
+    if found:
+        detail["files"] = sorted(found)
+        diffs = config_diffs(config, bs, host, facts)
+        if diffs:
+            detail["diff"] = diffs
+        heal.append(Step(StepKind.WRITE_CONFIG, "; ".join(found.values()), dict(detail)))
+    if drifted:
+        assert packages is not None
+        target = pkgplan.package_set(config, bs)
+        assert target is not None, "package drift is looked for only in a set with packages"
+        reasons.append(packages.words())
+        detail["drift"] = packages.to_json()
+        heal.append(pkgplan.drift_step(packages, target))
+    reason = "; ".join(reasons)
     if bs.rollout.drift == "report" and not installs:
         generation = config.commit or "worktree"
         if progress.host(host.name).drift_reported == generation:
@@ -73,7 +96,7 @@ def _config_steps(
         return [
             Step(StepKind.REPORT_DRIFT, f"{reason} (drift: report: record, change nothing)", detail)
         ], []
-    return [Step(StepKind.WRITE_CONFIG, reason, detail)], []
+    return heal, []
 
 
 def _unreachable(name: str, facts: HostFacts | None) -> HostPlan | None:
@@ -322,7 +345,23 @@ def host_install_plan(
         )
 
     def steps(hf: HostFacts) -> tuple[list[Step], list[str]]:
+        found, notes = install_chain(hf)
+        removal = pkgplan.removal_step(hf.packages) if bs.packages is None else None
+        # The packages: block was dropped: last, on whatever root the host then runs.
+        return ([*found, removal], notes) if removal is not None else (found, notes)
+
+    def install_chain(hf: HostFacts) -> tuple[list[Step], list[str]]:
         target = target_for(config, bs, host, progress)
+        if (
+            target.needs_test
+            and bs.packages is None
+            and pkgplan.confirmed_with_packages(progress.host(host.name), hf.packages)
+            and Running.of(hf).world_runs(target)
+        ):
+            # The packages: block was dropped and the host runs the world it was confirmed
+            # on (as a package set, in a BE named after it): the removal is what the test
+            # stage tries now, not the world again (remove-packages records it confirmed).
+            target = dataclasses.replace(target, needs_test=False)
         ended = {
             part: code
             for part in ("", "kernel", "world")
@@ -333,13 +372,19 @@ def host_install_plan(
         mine = progress.host(host.name)
         chain = _with_packages(install_steps(hf, mine, target, ended), bs, host, hf, target, mine)
         installs = any(s.kind in INSTALL_STEPS for s in chain)
+        # Drift among the managed packages, on a host otherwise in sync with its package set.
+        drift = None
+        if not chain and target.pkgset and pkgplan.runs_package_set(hf.packages, target.pkgset):
+            drift = pkgplan.package_drift(hf.packages, target.packages)
         if not source_planned and host.name != config.src_host:
             needs = [i for i, s in enumerate(chain) if s.kind in INSTALL_STEPS]
             if needs:
                 at = needs[0]
                 chain = chain[:at] + _mount_steps(config, host, hf) + chain[at:]
         if host.name == bs.build_host:
-            return chain, []  # its config files belong to the build stage
+            if drift is not None:  # its config files belong to the build stage
+                return _config_steps(config, bs, host, hf, progress, False, drift, files=False)
+            return chain, []
         if chain and not target.in_place:
             # The install writes make.conf/src.conf into the new BE, never the running
             # /etc: the old BE keeps its own, so a rollback restores them too.
@@ -349,7 +394,7 @@ def host_install_plan(
                     "make.conf/src.conf go into the new boot environment"
                 ]
             return chain, []
-        config_steps, notes = _config_steps(config, bs, host, hf, progress, installs)
+        config_steps, notes = _config_steps(config, bs, host, hf, progress, installs, drift)
         return config_steps + chain, notes
 
     plan = _host_plan(host.name, facts, steps)

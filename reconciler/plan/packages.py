@@ -6,7 +6,14 @@
 - what each host's install does with packages: which origins it installs,
   which it upgrades (pkg upgrade brings every installed one to the set's
   versions) and which it removes (only those the reconciler's record says it
-  installed: never what it did not install).
+  installed: never what it did not install);
+- drift on a host that runs its package set: a listed package removed by
+  hand (``pkg query`` does not show it) or at another version than the
+  host's repository offers (``pkg rquery -U``); a package the reconciler
+  does not manage is never drift. ``rollout.drift`` says heal (reinstall
+  it, in place) or report, as for make.conf/src.conf;
+- a set whose ``packages:`` block was dropped: what the reconciler's record
+  says it installed is removed, nothing else.
 
 A build set with packages is rolled out as one unit, the package set id (it
 covers the build id): a new package set on the same world is tested and
@@ -15,6 +22,7 @@ promoted like a new world, in a boot environment of its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +32,9 @@ from reconciler.config.pkgsetid import package_set_id
 from reconciler.facts.host import HostFacts
 from reconciler.facts.packages import InstalledPackages
 from reconciler.plan.model import Step
+from reconciler.progress import HostProgress
 from reconciler.remote import pkg_repo, short
-from reconciler.vocabulary import StepKind
+from reconciler.vocabulary import Phase, StepKind
 
 
 def package_set(config: Config, bs: BuildSet) -> str | None:
@@ -100,6 +109,107 @@ def runs_package_set(installed: InstalledPackages | None, pkgset: str | None) ->
         return True
     marker = installed.marker if installed is not None else None
     return marker is not None and marker.pkgset == pkgset
+
+
+@dataclass(frozen=True)
+class PackageDrift:
+    """Managed packages changed by hand on a host that runs its package set."""
+
+    missing: tuple[str, ...] = ()  # listed, pkg query does not show them
+    #: (listed origin, installed version, the repository's version)
+    changed: tuple[tuple[str, str, str], ...] = ()
+
+    @property
+    def specs(self) -> tuple[str, ...]:
+        """What a heal reinstalls from the repository."""
+        return self.missing + tuple(spec for spec, _, _ in self.changed)
+
+    def words(self) -> str:
+        count = len(self.specs)
+        what = [f"{o} missing" for o in self.missing] + [
+            f"{o} at {have}, the repository has {offered}" for o, have, offered in self.changed
+        ]
+        return f"{count} package{'s' if count != 1 else ''} drifted: {', '.join(what)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "missing": list(self.missing),
+            "changed": [
+                {"origin": o, "installed": have, "repository": offered}
+                for o, have, offered in self.changed
+            ],
+        }
+
+
+def drift_words(detail: Mapping[str, Any]) -> str | None:
+    """A heal-packages or report-drift step's ``drift`` detail in words again (None: none)."""
+    found = detail.get("drift")
+    if not isinstance(found, dict):
+        return None
+    changed = tuple(
+        (str(c.get("origin")), str(c.get("installed")), str(c.get("repository")))
+        for c in found.get("changed") or ()
+        if isinstance(c, dict)
+    )
+    drift = PackageDrift(tuple(str(o) for o in found.get("missing") or ()), changed)
+    return drift.words() if drift.specs else None
+
+
+def package_drift(installed: InstalledPackages | None, listed: tuple[str, ...]) -> PackageDrift:
+    """How the listed packages differ from what the host's repository holds (empty: none).
+
+    Only ``listed`` packages are looked at: one the administrator installed
+    that the set does not list is theirs. The version check needs the
+    repository's local catalogue (``offered``); without it only missing
+    packages are seen.
+    """
+    if installed is None or not installed.pkg_present:
+        return PackageDrift()
+    missing, changed = [], []
+    for spec in listed:
+        have = installed.find(spec)
+        if have is None:
+            missing.append(spec)
+            continue
+        offered = installed.offered_version(have.name)
+        if offered is not None and offered != have.version:
+            changed.append((spec, have.version, offered))
+    return PackageDrift(tuple(missing), tuple(changed))
+
+
+def drift_step(drift: PackageDrift, pkgset: str) -> Step:
+    """drift: heal: reinstall what changed, from the host's repository, on the running root."""
+    return Step(
+        StepKind.HEAL_PACKAGES,
+        f"{drift.words()} (reinstalled from package set {short(pkgset)} in place, no reboot)",
+        {"pkgset": pkgset, "drift": drift.to_json(), "reinstall": list(drift.specs)},
+    )
+
+
+def removal_step(installed: InstalledPackages | None) -> Step | None:
+    """``remove-packages`` when the set lists no packages and the record names some."""
+    marker = installed.marker if installed is not None else None
+    if marker is None:
+        return None
+    count = len(marker.packages)
+    what = f"{count} package{'s' if count != 1 else ''} to remove"
+    return Step(
+        StepKind.REMOVE_PACKAGES,
+        f"buildset.yaml lists no packages: {what}, the ones the reconciler installed "
+        f"({', '.join(marker.packages) or 'none'}; package set {short(marker.pkgset or 'none')})",
+        {"remove": list(marker.packages), "pkgset": marker.pkgset},
+    )
+
+
+def confirmed_with_packages(mine: HostProgress, installed: InstalledPackages | None) -> bool:
+    """The host was confirmed on the package set its record names (its world with it)."""
+    marker = installed.marker if installed is not None else None
+    return (
+        marker is not None
+        and marker.pkgset is not None
+        and mine.build == marker.pkgset
+        and mine.phase == Phase.DONE
+    )
 
 
 def missing_packages(installed: InstalledPackages | None, listed: tuple[str, ...]) -> list[str]:

@@ -285,8 +285,17 @@ class HostRun:
     def _settled(self, plan: HostPlan) -> HostResult:
         if StepKind.REPORT_DRIFT in self.executed or (plan.notes and not self.executed):
             return self.result(HostOutcome.DRIFT, "; ".join(plan.notes) or "drift recorded")
-        if self.executed and set(self.executed) <= {StepKind.WRITE_CONFIG}:
-            return self.result(HostOutcome.HEALED, "config files rewritten")
+        healing = {StepKind.WRITE_CONFIG, StepKind.HEAL_PACKAGES}
+        if self.executed and set(self.executed) <= healing:
+            healed = [
+                what
+                for kind, what in (
+                    (StepKind.WRITE_CONFIG, "config files rewritten"),
+                    (StepKind.HEAL_PACKAGES, "packages reinstalled"),
+                )
+                if kind in self.executed
+            ]
+            return self.result(HostOutcome.HEALED, ", ".join(healed))
         return self.result(HostOutcome.SUCCESS, "in sync" if not self.executed else "done")
 
     def _lost(self, exc: TransportError) -> HostResult:

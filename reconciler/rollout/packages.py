@@ -8,7 +8,13 @@
 - the install command of a boot-environment host whose set lists packages
   (rollout/install.py asks :func:`be_install_command`): world, kernel and
   packages into one new BE, or for a packages-only change the packages into
-  a BE cloned from the running one.
+  a BE cloned from the running one;
+- ``heal-packages`` (drift: heal): the managed packages removed or changed
+  by hand, reinstalled from the host's repository on the running root (no
+  new BE, no reboot: the host keeps the package set it runs);
+- ``remove-packages``: the set's ``packages:`` block was dropped; the
+  origins the reconciler's record names are deleted (or marked automatic
+  while something still needs them), then the record and reconciler.conf.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from reconciler.config.model import BuildSet
 from reconciler.errors import CommandTimeout, TransportError
 from reconciler.facts.host import HostFacts
 from reconciler.plan import Step, Target, target_for
-from reconciler.plan.packages import dropped, package_set
+from reconciler.plan.packages import confirmed_with_packages, dropped, package_set
 from reconciler.rollout import jobs, pkgscripts, scripts
 from reconciler.rollout.host import HostRun, StepResult
 from reconciler.statusstore import Update, utc_now
+from reconciler.transport.command import sh
 from reconciler.vocabulary import EventKind, HostOutcome, LedgerOutcome, Phase, Stage, StepKind
 
 GIT_TIMEOUT = 3600.0
@@ -280,3 +287,86 @@ def _install_failed(w: HostRun, step: Step, message: str, body: str) -> StepResu
         message, LedgerOutcome.FAILURE, step.kind, phase=Phase.FAILED, body=body, with_facts=True
     )
     return StepResult(HostOutcome.FAILURE, message)
+
+
+# -- drift and removal (in place on the running root) ---------------------------
+
+HEAL_TIMEOUT = 3600.0
+
+
+def heal_packages(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    """drift: heal: ``pkg install -f`` of the drifted origins from the reconciler repository.
+
+    ``-f`` (pkg-install(8)) reinstalls a package that is installed at another
+    version, whichever way the version moved; a missing one is installed. The
+    repository file is written first, as the set renders it: the reinstall
+    must come from the package set the host runs, not from a file edited by hand.
+    """
+    config, bs = w.run.ctx.config, w.run.buildset
+    specs = [str(s) for s in step.detail.get("reinstall", ())]
+    conn = w.conn()
+    conn.run(scripts.prepare_dirs(remote.PKG_REPO_CONF.rsplit("/", 1)[0]), timeout=60)
+    conn.write_file(remote.PKG_REPO_CONF, render.pkg_repo_conf(config, bs))
+    out = conn.run(["pkg", "install", "-f", "-y", "-r", "reconciler", *specs], timeout=HEAL_TIMEOUT)
+    if not out.ok:
+        tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-20:])
+        message = f"pkg install -f {' '.join(specs)} failed (exit {out.exit_code}): {step.reason}"
+        w.record(message, LedgerOutcome.FAILURE, step.kind, body=tail)
+        return StepResult(HostOutcome.FAILURE, message, tail)
+    w.record(f"reinstalled {', '.join(specs)} ({step.reason})", LedgerOutcome.HEALED, step.kind)
+    return StepResult.done()
+
+
+# Deletes what nothing else needs, pass after pass (a dependency among the
+# origins goes once what needed it is gone); what is still needed then (by a
+# package the administrator installed) is marked automatic: pkg delete would
+# take their package along (pkg-delete(8)).
+_REMOVE = """
+marker=$1; conf=$2; shift 2
+passes=$#
+while [ "$passes" -gt 0 ]; do
+  passes=$((passes-1)); left=
+  for o do
+    pkg query '%n' "$o" >/dev/null 2>&1 || continue
+    if [ "$(pkg query '%?r' "$o")" = 0 ]; then
+      echo ">>> reconciler: pkg delete $o"; pkg delete -y "$o" || exit 1
+    else
+      left="$left $o"
+    fi
+  done
+  [ -n "$left" ] || break
+  set -- $left
+done
+for o do
+  pkg query '%n' "$o" >/dev/null 2>&1 || continue
+  echo ">>> reconciler: pkg set -A 1 $o (still needed)"; pkg set -y -A 1 "$o" || exit 1
+done
+rm -f "$marker" "$conf"
+"""
+
+
+def remove_packages_command(origins: tuple[str, ...]) -> list[str]:
+    """Delete ``origins`` (the record's) on the running root, then the record, reconciler.conf."""
+    return sh(_REMOVE, remote.PKG_MARKER, remote.PKG_REPO_CONF, *origins)
+
+
+def remove_packages(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
+    """The set lists no packages any more: remove the ones the reconciler installed, only them."""
+    origins = tuple(str(o) for o in step.detail.get("remove", ()))
+    out = w.conn().run(remove_packages_command(origins), timeout=HEAL_TIMEOUT)
+    if not out.ok:
+        tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-20:])
+        message = f"removing the reconciler's packages failed (exit {out.exit_code})"
+        w.record(message, LedgerOutcome.FAILURE, step.kind, phase=Phase.FAILED, body=tail)
+        return StepResult(HostOutcome.FAILURE, message, tail)
+    # Confirmed on the package set before, on the same world (the planner checked): it is
+    # confirmed on the build now, so it is not tested again for the packages it lost.
+    confirmed = confirmed_with_packages(w.run.progress.host(w.host.name), facts.packages)
+    w.record(
+        f"removed {', '.join(origins) or 'no package'} (buildset.yaml lists no packages); "
+        "the record and reconciler.conf are gone",
+        LedgerOutcome.SUCCESS,
+        step.kind,
+        phase=Phase.DONE if confirmed else None,
+    )
+    return StepResult.done()

@@ -55,6 +55,10 @@ def carry_out(w: HostRun, step: Step, facts: HostFacts) -> StepResult:
             return install.await_install(w, step, facts)
         case StepKind.INSTALL_PACKAGES:
             return packages.install_packages(w, step, facts)
+        case StepKind.HEAL_PACKAGES:
+            return packages.heal_packages(w, step, facts)
+        case StepKind.REMOVE_PACKAGES:
+            return packages.remove_packages(w, step, facts)
         case StepKind.REBOOT:
             return install.reboot(w, step, facts)
         case StepKind.RECORD_FALLBACK:

@@ -4,7 +4,8 @@ Global options as src/main.c: ``-N`` (activation test: "N packages
 installed" on stderr, or "package database non-existent"), ``-c DIR`` and
 ``-r DIR`` (mutually exclusive; see reconciler/sim/pkgrepos.py for what
 each changes), ``-o NAME=VALUE`` (ASSUME_ALWAYS_YES). Commands: update,
-install, upgrade, delete/remove, autoremove, query, info, set -A, add, repo.
+install, upgrade, delete/remove, autoremove, query, rquery, info, set -A,
+add, repo.
 Confirmation prompts need ``-y`` or ASSUME_ALWAYS_YES; with stdin not a tty
 the answer is no. ``install``/``upgrade`` update the catalogues first
 (``-U`` skips it) and stop when one cannot be updated: on a simulated host
@@ -95,6 +96,8 @@ def run(host: Host, prog: str, argv: list[str]) -> int:
             )
         if command == "query":
             return pkgquery.query(pkg.db(), args)
+        if command == "rquery":
+            return pkgquery.rquery(lambda repo: pkg.update(repo, quiet=True), args)
         if command == "info":
             return pkgquery.info(pkg.db(), args)
         if command == "set":

@@ -1,4 +1,4 @@
-"""``pkg query`` and ``pkg info`` of the simulated pkg(8): src/query.c, src/info.c.
+"""``pkg query``, ``rquery`` and ``info`` of the simulated pkg(8): src/query.c, rquery.c, info.c.
 
 Query format (pkg-query(8)): normal keys ``%n %v %o %p %m %c %e %w %a %k %R
 %q %t %sb %?d %?r %#d %#r %#O %#A``, and at most one kind of multiline key,
@@ -7,6 +7,13 @@ which prints one line per item: ``%dn %do %dv`` (dependencies), ``%rn %ro
 (annotations), ``%Fp`` (files). Escapes ``\\t \\n \\\\``. Without a pattern
 (or with ``-a``) every package matches; with patterns, nothing printed is
 exit 1. No database: "No packages installed" on stderr, exit 0.
+
+``rquery`` (src/rquery.c, options ``aCgiIxe:r:U``) prints the same keys for
+the repositories' packages: with one argument (the format) every package,
+with patterns the matching ones (``-a`` and patterns together is usage).
+``-U`` skips the catalogue update; the simulator has no local catalogue
+copy and always reads the repository itself, which is what an update would
+fetch (the reconciler's repositories never change under one url).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import getopt
 import sqlite3
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from reconciler.sim import pkgdb
 from reconciler.sim.pkgdb import Installed
@@ -110,6 +118,47 @@ def query(conn: sqlite3.Connection | None, args: list[str]) -> int:
             print(line)
             printed += 1
     return 0 if every or printed else 1
+
+
+def _offered(entry: dict[str, Any]) -> Installed:
+    """A catalogue entry as the formatter sees a package."""
+    deps = entry.get("deps") or {}
+    return Installed(
+        id=0,
+        name=entry["name"],
+        origin=entry["origin"],
+        version=entry["version"],
+        comment=entry.get("comment", ""),
+        automatic=False,
+        prefix=entry.get("prefix", "/usr/local"),
+        repository=str(entry.get("_repo", "")),
+        annotations=dict(entry.get("annotations") or {}),
+        options=dict(entry.get("options") or {}),
+        deps=[(n, d.get("origin", ""), d.get("version", "")) for n, d in sorted(deps.items())],
+        files=[],
+        flatsize=int(entry.get("flatsize", 0)),
+    )
+
+
+def rquery(catalogue: Callable[[str | None], list[dict[str, Any]] | None], args: list[str]) -> int:
+    """``pkg rquery [-aU] [-r NAME] FORMAT [PATTERN...]``; ``catalogue(repo)``: Pkg.update."""
+    opts, rest = getopt.gnu_getopt(args, "+aCgiIxe:r:U")
+    flags = dict(opts)
+    if not rest or ("-a" in flags and len(rest) > 1):
+        print("Usage: pkg rquery [-r reponame] [-I|<query-format>] <pkg-name>", file=sys.stderr)
+        return 1
+    fmt, patterns = rest[0], rest[1:]
+    entries = catalogue(flags.get("-r"))
+    if entries is None:
+        return 1
+    printed = 0
+    for entry in entries:
+        if patterns and not any(pkgdb.matches(entry, p) for p in patterns):
+            continue
+        for line in _format(fmt, _offered(entry), []):
+            print(line)
+            printed += 1
+    return 0 if not patterns or printed else 1
 
 
 def info(conn: sqlite3.Connection | None, args: list[str]) -> int:
