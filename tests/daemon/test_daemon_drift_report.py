@@ -42,11 +42,15 @@ def test_drift_report_is_recorded_once_per_generation(site: Site) -> None:
             e.generation or "" for e in site.entries() if e.host == "web1" and e.outcome == "drift"
         ]
 
-    site.wait(lambda: len(drift_records()) == 1, "the drift to be recorded", 120)
-    head = site.entries()[0].commit
     def polls() -> int:  # each poll of a converged generation ends with its summary
         return sum(1 for e in site.events() if e["event"] == "rollout.summary")
 
+    site.wait(lambda: len(drift_records()) == 1, "the drift to be recorded", 120)
+    # The poll that recorded it goes on to record the set ("converged; drift
+    # left as is"): the ledger's head is taken once that poll has ended.
+    during = polls()
+    site.wait(lambda: polls() > during, "the poll that recorded the drift to end", 120)
+    head = site.entries()[0].commit
     before = polls()
     site.wait(lambda: polls() >= before + 4, "four more polls", 120)
     # Left as is, recorded once, and the generation stays converged: no record per poll.
