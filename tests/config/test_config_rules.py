@@ -63,7 +63,9 @@ def test_keep_builds_at_least_one_and_drift_values(repo: Path) -> None:
     edit(repo / DB, "  soak: 5", "  soak: 5\n  drift: ignore\n  keep_builds: 0")
     assert problems(repo) == [
         f"{DB}:12:10: rollout.drift: 'ignore' is not one of heal, report (hint: What to do when a"
-        " host drifted from the desired state outside a rollout: heal (default) or report only.)",
+        " host drifted from the desired state outside a rollout (make.conf/src.conf, or a listed"
+        " package removed or changed by hand): heal (default: rewrite the files, reinstall the"
+        " packages in place) or report only.)",
         f"{DB}:13:16: rollout.keep_builds: must be at least 1 (hint: How many builds the build"
         " host keeps in /usr/obj for quick rollbacks (default 3).)",
     ]
