@@ -53,10 +53,7 @@ def sign(key_path: Path, catalogue: bytes) -> bytes:
         key_path.read_bytes()
     except OSError as exc:
         raise SignError(f"access({key_path}): {exc.strerror}") from exc
-    done = _openssl("dgst", "-sha256", "-sign", str(key_path), stdin=_hex(catalogue))
-    if done.returncode != 0 or not done.stdout:
-        raise SignError(f"can't load key from {key_path}")
-    return done.stdout + b"\0"
+    return sign_file(key_path, catalogue) + b"\0"
 
 
 def verify(pubkey: str, key_file: Path, signature: bytes | None, catalogue: bytes) -> None:
@@ -71,14 +68,7 @@ def verify(pubkey: str, key_file: Path, signature: bytes | None, catalogue: byte
         key_file.read_bytes()
     except OSError as exc:
         raise SignError(f"ossl_verify(cannot read key): {exc.strerror}") from exc
-    if signature.endswith(b"\0"):
-        signature = signature[:-1]
-    with tempfile.NamedTemporaryFile(prefix="pkgsig.") as sig:
-        sig.write(signature)
-        sig.flush()
-        args = ("dgst", "-sha256", "-verify", str(key_file), "-signature", sig.name)
-        done = _openssl(*args, stdin=_hex(catalogue))
-    if done.returncode != 0:
+    if not _verifies(key_file, signature.removesuffix(b"\0"), catalogue):
         raise SignError(
             f"{pubkey}: signature verification failure\n"
             "pkg: Invalid signature, removing repository."
@@ -95,8 +85,10 @@ def sign_file(key_path: Path, data: bytes) -> bytes:
 
 def verifies(key_file: Path, signature: bytes, data: bytes) -> bool:
     """Whether ``signature`` (sign_file's) is the key's over ``data``: verify_pubsignature."""
-    if not key_file.is_file():
-        return False
+    return key_file.is_file() and _verifies(key_file, signature, data)
+
+
+def _verifies(key_file: Path, signature: bytes, data: bytes) -> bool:
     with tempfile.NamedTemporaryFile(prefix="pkgsig.") as sig:
         sig.write(signature)
         sig.flush()
