@@ -89,11 +89,19 @@ def _follow(w: HostRun, step: Step) -> StepResult:
 
 
 def _failed(w: HostRun, step: Step, why: str, body: str) -> StepResult:
-    run = w.run
-    message = f"build {remote.short(w.build)} failed on {w.host.name}: {why}"
-    run.record(
+    return build_failed(
+        w, step, f"build {remote.short(w.build)} failed on {w.host.name}: {why}", body
+    )
+
+
+def build_failed(w: HostRun, step: Step, message: str, body: str, after: str = "") -> StepResult:
+    """A failed build-stage job (world or packages): its ledger record and the host's result.
+
+    ``after`` ends the record's subject only ("; nothing installed").
+    """
+    w.run.record(
         Update(
-            subject=f"{run.buildset.name}: {message}",
+            subject=f"{w.run.buildset.name}: {message}{after}",
             stage=Stage.BUILD,
             outcome=LedgerOutcome.FAILURE,
             step=step.kind,

@@ -27,6 +27,7 @@ from reconciler.facts.host import HostFacts
 from reconciler.plan import Step, Target, target_for
 from reconciler.plan.packages import confirmed_with_packages, dropped, package_set
 from reconciler.rollout import jobs, pkgscripts, scripts
+from reconciler.rollout.build import build_failed
 from reconciler.rollout.host import HostRun, StepResult
 from reconciler.statusstore import Update, utc_now
 from reconciler.transport.command import sh
@@ -151,20 +152,8 @@ def _follow(w: HostRun, step: Step, pkgset: str) -> StepResult:
 
 
 def _failed(w: HostRun, step: Step, pkgset: str, why: str, body: str) -> StepResult:
-    run = w.run
     message = f"package set {remote.short(pkgset)} failed on {w.host.name}: {why}"
-    run.record(
-        Update(
-            subject=f"{run.buildset.name}: {message}; nothing installed",
-            stage=Stage.BUILD,
-            outcome=LedgerOutcome.FAILURE,
-            step=step.kind,
-            host=w.host.name,
-            body=body,
-            rollout={"outcome": "failed", "stage": str(Stage.BUILD)},
-        )
-    )
-    return StepResult(HostOutcome.FAILURE, message, body)
+    return build_failed(w, step, message, body, after="; nothing installed")
 
 
 def prune(w: HostRun, bs: BuildSet, pkgset: str) -> None:
